@@ -1,0 +1,27 @@
+//! Pure core of blixard-net: the VM index <-> interface/IPv4/IPv6/MAC mapping,
+//! the config model, the desired host plan, observed state and the diff
+//! between them. No I/O, no unsafe, builds on any OS.
+//!
+//! ```
+//! use blixard_addr::Layout;
+//! let layout = Layout::default();
+//! let vm = layout.vm_at(3).unwrap();
+//! assert_eq!((vm.interface.as_str(), vm.ipv4.to_string(), vm.ipv6.to_string()),
+//!            ("vm3", "10.0.0.3".to_string(), "fec0::3".to_string()));
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod diff;
+pub mod error;
+pub mod layout;
+pub mod plan;
+pub mod planner;
+pub mod state;
+
+pub use config::Config;
+pub use error::LayoutError;
+pub use layout::{Layout, MacAddr, Vm, VmIndex};
+pub use plan::HostPlan;
+pub use state::{Change, Conflict, Conflicts, ObservedHost};

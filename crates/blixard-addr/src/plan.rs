@@ -1,0 +1,172 @@
+//! `HostPlan`: the desired host state computed from a config.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::config::{Action, Protocol, Selector};
+use crate::layout::{Layout, Vm, VmIndex};
+
+/// What the host must look like.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostPlan {
+    /// The address layout the plan was computed from.
+    pub layout: Layout,
+    /// How our objects are marked.
+    pub ownership: Ownership,
+    /// One entry per wired VM, sorted by index.
+    pub links: Vec<LinkPlan>,
+    /// Sysctls the plan needs.
+    pub sysctls: Vec<SysctlPlan>,
+    /// The nftables model.
+    pub firewall: FirewallPlan,
+    /// The interface towards the internet (resolved, never `"auto"`).
+    pub external_interface: Option<String>,
+}
+
+/// The marks that make an object ours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Ownership {
+    /// Interface group of our taps.
+    pub link_group: u32,
+    /// Route protocol of our routes.
+    pub route_protocol: u8,
+    /// Our nftables table (family `inet`).
+    pub nft_table: String,
+}
+
+impl Ownership {
+    /// The `ifalias` that marks VM `vm`'s tap as ours.
+    pub fn alias_for(&self, interface: &str) -> String {
+        format!("{}{interface}", crate::config::ALIAS_PREFIX)
+    }
+}
+
+/// Tap flags and ownership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct TapPlan {
+    /// `IFF_MULTI_QUEUE`.
+    pub multi_queue: bool,
+    /// `IFF_VNET_HDR`.
+    pub vnet_hdr: bool,
+    /// Owning uid (`TUNSETOWNER`); `None` leaves it unset.
+    pub owner: Option<u32>,
+    /// Owning gid (`TUNSETGROUP`); `None` leaves it unset.
+    pub group: Option<u32>,
+}
+
+/// Everything about one VM's host side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkPlan {
+    /// The VM's mapping.
+    pub vm: Vm,
+    /// The tap device.
+    pub tap: TapPlan,
+    /// `ifalias` mark.
+    pub alias: String,
+    /// MTU of the host side.
+    pub mtu: u32,
+    /// Attach a root `noqueue` qdisc before `up` (multi-queue taps: avoids
+    /// building a 256-child `mq` qdisc).
+    pub noqueue: bool,
+    /// Host addresses on the tap (`10.0.0.0/32`, `fec0::/128`), added with
+    /// `IFA_F_NODAD`.
+    pub addresses: Vec<IpNet>,
+    /// Routes to the guest through the tap (`10.0.0.N/32`, `fec0::N/128`).
+    pub routes: Vec<IpNet>,
+    /// Per-tap sysctls (strict `rp_filter` when anti-spoofing is on).
+    pub sysctls: Vec<SysctlPlan>,
+}
+
+/// When a sysctl entry applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SysctlCondition {
+    /// Always set it.
+    Always,
+    /// Set it only when its current value is this (e.g. `accept_ra` 1 -> 2
+    /// on an uplink that takes router advertisements).
+    IfCurrently(String),
+}
+
+/// One sysctl the plan wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct SysctlPlan {
+    /// Dotted key, e.g. `net.ipv4.ip_forward`.
+    pub key: String,
+    /// Desired value.
+    pub value: String,
+    /// When to apply it.
+    pub when: SysctlCondition,
+}
+
+/// One VM as the firewall sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct FirewallVm {
+    /// Its index.
+    pub index: VmIndex,
+    /// Its tap.
+    pub interface: String,
+    /// Its IPv4 address.
+    pub ipv4: Ipv4Addr,
+    /// Its IPv6 address, when IPv6 is enabled.
+    pub ipv6: Option<Ipv6Addr>,
+}
+
+/// One user rule, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct FirewallRule {
+    /// Source.
+    pub from: Selector,
+    /// Destination.
+    pub to: Selector,
+    /// Optional protocol.
+    pub protocol: Option<Protocol>,
+    /// Optional destination port.
+    pub port: Option<u16>,
+    /// Verdict for new connections that match.
+    pub action: Action,
+}
+
+/// The nftables model: one table of ours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct FirewallPlan {
+    /// Table name (family `inet`).
+    pub table: String,
+    /// Interface towards the internet; `None`: no NAT, no external traffic.
+    pub external_interface: Option<String>,
+    /// IPv4 VM pool.
+    #[schemars(with = "String")]
+    pub ipv4_pool: Ipv4Net,
+    /// IPv6 VM pool, when IPv6 is enabled.
+    #[schemars(with = "Option<String>")]
+    pub ipv6_pool: Option<Ipv6Net>,
+    /// Masquerade IPv4 leaving by the external interface.
+    pub masquerade_ipv4: bool,
+    /// Masquerade IPv6 leaving by the external interface.
+    pub masquerade_ipv6: bool,
+    /// Drop packets from `vmN` not carrying VM N's address.
+    pub anti_spoofing: bool,
+    /// Unsolicited external -> VM connections.
+    pub inbound_default: Action,
+    /// New VM -> host connections beyond ICMP, replies and `host_ports`.
+    pub host_input_default: Action,
+    /// Host TCP/UDP ports VMs may always reach.
+    pub host_ports: Vec<u16>,
+    /// The wired VMs (set elements, not rules).
+    pub vms: Vec<FirewallVm>,
+    /// User rules in order, first match wins.
+    pub rules: Vec<FirewallRule>,
+}
+
+impl HostPlan {
+    /// The link plan of VM `index`, if the plan wires it.
+    pub fn link(&self, index: VmIndex) -> Option<&LinkPlan> {
+        self.links
+            .binary_search_by_key(&index, |l| l.vm.index)
+            .ok()
+            .map(|i| &self.links[i])
+    }
+}

@@ -1,0 +1,243 @@
+//! Observed host state and the changes that move it to a plan.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::plan::{FirewallPlan, TapPlan};
+
+/// Tun/tap attributes as the kernel reports them (`IFLA_INFO_DATA` of kind
+/// `tun`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TunInfo {
+    /// `true` for tap (L2), `false` for tun (L3).
+    pub tap: bool,
+    /// `IFF_NO_PI` cleared: packet information header present.
+    pub pi: bool,
+    /// `IFF_VNET_HDR`.
+    pub vnet_hdr: bool,
+    /// `IFF_MULTI_QUEUE`.
+    pub multi_queue: bool,
+    /// Persistent (survives its last fd).
+    pub persist: bool,
+    /// Owner uid, if set.
+    pub owner: Option<u32>,
+    /// Owner gid, if set.
+    pub group: Option<u32>,
+    /// Queues currently attached by a VMM.
+    pub queues: u32,
+}
+
+/// A link as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedLink {
+    /// Kernel ifindex.
+    pub ifindex: u32,
+    /// Name.
+    pub name: String,
+    /// Interface group.
+    pub group: u32,
+    /// `ifalias`, if set.
+    pub alias: Option<String>,
+    /// Administratively up.
+    pub up: bool,
+    /// MTU.
+    pub mtu: u32,
+    /// `Some` for tun/tap devices.
+    pub tun: Option<TunInfo>,
+    /// A root qdisc other than the default is attached (e.g. `noqueue`).
+    pub root_noqueue: bool,
+    /// Addresses on the link (only collected for our links).
+    pub addresses: Vec<IpNet>,
+}
+
+/// A route as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedRoute {
+    /// Destination prefix.
+    pub destination: IpNet,
+    /// Output interface name, if any.
+    pub interface: Option<String>,
+    /// Route protocol (`proto`).
+    pub protocol: u8,
+    /// Routing table.
+    pub table: u32,
+}
+
+/// Our nftables table as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum ObservedFirewall {
+    /// Our table does not exist.
+    Absent,
+    /// Our table exists and equals what the plan renders to.
+    InSync,
+    /// Our table exists but differs (named differences, for `status`).
+    Differs(Vec<String>),
+}
+
+/// Everything observed that the diff needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedHost {
+    /// Links that are ours (our group) plus any link whose name the plan
+    /// wants (to detect foreign ones in the way).
+    pub links: Vec<ObservedLink>,
+    /// Routes with our protocol, plus foreign routes that overlap a pool.
+    pub routes: Vec<ObservedRoute>,
+    /// Current values of the sysctls the plan names.
+    pub sysctls: BTreeMap<String, String>,
+    /// Our nftables table.
+    pub firewall: ObservedFirewall,
+}
+
+/// One step towards the plan. Applying a `Vec<Change>` in order is valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Change {
+    /// Delete one link of ours (its addresses and routes go with it).
+    DeleteLink {
+        /// Interface name.
+        name: String,
+    },
+    /// Delete every link in our interface group in one request.
+    DeleteLinkGroup {
+        /// Our interface group.
+        group: u32,
+    },
+    /// Delete a route of ours.
+    DeleteRoute {
+        /// Destination prefix.
+        destination: IpNet,
+        /// Output interface.
+        interface: String,
+        /// Our route protocol.
+        protocol: u8,
+    },
+    /// Delete an address from one of our links.
+    DeleteAddress {
+        /// Interface name.
+        interface: String,
+        /// The address.
+        address: IpNet,
+    },
+    /// Create a persistent tap (ioctl, not netlink).
+    CreateTap {
+        /// Interface name.
+        name: String,
+        /// Flags and ownership.
+        tap: TapPlan,
+    },
+    /// Correct owner/group of an existing tap of ours.
+    SetTapOwnership {
+        /// Interface name.
+        name: String,
+        /// Owner uid.
+        owner: Option<u32>,
+        /// Group gid.
+        group: Option<u32>,
+    },
+    /// Mark a link as ours and set its MTU.
+    SetLink {
+        /// Interface name.
+        name: String,
+        /// Our interface group.
+        group: u32,
+        /// Our alias mark.
+        alias: String,
+        /// MTU.
+        mtu: u32,
+    },
+    /// Attach a root `noqueue` qdisc (before `up`).
+    AddNoqueue {
+        /// Interface name.
+        name: String,
+    },
+    /// Bring a link up.
+    LinkUp {
+        /// Interface name.
+        name: String,
+    },
+    /// Add a host address (with `IFA_F_NODAD` for IPv6).
+    AddAddress {
+        /// Interface name.
+        interface: String,
+        /// The address.
+        address: IpNet,
+    },
+    /// Add a route with our protocol.
+    AddRoute {
+        /// Destination prefix.
+        destination: IpNet,
+        /// Output interface.
+        interface: String,
+        /// Our route protocol.
+        protocol: u8,
+    },
+    /// Write a sysctl.
+    SetSysctl {
+        /// Dotted key.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Replace our nftables table atomically with the plan's.
+    ReplaceFirewall {
+        /// The desired table.
+        firewall: Box<FirewallPlan>,
+    },
+    /// Delete our nftables table.
+    DeleteFirewall {
+        /// Table name.
+        table: String,
+    },
+}
+
+/// Something in the way that is not ours: the plan cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+pub enum Conflict {
+    /// A link with a planned name exists and is not ours.
+    #[error(
+        "interface {name} exists and is not ours (group {group}, alias {alias:?}); remove or rename it, or change interface_template"
+    )]
+    ForeignLink {
+        /// Its name.
+        name: String,
+        /// Its group.
+        group: u32,
+        /// Its alias.
+        alias: Option<String>,
+    },
+    /// A route we do not own overlaps a pool.
+    #[error(
+        "route {destination} (dev {interface:?}, proto {protocol}) overlaps the VM pool {pool} and is not ours; choose another pool"
+    )]
+    ForeignRoute {
+        /// Its destination.
+        destination: IpNet,
+        /// Its interface.
+        interface: Option<String>,
+        /// Its protocol.
+        protocol: u8,
+        /// The pool it overlaps.
+        pool: IpNet,
+    },
+    /// A tap of ours has flags that cannot be changed in place.
+    #[error(
+        "tap {name} has {field}={observed} but the plan wants {wanted}; it must be recreated (allow recreation, or stop the VM first)"
+    )]
+    TapFlags {
+        /// Its name.
+        name: String,
+        /// Which flag.
+        field: String,
+        /// What it has.
+        observed: bool,
+        /// What the plan wants.
+        wanted: bool,
+    },
+}
+
+/// Every conflict found, so the operator sees them all at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{} conflict(s): {}", .0.len(), .0.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct Conflicts(pub Vec<Conflict>);

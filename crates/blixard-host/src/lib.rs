@@ -1,0 +1,2 @@
+//! blixard-host (work in progress).
+#![deny(missing_docs)]

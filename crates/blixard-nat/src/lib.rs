@@ -1,0 +1,2 @@
+//! blixard-nat (work in progress).
+#![deny(missing_docs)]

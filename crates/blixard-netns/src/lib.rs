@@ -1,0 +1,273 @@
+//! Run code inside a chosen network namespace.
+//!
+//! Network namespaces are per thread on Linux. Every function here runs the
+//! closure on a fresh, dedicated thread that enters the namespace first, so
+//! the caller's thread never changes namespace and no async runtime thread is
+//! ever moved. Sockets and child processes created inside the closure belong
+//! to the target namespace.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Where to run.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Netns {
+    /// The calling thread's namespace (no switch; still a dedicated thread).
+    #[default]
+    Current,
+    /// A named namespace, `/run/netns/NAME` (as made by `ip netns add`).
+    Named(String),
+    /// A namespace file, e.g. `/proc/1234/ns/net` or a bind mount.
+    Path(PathBuf),
+    /// The namespace of a process.
+    Pid(u32),
+}
+
+impl Netns {
+    /// The file that names the namespace, if it is not the current one.
+    pub fn path(&self) -> Option<PathBuf> {
+        match self {
+            Netns::Current => None,
+            Netns::Named(name) => Some(PathBuf::from("/run/netns").join(name)),
+            Netns::Path(p) => Some(p.clone()),
+            Netns::Pid(pid) => Some(PathBuf::from(format!("/proc/{pid}/ns/net"))),
+        }
+    }
+}
+
+impl fmt::Display for Netns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Netns::Current => f.write_str("the current network namespace"),
+            Netns::Named(n) => write!(f, "network namespace {n:?}"),
+            Netns::Path(p) => write!(f, "network namespace {}", p.display()),
+            Netns::Pid(pid) => write!(f, "network namespace of pid {pid}"),
+        }
+    }
+}
+
+impl FromStr for Netns {
+    type Err = NetnsError;
+    /// `NAME` (in `/run/netns`), an absolute `PATH`, or `pid:N`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(NetnsError::BadSpec(s.into()));
+        }
+        if let Some(pid) = s.strip_prefix("pid:") {
+            return pid
+                .parse()
+                .map(Netns::Pid)
+                .map_err(|_| NetnsError::BadSpec(s.into()));
+        }
+        if s.starts_with('/') {
+            return Ok(Netns::Path(s.into()));
+        }
+        if s.contains('/') || s == "." || s == ".." {
+            return Err(NetnsError::BadSpec(s.into()));
+        }
+        Ok(Netns::Named(s.into()))
+    }
+}
+
+/// Why a namespace could not be entered.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    /// The namespace spec is malformed.
+    #[error(
+        "{0:?} is not a network namespace: use NAME (in /run/netns), an absolute path, or pid:N"
+    )]
+    BadSpec(String),
+    /// The namespace file could not be opened.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// `setns`/`unshare` failed (usually EPERM: needs CAP_SYS_ADMIN).
+    #[error("cannot enter {what}: {errno} (needs root / CAP_SYS_ADMIN)")]
+    Enter {
+        /// What was being entered.
+        what: String,
+        /// The errno.
+        errno: std::io::Error,
+    },
+    /// The closure panicked.
+    #[error("the code running in the namespace panicked")]
+    Panicked,
+    /// Not Linux.
+    #[error("network namespaces are a Linux feature")]
+    Unsupported,
+}
+
+/// Runs `f` on a dedicated thread inside `ns`; the caller's thread is not moved.
+pub fn run_in<T, F>(ns: &Netns, f: F) -> Result<T, NetnsError>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    let target = ns.path();
+    let what = ns.to_string();
+    run_on_thread(
+        move || {
+            if let Some(path) = target {
+                enter(&path, &what)?;
+            }
+            Ok(())
+        },
+        f,
+    )
+}
+
+/// Runs `f` on a dedicated thread inside a brand-new, empty network namespace
+/// that disappears when `f` returns (unless something inside keeps it alive).
+/// This is how tests, benches and the demo stay off the machine's own network.
+pub fn run_in_new<T, F>(f: F) -> Result<T, NetnsError>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    run_on_thread(unshare_net, f)
+}
+
+fn run_on_thread<T, F, P>(prepare: P, f: F) -> Result<T, NetnsError>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+    P: FnOnce() -> Result<(), NetnsError> + Send,
+{
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                prepare()?;
+                Ok(f())
+            })
+            .join()
+            .map_err(|_| NetnsError::Panicked)?
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn enter(path: &std::path::Path, what: &str) -> Result<(), NetnsError> {
+    use nix::sched::{CloneFlags, setns};
+    let file = std::fs::File::open(path).map_err(|source| NetnsError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| NetnsError::Enter {
+        what: what.to_string(),
+        errno: std::io::Error::from_raw_os_error(e as i32),
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn unshare_net() -> Result<(), NetnsError> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| NetnsError::Enter {
+        what: "a new network namespace".into(),
+        errno: std::io::Error::from_raw_os_error(e as i32),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enter(_: &std::path::Path, _: &str) -> Result<(), NetnsError> {
+    Err(NetnsError::Unsupported)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unshare_net() -> Result<(), NetnsError> {
+    Err(NetnsError::Unsupported)
+}
+
+/// Helpers for privileged tests.
+pub mod testing {
+    /// Whether this process may create network namespaces. When it may not:
+    /// under `CI` this panics (a skip in CI is a failure); elsewhere it prints
+    /// a loud notice naming `test` and returns `false` so the test can return.
+    pub fn privileged(test: &str) -> bool {
+        match super::run_in_new(|| ()) {
+            Ok(()) => true,
+            Err(e) => {
+                if std::env::var_os("CI").is_some() {
+                    panic!("{test}: needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and CI is set: {e}");
+                }
+                eprintln!(
+                    "\n*** SKIPPED {test}: needs root to create a network namespace ({e}); run as root to test it ***\n"
+                );
+                false
+            }
+        }
+    }
+
+    /// Runs `f` in a fresh namespace, returning `None` (after a loud notice)
+    /// when the process lacks the privilege and `CI` is unset.
+    pub fn in_fresh_netns<T: Send>(test: &str, f: impl FnOnce() -> T + Send) -> Option<T> {
+        if !privileged(test) {
+            return None;
+        }
+        Some(super::run_in_new(f).expect("entering a new network namespace"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_specs() {
+        assert_eq!("blx".parse::<Netns>().unwrap(), Netns::Named("blx".into()));
+        assert_eq!(
+            "/proc/1/ns/net".parse::<Netns>().unwrap(),
+            Netns::Path("/proc/1/ns/net".into())
+        );
+        assert_eq!("pid:42".parse::<Netns>().unwrap(), Netns::Pid(42));
+        assert!("a/b".parse::<Netns>().is_err());
+        assert!("pid:x".parse::<Netns>().is_err());
+        assert!("".parse::<Netns>().is_err());
+    }
+
+    fn own_netns_inode() -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino()
+    }
+
+    #[test]
+    fn new_namespace_differs_and_caller_stays() {
+        let Some(inner) =
+            testing::in_fresh_netns("new_namespace_differs_and_caller_stays", own_netns_inode)
+        else {
+            return;
+        };
+        let before = own_netns_inode();
+        assert_ne!(inner, before, "closure ran in the caller's namespace");
+        assert_eq!(own_netns_inode(), before, "caller's thread moved");
+    }
+
+    #[test]
+    fn enters_a_namespace_by_path() {
+        let Some((path_ino, holder)) =
+            testing::in_fresh_netns("enters_a_namespace_by_path", || {
+                // Keep the namespace alive through a child process living in it.
+                let child = std::process::Command::new("sleep")
+                    .arg("30")
+                    .spawn()
+                    .unwrap();
+                (own_netns_inode(), child)
+            })
+        else {
+            return;
+        };
+        let mut holder = holder;
+        let ns = Netns::Pid(holder.id());
+        let seen = run_in(&ns, own_netns_inode).unwrap();
+        holder.kill().ok();
+        holder.wait().ok();
+        assert_eq!(seen, path_ino);
+        assert_ne!(seen, own_netns_inode());
+    }
+}

@@ -1,0 +1,2 @@
+//! blixard-route (work in progress).
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! blixard-tap (work in progress).
+#![deny(missing_docs)]
