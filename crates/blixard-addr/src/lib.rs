@@ -24,4 +24,4 @@ pub use config::Config;
 pub use error::LayoutError;
 pub use layout::{Layout, MacAddr, Vm, VmIndex};
 pub use plan::HostPlan;
-pub use state::{Change, Conflict, Conflicts, ObservedHost};
+pub use state::{Change, Conflict, Conflicts, Executor, ObservedHost};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::plan::{FirewallPlan, TapPlan};
+use crate::plan::{FirewallPlan, FirewallVm, TapPlan};
 
 /// Tun/tap attributes as the kernel reports them (`IFLA_INFO_DATA` of kind
 /// `tun`).
@@ -190,6 +190,55 @@ pub enum Change {
         /// Table name.
         table: String,
     },
+    /// Add one VM's set elements to our existing table (per-VM wiring).
+    AddFirewallVm {
+        /// Table name.
+        table: String,
+        /// The VM.
+        vm: FirewallVm,
+    },
+    /// Remove one VM's set elements from our table (per-VM unwiring).
+    RemoveFirewallVm {
+        /// Table name.
+        table: String,
+        /// The VM.
+        vm: FirewallVm,
+    },
+}
+
+/// Which effect crate carries out a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Executor {
+    /// `blixard-tap`: tap ioctls and link deletion.
+    Tap,
+    /// `blixard-route`: links, qdiscs, addresses, routes, sysctls.
+    Route,
+    /// `blixard-nat`: our nftables table.
+    Firewall,
+}
+
+impl Change {
+    /// Which effect crate carries this change out.
+    pub fn executor(&self) -> Executor {
+        match self {
+            Change::CreateTap { .. }
+            | Change::SetTapOwnership { .. }
+            | Change::DeleteLink { .. }
+            | Change::DeleteLinkGroup { .. } => Executor::Tap,
+            Change::SetLink { .. }
+            | Change::AddNoqueue { .. }
+            | Change::LinkUp { .. }
+            | Change::AddAddress { .. }
+            | Change::DeleteAddress { .. }
+            | Change::AddRoute { .. }
+            | Change::DeleteRoute { .. }
+            | Change::SetSysctl { .. } => Executor::Route,
+            Change::ReplaceFirewall { .. }
+            | Change::DeleteFirewall { .. }
+            | Change::AddFirewallVm { .. }
+            | Change::RemoveFirewallVm { .. } => Executor::Firewall,
+        }
+    }
 }
 
 /// Something in the way that is not ours: the plan cannot be applied.
