@@ -186,6 +186,108 @@ fn unshare_net() -> Result<(), NetnsError> {
 
 /// Helpers for privileged tests.
 pub mod testing {
+    use std::process::{Child, Command, Output, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// A throwaway network namespace kept alive by a child process
+    /// (`unshare --net sleep`), standing in for a guest, a peer host or an
+    /// upstream network. Killed, with its namespace, on drop.
+    pub struct NetnsHolder {
+        child: Child,
+    }
+
+    impl NetnsHolder {
+        /// Starts the holder and waits (with a deadline) until it is inside
+        /// its new namespace.
+        pub fn spawn() -> std::io::Result<Self> {
+            let child = Command::new("unshare")
+                .args(["--net", "--", "sleep", "86400"])
+                .stdin(Stdio::null())
+                .spawn()?;
+            let holder = Self { child };
+            let mine = ns_inode("/proc/thread-self/ns/net")?;
+            let theirs = format!("/proc/{}/ns/net", holder.pid());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if ns_inode(&theirs).is_ok_and(|ino| ino != mine) {
+                    return Ok(holder);
+                }
+                if Instant::now() > deadline {
+                    return Err(std::io::Error::other(
+                        "unshare --net did not enter a new namespace in 10 s",
+                    ));
+                }
+                std::thread::yield_now();
+            }
+        }
+
+        /// The holder's pid (for `ip link set X netns PID`).
+        pub fn pid(&self) -> u32 {
+            self.child.id()
+        }
+
+        /// The namespace, for [`crate::run_in`].
+        pub fn netns(&self) -> crate::Netns {
+            crate::Netns::Pid(self.pid())
+        }
+
+        /// A command that runs `program` inside the namespace.
+        pub fn command(&self, program: &str) -> Command {
+            let mut cmd = Command::new("nsenter");
+            cmd.arg(format!("--net=/proc/{}/ns/net", self.pid()))
+                .arg("--")
+                .arg(program);
+            cmd
+        }
+
+        /// Runs a shell snippet inside the namespace and returns its output.
+        pub fn sh(&self, script: &str) -> Output {
+            self.command("sh")
+                .args(["-c", script])
+                .output()
+                .expect("running sh via nsenter")
+        }
+
+        /// Like [`Self::sh`] but panics, showing stderr, when it fails.
+        pub fn sh_ok(&self, script: &str) -> String {
+            let out = self.sh(script);
+            assert!(
+                out.status.success(),
+                "in netns of pid {}: `{script}` failed: {}",
+                self.pid(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    }
+
+    impl Drop for NetnsHolder {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn ns_inode(path: &str) -> std::io::Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(std::fs::metadata(path)?.ino())
+    }
+
+    /// Runs a shell snippet in the calling thread's namespace (inside a test's
+    /// fresh namespace) and panics, showing stderr, when it fails.
+    pub fn sh_ok(script: &str) -> String {
+        let out = Command::new("sh")
+            .args(["-c", script])
+            .output()
+            .expect("running sh");
+        assert!(
+            out.status.success(),
+            "`{script}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Whether this process may create network namespaces. When it may not:
     /// under `CI` this panics (a skip in CI is a failure); elsewhere it prints
     /// a loud notice naming `test` and returns `false` so the test can return.
@@ -246,6 +348,23 @@ mod tests {
         let before = own_netns_inode();
         assert_ne!(inner, before, "closure ran in the caller's namespace");
         assert_eq!(own_netns_inode(), before, "caller's thread moved");
+    }
+
+    #[test]
+    fn holder_namespace_is_separate_and_reachable_by_veth() {
+        testing::in_fresh_netns("holder_namespace_is_separate_and_reachable_by_veth", || {
+            let peer = testing::NetnsHolder::spawn().unwrap();
+            testing::sh_ok(&format!(
+                "ip link add bxa type veth peer name bxb && ip link set bxb netns {} && \
+                 ip addr add 192.0.2.1/24 dev bxa && ip link set bxa up",
+                peer.pid()
+            ));
+            peer.sh_ok(
+                "ip addr add 192.0.2.2/24 dev bxb && ip link set bxb up && ip link set lo up",
+            );
+            assert!(!testing::sh_ok("ip -o link").contains("bxb"));
+            testing::sh_ok("ping -c1 -W5 192.0.2.2");
+        });
     }
 
     #[test]
