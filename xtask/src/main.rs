@@ -1,1 +1,149 @@
-fn main() {}
+//! Developer tasks: `cargo xtask ci | schema | bench`.
+//!
+//! `ci` is the one command the README and `.ci/run` use: it checks the tools
+//! the privileged tests need (installing them with apt-get when running as
+//! root on Debian/Ubuntu), then runs fmt, clippy, every test and the docs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("schema") => schema(),
+        Some("bench") => bench(&args[1..]),
+        Some("deps") => ensure_system_tools(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <task>\n\n  ci      fmt, clippy -D warnings, all tests (privileged ones in throwaway\n          network namespaces), docs, schema freshness\n  deps    check/install the system tools the tests use (nft, ip, ping)\n  schema  regenerate crates/blixard-addr/config.schema.json\n  bench   apply/re-apply/teardown benchmarks against the shell baselines"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(step: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("==> {step}");
+    let status = cmd.status().with_context(|| format!("starting {step}"))?;
+    if !status.success() {
+        bail!("{step} failed ({status})");
+    }
+    Ok(())
+}
+
+/// The system tools the privileged tests drive or check against, with the
+/// Debian package that provides each.
+const TOOLS: &[(&str, &str)] = &[
+    ("nft", "nftables"),
+    ("ip", "iproute2"),
+    ("ping", "iputils-ping"),
+    ("unshare", "util-linux"),
+    ("nsenter", "util-linux"),
+];
+
+fn have(tool: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
+    }) || ["/usr/sbin", "/sbin"].iter().any(|d| Path::new(d).join(tool).is_file())
+}
+
+fn ensure_system_tools() -> Result<()> {
+    let missing: Vec<&(&str, &str)> = TOOLS.iter().filter(|(tool, _)| !have(tool)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let packages: Vec<&str> = missing.iter().map(|(_, pkg)| *pkg).collect();
+    let is_root = nix_is_root();
+    if is_root && have("apt-get") {
+        eprintln!("==> installing {}", packages.join(" "));
+        run("apt-get update", Command::new("apt-get").args(["update", "-qq"]))?;
+        run(
+            "apt-get install",
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&packages)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+        return Ok(());
+    }
+    bail!(
+        "missing tools: {}; install them first, e.g. `sudo apt-get install {}`",
+        missing.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", "),
+        packages.join(" ")
+    )
+}
+
+fn nix_is_root() -> bool {
+    // Avoid a libc dependency for one getuid: /proc/self/status has it.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn ci() -> Result<()> {
+    ensure_system_tools()?;
+    if !nix_is_root() {
+        eprintln!(
+            "warning: not root: privileged tests (real taps, routes, nft in throwaway namespaces) will be SKIPPED; run as root to test them (under CI=1 they fail instead)"
+        );
+    }
+    run("cargo fmt --check", cargo().args(["fmt", "--all", "--check"]))?;
+    run(
+        "cargo clippy",
+        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    run(
+        "cargo test",
+        cargo().args(["test", "--workspace", "--all-targets", "--no-fail-fast"]),
+    )?;
+    run("cargo test --doc", cargo().args(["test", "--workspace", "--doc"]))?;
+    run(
+        "cargo doc",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    eprintln!("==> ci: all green");
+    Ok(())
+}
+
+fn schema() -> Result<()> {
+    run(
+        "regenerate config.schema.json",
+        cargo()
+            .args(["test", "-p", "blixard-addr", "--lib", "schema_file_is_fresh"])
+            .env("BLIXARD_BLESS", "1"),
+    )
+}
+
+fn bench(_args: &[String]) -> Result<()> {
+    bail!("the benchmark harness is not written yet (issue: Benchmarks)")
+}
