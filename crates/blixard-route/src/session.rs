@@ -1,0 +1,836 @@
+//! The synchronous session: observe, apply, default-route lookup.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::mem::discriminant;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+
+use blixard_addr::plan::HostPlan;
+use blixard_addr::state::{
+    Change, Executor, ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute,
+};
+use futures::StreamExt;
+use futures::channel::mpsc::UnboundedReceiver;
+use ipnet::IpNet;
+use nix::errno::Errno;
+use rtnetlink::Handle;
+use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_REPLACE, NetlinkMessage, NetlinkPayload};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use rtnetlink::packet_route::tc::{TcAttribute, TcHandle, TcMessage};
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
+use rtnetlink::sys::{AsyncSocket, SocketAddr};
+
+use crate::RouteError;
+use crate::nl::{self, Request};
+
+/// Receive buffer asked for (root may exceed `rmem_max`): room for the acks
+/// of a full pipeline window and for large dumps.
+const RECV_BUFFER: usize = 8 << 20;
+
+/// How often a dump is restarted after the receive buffer overran.
+const OVERRUN_ATTEMPTS: u32 = 3;
+
+/// What [`Session::observe`] looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObserveScope {
+    /// Links in this interface group are ours and always reported.
+    pub link_group: u32,
+    /// Routes with this protocol are ours and always reported.
+    pub route_protocol: u8,
+    /// Links with these names are reported whatever their group (to detect a
+    /// foreign link in the way).
+    pub names: Vec<String>,
+    /// Unicast routes in any table whose destination lies inside one of
+    /// these are reported whatever their protocol (to detect a LAN route in
+    /// the pool).
+    pub pools: Vec<IpNet>,
+    /// Sysctl keys to read; missing keys are left out.
+    pub sysctls: Vec<String>,
+}
+
+impl ObserveScope {
+    /// Everything `plan` mentions: its marks, its link names, its pools and
+    /// every sysctl key (global and per link).
+    pub fn for_plan(plan: &HostPlan) -> ObserveScope {
+        let mut pools = vec![IpNet::V4(plan.layout.ipv4_pool())];
+        if let Some(v6) = plan.firewall.ipv6_pool {
+            pools.push(IpNet::V6(v6));
+        }
+        let mut sysctls: Vec<String> = Vec::new();
+        for s in plan
+            .sysctls
+            .iter()
+            .chain(plan.links.iter().flat_map(|l| &l.sysctls))
+        {
+            if !sysctls.contains(&s.key) {
+                sysctls.push(s.key.clone());
+            }
+        }
+        ObserveScope {
+            link_group: plan.ownership.link_group,
+            route_protocol: plan.ownership.route_protocol,
+            names: plan.links.iter().map(|l| l.vm.interface.clone()).collect(),
+            pools,
+            sysctls,
+        }
+    }
+}
+
+/// What [`Session::apply`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ApplyReport {
+    /// Route-executor changes carried out (others in the list are skipped).
+    pub applied: usize,
+}
+
+type Unsolicited = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
+
+/// A synchronous rtnetlink handle bound to one network namespace.
+///
+/// It owns a current-thread tokio runtime and one rtnetlink connection made
+/// in the *calling thread's* namespace; create it inside
+/// [`blixard_netns::run_in`] / [`blixard_netns::run_in_new`] for another
+/// namespace. The methods block; do not call them from inside an async
+/// runtime (tokio refuses nested `block_on`).
+pub struct Session {
+    runtime: tokio::runtime::Runtime,
+    handle: Handle,
+    /// Where the socket reports receive-buffer overruns (seq 0, so netlink-proto
+    /// routes them here rather than to a request).
+    unsolicited: Unsolicited,
+    /// The namespace the socket lives in, so sysctls go to the same one even
+    /// if the session is used from a thread elsewhere.
+    netns: std::fs::File,
+    netns_ino: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("netns_ino", &self.netns_ino)
+            .finish_non_exhaustive()
+    }
+}
+
+fn thread_netns() -> std::io::Result<std::fs::File> {
+    std::fs::File::open("/proc/thread-self/ns/net")
+}
+
+impl Session {
+    /// Opens the netlink socket in the calling thread's network namespace.
+    pub fn new() -> Result<Session, RouteError> {
+        let netns = thread_netns().map_err(RouteError::Setup)?;
+        let netns_ino = netns.metadata().map_err(RouteError::Setup)?.ino();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(RouteError::Setup)?;
+        let (mut conn, handle, unsolicited) = {
+            let _enter = runtime.enter();
+            rtnetlink::new_connection().map_err(RouteError::Setup)?
+        };
+        // Our own helpers read acks and DONE explicitly, so that a closed
+        // connection is never mistaken for success.
+        conn.set_forward_ack(true);
+        conn.set_forward_done(true);
+        let socket = conn.socket_mut().socket_mut();
+        socket
+            .set_netlink_get_strict_chk(true)
+            .map_err(RouteError::Setup)?;
+        socket.set_cap_ack(true).map_err(RouteError::Setup)?;
+        // Best effort: RcvBufForce needs CAP_NET_ADMIN, plain SO_RCVBUF is
+        // capped by rmem_max; either way the pipeline window stays bounded.
+        if nix::sys::socket::setsockopt(
+            &*socket,
+            nix::sys::socket::sockopt::RcvBufForce,
+            &RECV_BUFFER,
+        )
+        .is_err()
+        {
+            let _ = socket.set_rx_buf_sz(RECV_BUFFER);
+        }
+        runtime.spawn(conn);
+        Ok(Session {
+            runtime,
+            handle,
+            unsolicited,
+            netns,
+            netns_ino,
+        })
+    }
+
+    /// Runs `fut` to completion, failing with [`RouteError::Overrun`] if the
+    /// socket reports lost messages meanwhile (a lost ack would otherwise
+    /// leave its request waiting forever).
+    fn block<F: Future>(&mut self, during: &str, fut: F) -> Result<F::Output, RouteError> {
+        while self.unsolicited.try_recv().is_ok() {}
+        let unsolicited = &mut self.unsolicited;
+        let overrun = async move {
+            while let Some((m, _)) = unsolicited.next().await {
+                if matches!(m.payload, NetlinkPayload::Overrun(_)) {
+                    return;
+                }
+            }
+            futures::future::pending::<()>().await
+        };
+        self.runtime.block_on(async move {
+            let fut = std::pin::pin!(fut);
+            let overrun = std::pin::pin!(overrun);
+            match futures::future::select(fut, overrun).await {
+                futures::future::Either::Left((out, _)) => Ok(out),
+                futures::future::Either::Right(_) => Err(RouteError::Overrun {
+                    during: during.to_string(),
+                }),
+            }
+        })
+    }
+
+    fn dump(
+        &mut self,
+        request: RouteNetlinkMessage,
+        what: &'static str,
+    ) -> Result<Vec<RouteNetlinkMessage>, RouteError> {
+        let mut last = None;
+        for _ in 0..OVERRUN_ATTEMPTS {
+            let handle = self.handle.clone();
+            match self.block(what, nl::dump(&handle, request.clone(), what)) {
+                Ok(result) => return result,
+                Err(e @ RouteError::Overrun { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    /// Runs `f` in the session's namespace: directly when the calling thread
+    /// is already there, else on a helper thread that enters it.
+    fn in_netns<T: Send>(
+        &self,
+        f: impl FnOnce() -> Result<T, RouteError> + Send,
+    ) -> Result<T, RouteError> {
+        let here = std::fs::metadata("/proc/thread-self/ns/net")
+            .map(|m| m.ino())
+            .ok();
+        if here == Some(self.netns_ino) {
+            return f();
+        }
+        let path = format!("/proc/self/fd/{}", self.netns.as_raw_fd());
+        blixard_netns::run_in(&blixard_netns::Netns::Path(path.into()), f)?
+    }
+
+    fn links(&mut self) -> Result<Vec<LinkMessage>, RouteError> {
+        let msgs = self.dump(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            "links",
+        )?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(l),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn routes(
+        &mut self,
+        family: AddressFamily,
+        protocol: Option<u8>,
+        table: Option<u8>,
+    ) -> Result<Vec<RouteMessage>, RouteError> {
+        let mut req = RouteMessage::default();
+        req.header.address_family = family;
+        // With NETLINK_GET_STRICT_CHK the kernel filters by these header fields.
+        if let Some(p) = protocol {
+            req.header.protocol = RouteProtocol::from(p);
+        }
+        if let Some(t) = table {
+            req.header.table = t;
+        }
+        let what = if family == AddressFamily::Inet {
+            "IPv4 routes"
+        } else {
+            "IPv6 routes"
+        };
+        let msgs = self.dump(RouteNetlinkMessage::GetRoute(req), what)?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => Some(r),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Observes links, qdiscs, addresses, routes and sysctls in one dump
+    /// each. `tun` is left `None` and `firewall` `Absent`: other crates fill
+    /// them in.
+    pub fn observe(&mut self, scope: &ObserveScope) -> Result<ObservedHost, RouteError> {
+        let links = self.links()?;
+        let names: HashMap<u32, String> = links
+            .iter()
+            .filter_map(|l| Some((l.header.index, link_name(l)?)))
+            .collect();
+        let mut observed: Vec<ObservedLink> = links
+            .iter()
+            .filter_map(|l| {
+                let name = link_name(l)?;
+                let group = l
+                    .attributes
+                    .iter()
+                    .find_map(|a| match a {
+                        LinkAttribute::Group(g) => Some(*g),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                if group != scope.link_group && !scope.names.contains(&name) {
+                    return None;
+                }
+                Some(ObservedLink {
+                    ifindex: l.header.index,
+                    name,
+                    group,
+                    alias: l.attributes.iter().find_map(|a| match a {
+                        LinkAttribute::IfAlias(s) => Some(s.clone()),
+                        _ => None,
+                    }),
+                    up: l.header.flags.contains(LinkFlags::Up),
+                    mtu: l
+                        .attributes
+                        .iter()
+                        .find_map(|a| match a {
+                            LinkAttribute::Mtu(m) => Some(*m),
+                            _ => None,
+                        })
+                        .unwrap_or(0),
+                    tun: None,
+                    root_noqueue: false,
+                    addresses: Vec::new(),
+                })
+            })
+            .collect();
+        let position: HashMap<u32, usize> = observed
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.ifindex, i))
+            .collect();
+
+        let qdiscs = self.dump(
+            RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()),
+            "qdiscs",
+        )?;
+        for q in qdiscs {
+            let RouteNetlinkMessage::NewQueueDiscipline(q) = q else {
+                continue;
+            };
+            let Some(&i) = u32::try_from(q.header.index)
+                .ok()
+                .and_then(|ix| position.get(&ix))
+            else {
+                continue;
+            };
+            let noqueue = q
+                .attributes
+                .iter()
+                .any(|a| matches!(a, TcAttribute::Kind(k) if k == "noqueue"));
+            if q.header.parent == TcHandle::ROOT && noqueue {
+                observed[i].root_noqueue = true;
+            }
+        }
+
+        let addresses = self.dump(
+            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+            "addresses",
+        )?;
+        for a in addresses {
+            let RouteNetlinkMessage::NewAddress(a) = a else {
+                continue;
+            };
+            let Some(&i) = position.get(&a.header.index) else {
+                continue;
+            };
+            // Kernel-made link-local addresses are not the plan's business.
+            if a.header.scope == AddressScope::Link {
+                continue;
+            }
+            if let Some(net) = address_of(&a) {
+                observed[i].addresses.push(net);
+            }
+        }
+        for l in &mut observed {
+            l.addresses.sort();
+        }
+
+        let mut routes = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let pools: Vec<IpNet> = scope
+                .pools
+                .iter()
+                .copied()
+                .filter(|p| {
+                    matches!(
+                        (p, family),
+                        (IpNet::V4(_), AddressFamily::Inet) | (IpNet::V6(_), AddressFamily::Inet6)
+                    )
+                })
+                .collect();
+            // Pool overlap needs every route anyway, so then one unfiltered
+            // dump covers ours too; otherwise the kernel filters by protocol.
+            let dumped = if pools.is_empty() {
+                self.routes(family, Some(scope.route_protocol), None)?
+            } else {
+                self.routes(family, None, None)?
+            };
+            for r in dumped {
+                let Some(route) = observed_route(&r, &names) else {
+                    continue;
+                };
+                let ours = route.protocol == scope.route_protocol;
+                let in_pool = is_unicast_like(r.header.kind)
+                    && pools.iter().any(|p| p.contains(&route.destination));
+                if ours || in_pool {
+                    routes.push(route);
+                }
+            }
+        }
+
+        let sysctls = scope.sysctls.clone();
+        let sysctls = self.in_netns(move || {
+            let mut out = BTreeMap::new();
+            for key in sysctls {
+                if let Some(v) = crate::read_sysctl(&key)? {
+                    out.insert(key, v);
+                }
+            }
+            Ok(out)
+        })?;
+
+        Ok(ObservedHost {
+            links: observed,
+            routes,
+            sysctls,
+            firewall: ObservedFirewall::Absent,
+        })
+    }
+
+    /// Carries out the [`Executor::Route`] changes in list order (others are
+    /// skipped). Runs of the same kind go out together with many requests in
+    /// flight on the one socket. Every failure of a run is reported, then
+    /// apply stops.
+    pub fn apply(&mut self, changes: &[Change]) -> Result<ApplyReport, RouteError> {
+        let ours: Vec<&Change> = changes
+            .iter()
+            .filter(|c| c.executor() == Executor::Route)
+            .collect();
+        let needs_links = ours.iter().any(|c| !matches!(c, Change::SetSysctl { .. }));
+        let index: HashMap<String, u32> = if needs_links {
+            self.links()?
+                .iter()
+                .filter_map(|l| Some((link_name(l)?, l.header.index)))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let mut applied = 0;
+        for run in ours.chunk_by(|a, b| discriminant(*a) == discriminant(*b)) {
+            let mut failures = Vec::new();
+            if matches!(run[0], Change::SetSysctl { .. }) {
+                let writes: Vec<(String, String)> = run
+                    .iter()
+                    .filter_map(|c| match c {
+                        Change::SetSysctl { key, value } => Some((key.clone(), value.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                let results = self.in_netns(move || {
+                    Ok(writes
+                        .iter()
+                        .map(|(k, v)| crate::write_sysctl(k, v))
+                        .collect::<Vec<_>>())
+                })?;
+                for r in results {
+                    match r {
+                        Ok(()) => applied += 1,
+                        Err(e) => failures.push(e),
+                    }
+                }
+            } else {
+                let mut requests = Vec::new();
+                for c in run {
+                    match request_for(c, &index) {
+                        Ok(r) => requests.push(r),
+                        Err(e) => failures.push(e),
+                    }
+                }
+                let during = format!(
+                    "{} change(s) starting with {}",
+                    requests.len(),
+                    describe(run[0])
+                );
+                let handle = self.handle.clone();
+                let results = self.block(&during, nl::pipeline(&handle, requests))?;
+                for r in results {
+                    match r {
+                        Ok(()) => applied += 1,
+                        Err(e) => failures.push(e),
+                    }
+                }
+            }
+            if !failures.is_empty() {
+                return Err(RouteError::Apply { applied, failures });
+            }
+        }
+        Ok(ApplyReport { applied })
+    }
+
+    /// Interfaces of the main table's default route(s), IPv4 first then
+    /// IPv6, each family by ascending metric, deduplicated.
+    pub fn default_route_interfaces(&mut self) -> Result<Vec<String>, RouteError> {
+        let names: HashMap<u32, String> = self
+            .links()?
+            .iter()
+            .filter_map(|l| Some((l.header.index, link_name(l)?)))
+            .collect();
+        let mut out: Vec<String> = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut defaults: Vec<(u32, Vec<u32>)> = self
+                .routes(family, None, Some(RouteHeader::RT_TABLE_MAIN))?
+                .iter()
+                .filter(|r| {
+                    r.header.destination_prefix_length == 0 && r.header.kind == RouteType::Unicast
+                })
+                .map(|r| {
+                    let metric = r
+                        .attributes
+                        .iter()
+                        .find_map(|a| match a {
+                            RouteAttribute::Priority(p) => Some(*p),
+                            _ => None,
+                        })
+                        .unwrap_or(0);
+                    let mut oifs = Vec::new();
+                    for a in &r.attributes {
+                        match a {
+                            RouteAttribute::Oif(i) => oifs.push(*i),
+                            RouteAttribute::MultiPath(hops) => {
+                                oifs.extend(hops.iter().map(|h| h.interface_index))
+                            }
+                            _ => {}
+                        }
+                    }
+                    (metric, oifs)
+                })
+                .collect();
+            defaults.sort_by_key(|(metric, _)| *metric);
+            for name in defaults
+                .into_iter()
+                .flat_map(|(_, o)| o)
+                .filter_map(|i| names.get(&i))
+            {
+                if !out.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Brings a link up by name.
+    pub fn set_up(&mut self, name: &str) -> Result<(), RouteError> {
+        let change = Change::LinkUp {
+            name: name.to_string(),
+        };
+        self.apply(std::slice::from_ref(&change))
+            .map(|_| ())
+            .map_err(|e| match e {
+                RouteError::Apply { mut failures, .. } if failures.len() == 1 => failures.remove(0),
+                e => e,
+            })
+    }
+}
+
+fn link_name(l: &LinkMessage) -> Option<String> {
+    l.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.clone()),
+        _ => None,
+    })
+}
+
+fn address_of(a: &AddressMessage) -> Option<IpNet> {
+    // IFA_LOCAL is the local side on IPv4 (IFA_ADDRESS may be a peer);
+    // IPv6 carries only IFA_ADDRESS.
+    let local = a.attributes.iter().find_map(|x| match x {
+        AddressAttribute::Local(ip) => Some(*ip),
+        _ => None,
+    });
+    let addr = a.attributes.iter().find_map(|x| match x {
+        AddressAttribute::Address(ip) => Some(*ip),
+        _ => None,
+    });
+    IpNet::new(local.or(addr)?, a.header.prefix_len).ok()
+}
+
+fn is_unicast_like(kind: RouteType) -> bool {
+    // Local/broadcast/anycast/multicast routes are the kernel's bookkeeping
+    // for addresses (our own 10.0.0.0/32 makes one); blackhole and
+    // unreachable routes do shadow the pool, so they count.
+    !matches!(
+        kind,
+        RouteType::Local | RouteType::Broadcast | RouteType::Anycast | RouteType::Multicast
+    )
+}
+
+fn observed_route(r: &RouteMessage, names: &HashMap<u32, String>) -> Option<ObservedRoute> {
+    let mut dst: Option<IpAddr> = None;
+    let mut oif = None;
+    let mut table = u32::from(r.header.table);
+    for a in &r.attributes {
+        match a {
+            RouteAttribute::Destination(RouteAddress::Inet(v4)) => dst = Some((*v4).into()),
+            RouteAttribute::Destination(RouteAddress::Inet6(v6)) => dst = Some((*v6).into()),
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::Table(t) => table = *t,
+            _ => {}
+        }
+    }
+    let dst = match (dst, r.header.address_family) {
+        (Some(d), _) => d,
+        (None, AddressFamily::Inet) => IpAddr::from([0u8; 4]),
+        (None, AddressFamily::Inet6) => IpAddr::from([0u8; 16]),
+        _ => return None,
+    };
+    Some(ObservedRoute {
+        destination: IpNet::new(dst, r.header.destination_prefix_length).ok()?,
+        interface: oif.and_then(|i| names.get(&i).cloned()),
+        protocol: u8::from(r.header.protocol),
+        table,
+    })
+}
+
+fn describe(c: &Change) -> String {
+    match c {
+        Change::SetLink { name, .. } => format!("set link {name}"),
+        Change::AddNoqueue { name } => format!("add noqueue qdisc on {name}"),
+        Change::LinkUp { name } => format!("set {name} up"),
+        Change::AddAddress { interface, address } => {
+            format!("add address {address} dev {interface}")
+        }
+        Change::DeleteAddress { interface, address } => {
+            format!("delete address {address} dev {interface}")
+        }
+        Change::AddRoute {
+            destination,
+            interface,
+            protocol,
+        } => {
+            format!("add route {destination} dev {interface} proto {protocol}")
+        }
+        Change::DeleteRoute {
+            destination,
+            interface,
+            protocol,
+        } => {
+            format!("delete route {destination} dev {interface} proto {protocol}")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+fn resolve(
+    index: &HashMap<String, u32>,
+    name: &str,
+    op: &'static str,
+    object: &str,
+) -> Result<u32, RouteError> {
+    index
+        .get(name)
+        .copied()
+        .ok_or_else(|| RouteError::NoSuchLink {
+            op,
+            object: object.to_string(),
+            name: name.to_string(),
+        })
+}
+
+fn family_of(net: &IpNet) -> AddressFamily {
+    match net {
+        IpNet::V4(_) => AddressFamily::Inet,
+        IpNet::V6(_) => AddressFamily::Inet6,
+    }
+}
+
+fn address_message(ifindex: u32, address: &IpNet) -> AddressMessage {
+    let mut m = AddressMessage::default();
+    m.header.family = family_of(address);
+    m.header.prefix_len = address.prefix_len();
+    m.header.index = ifindex;
+    let ip = address.addr();
+    if ip.is_ipv4() {
+        m.attributes.push(AddressAttribute::Local(ip));
+    }
+    m.attributes.push(AddressAttribute::Address(ip));
+    m
+}
+
+fn route_message(ifindex: u32, destination: &IpNet, protocol: u8) -> RouteMessage {
+    let mut m = RouteMessage::default();
+    m.header.address_family = family_of(destination);
+    m.header.destination_prefix_length = destination.prefix_len();
+    m.header.table = RouteHeader::RT_TABLE_MAIN;
+    m.header.protocol = RouteProtocol::from(protocol);
+    m.header.scope = RouteScope::Link;
+    m.header.kind = RouteType::Unicast;
+    m.attributes
+        .push(RouteAttribute::Destination(destination.addr().into()));
+    m.attributes.push(RouteAttribute::Oif(ifindex));
+    m
+}
+
+const EADDRNOTAVAIL: i32 = Errno::EADDRNOTAVAIL as i32;
+const ESRCH: i32 = Errno::ESRCH as i32;
+const ENOENT: i32 = Errno::ENOENT as i32;
+
+fn request_for(change: &Change, index: &HashMap<String, u32>) -> Result<Request, RouteError> {
+    let upsert = NLM_F_CREATE | NLM_F_REPLACE;
+    Ok(match change {
+        Change::SetLink {
+            name,
+            group,
+            alias,
+            mtu,
+        } => {
+            let op = "set group/alias/mtu of";
+            let mut m = LinkMessage::default();
+            m.header.index = resolve(index, name, op, name)?;
+            m.attributes.push(LinkAttribute::Group(*group));
+            m.attributes.push(LinkAttribute::IfAlias(alias.clone()));
+            m.attributes.push(LinkAttribute::Mtu(*mtu));
+            Request {
+                message: RouteNetlinkMessage::SetLink(m),
+                flags: 0,
+                op,
+                object: name.clone(),
+                already_done: &[],
+            }
+        }
+        Change::LinkUp { name } => {
+            let op = "set up";
+            let mut m = LinkMessage::default();
+            m.header.index = resolve(index, name, op, name)?;
+            m.header.flags = LinkFlags::Up;
+            m.header.change_mask = LinkFlags::Up;
+            Request {
+                message: RouteNetlinkMessage::SetLink(m),
+                flags: 0,
+                op,
+                object: name.clone(),
+                already_done: &[],
+            }
+        }
+        Change::AddNoqueue { name } => {
+            let op = "add root noqueue qdisc on";
+            let ifindex = resolve(index, name, op, name)?;
+            let mut m = TcMessage::default();
+            m.header.index = i32::try_from(ifindex).expect("ifindex fits in i32");
+            m.header.parent = TcHandle::ROOT;
+            m.header.handle = TcHandle::UNSPEC;
+            m.attributes.push(TcAttribute::Kind("noqueue".into()));
+            Request {
+                message: RouteNetlinkMessage::NewQueueDiscipline(m),
+                flags: upsert,
+                op,
+                object: name.clone(),
+                already_done: &[],
+            }
+        }
+        Change::AddAddress { interface, address } => {
+            let op = "add address";
+            let object = format!("{address} dev {interface}");
+            let mut m = address_message(resolve(index, interface, op, &object)?, address);
+            // NODAD: the tap has no carrier until the VMM attaches, and a
+            // tentative address drops the guest's first packets.
+            // NOPREFIXROUTE: a /128 would otherwise get a proto-kernel route
+            // inside the pool, indistinguishable from a foreign one.
+            let flags = if address.addr().is_ipv6() {
+                AddressFlags::Nodad | AddressFlags::Noprefixroute
+            } else {
+                AddressFlags::Noprefixroute
+            };
+            if address.addr().is_ipv6() {
+                m.header.flags = AddressHeaderFlags::Nodad;
+            }
+            m.attributes.push(AddressAttribute::Flags(flags));
+            Request {
+                message: RouteNetlinkMessage::NewAddress(m),
+                flags: upsert,
+                op,
+                object,
+                already_done: &[],
+            }
+        }
+        Change::DeleteAddress { interface, address } => {
+            let op = "delete address";
+            let object = format!("{address} dev {interface}");
+            let m = address_message(resolve(index, interface, op, &object)?, address);
+            Request {
+                message: RouteNetlinkMessage::DelAddress(m),
+                flags: 0,
+                op,
+                object,
+                already_done: &[EADDRNOTAVAIL],
+            }
+        }
+        Change::AddRoute {
+            destination,
+            interface,
+            protocol,
+        } => {
+            let op = "add route";
+            let object = format!("{destination} dev {interface} proto {protocol}");
+            let m = route_message(
+                resolve(index, interface, op, &object)?,
+                destination,
+                *protocol,
+            );
+            Request {
+                message: RouteNetlinkMessage::NewRoute(m),
+                flags: upsert,
+                op,
+                object,
+                already_done: &[],
+            }
+        }
+        Change::DeleteRoute {
+            destination,
+            interface,
+            protocol,
+        } => {
+            let op = "delete route";
+            let object = format!("{destination} dev {interface} proto {protocol}");
+            let mut m = route_message(
+                resolve(index, interface, op, &object)?,
+                destination,
+                *protocol,
+            );
+            // NOWHERE matches any scope; the protocol still restricts the
+            // delete to our route.
+            m.header.scope = RouteScope::NoWhere;
+            Request {
+                message: RouteNetlinkMessage::DelRoute(m),
+                flags: 0,
+                op,
+                object,
+                already_done: &[ESRCH, ENOENT],
+            }
+        }
+        other => unreachable!("not a netlink change: {other:?}"),
+    })
+}
