@@ -8,6 +8,11 @@ use std::net::IpAddr;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use toml::de::{DeTable, DeValue};
+
+#[cfg(test)]
+use crate::error::LayoutError;
+use crate::error::{ConfigError, ConfigErrorKind};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -299,4 +304,341 @@ pub enum Selector {
     Any,
     /// An address range.
     Cidr(#[schemars(with = "String")] IpNet),
+}
+
+impl Config {
+    /// Parses and validates a config file. `source` names the file in error
+    /// messages; every error carries the line, column and key path it
+    /// concerns when the file shows them.
+    pub fn from_toml_str(text: &str, source: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start);
+            let key = offset.and_then(|o| key_path_at(text, o));
+            let (line, column) = match offset {
+                Some(o) => {
+                    let (l, c) = crate::error::line_column(text, o);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            ConfigError {
+                file: Some(source.to_string()),
+                line,
+                column,
+                key,
+                kind: ConfigErrorKind::Toml(e.message().to_string()),
+            }
+        })?;
+        config.validate().map_err(|e| e.locate(text, source))?;
+        Ok(config)
+    }
+
+    /// The config as TOML; [`Config::from_toml_str`] reads it back unchanged.
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string(self).expect("every config value has a TOML form")
+    }
+
+    /// Checks everything that does not need host facts (the same checks as
+    /// [`crate::planner::build_plan`] minus the resolved external interface).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        crate::planner::resolve(self).map(|_| ())
+    }
+}
+
+/// The JSON schema of the config file, pretty-printed with a trailing newline
+/// (committed as `crates/blixard-addr/config.schema.json`).
+pub fn json_schema_string() -> String {
+    let schema = schemars::schema_for!(Config);
+    let mut out = serde_json::to_string_pretty(&schema).expect("a schema is JSON");
+    out.push('\n');
+    out
+}
+
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn render_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn parse_path(key: &str) -> Vec<Seg> {
+    let mut out = Vec::new();
+    for part in key.split('.') {
+        let (name, mut rest) = part.split_once('[').map_or((part, ""), |(n, r)| (n, r));
+        if !name.is_empty() {
+            out.push(Seg::Key(name.to_string()));
+        }
+        while let Some((index, tail)) = rest.split_once(']') {
+            if let Ok(i) = index.parse() {
+                out.push(Seg::Index(i));
+            }
+            rest = tail.strip_prefix('[').unwrap_or(tail);
+        }
+    }
+    out
+}
+
+/// The key path of the innermost key or value around byte `offset`, e.g.
+/// `firewall.rules[1].port`. Tables written as `[headers]` have spans that
+/// cover only the header, so every table is searched, not just enclosing
+/// spans.
+fn key_path_at(text: &str, offset: usize) -> Option<String> {
+    let (table, _) = DeTable::parse_recoverable(text);
+    let mut path = Vec::new();
+    search_table(table.get_ref(), offset, &mut path).then(|| render_path(&path))
+}
+
+fn contains(span: std::ops::Range<usize>, offset: usize) -> bool {
+    span.start <= offset && offset < span.end
+}
+
+fn search_table(table: &DeTable<'_>, offset: usize, path: &mut Vec<Seg>) -> bool {
+    for (key, value) in table.iter() {
+        path.push(Seg::Key(key.get_ref().to_string()));
+        let here = contains(key.span(), offset) || contains(value.span(), offset);
+        if search_value(value.get_ref(), offset, path) || here {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+fn search_value(value: &DeValue<'_>, offset: usize, path: &mut Vec<Seg>) -> bool {
+    match value {
+        DeValue::Table(t) => search_table(t, offset, path),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(Seg::Index(i));
+                if search_value(item.get_ref(), offset, path) || contains(item.span(), offset) {
+                    return true;
+                }
+                path.pop();
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+/// Byte offset where `key` (or its nearest parent present in the file) is
+/// written; `None` when not even its top-level key is in the file.
+pub(crate) fn key_offset(text: &str, key: &str) -> Option<usize> {
+    let (table, _) = DeTable::parse_recoverable(text);
+    let mut segs = parse_path(key).into_iter();
+    let Some(Seg::Key(first)) = segs.next() else {
+        return None;
+    };
+    let (k, v) = table.get_ref().get_key_value(first.as_str())?;
+    let mut found = k.span().start;
+    let mut current = v.get_ref();
+    for seg in segs {
+        match (seg, current) {
+            (Seg::Key(k), DeValue::Table(t)) => match t.get_key_value(k.as_str()) {
+                Some((k, v)) => {
+                    found = k.span().start;
+                    current = v.get_ref();
+                }
+                None => break,
+            },
+            (Seg::Index(i), DeValue::Array(items)) => match items.get(i) {
+                Some(item) => {
+                    // An array-of-tables item's span is its `[[header]]`;
+                    // an inline item's span is the item itself.
+                    found = item.span().start;
+                    current = item.get_ref();
+                }
+                None => break,
+            },
+            _ => break,
+        }
+    }
+    Some(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_file_is_fresh() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.schema.json");
+        let fresh = json_schema_string();
+        if std::env::var_os("BLIXARD_BLESS").is_some_and(|v| v == "1") {
+            std::fs::write(path, &fresh).expect("write config.schema.json");
+            return;
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "{path} is stale: run `BLIXARD_BLESS=1 cargo test -p blixard-addr schema_file_is_fresh`"
+        );
+    }
+
+    #[test]
+    fn default_config_round_trips_through_toml() {
+        let config = Config::default();
+        let text = config.to_toml_string();
+        assert_eq!(Config::from_toml_str(&text, "x.toml").unwrap(), config);
+        assert_eq!(Config::from_toml_str("", "empty.toml").unwrap(), config);
+    }
+
+    fn err(text: &str) -> ConfigError {
+        Config::from_toml_str(text, "net.toml").expect_err("config must be rejected")
+    }
+
+    fn assert_at(e: &ConfigError, line: usize, key: &str) {
+        assert_eq!(e.file.as_deref(), Some("net.toml"), "{e}");
+        assert_eq!(e.line, Some(line), "{e}");
+        assert!(e.column.is_some(), "{e}");
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        let shown = e.to_string();
+        assert!(shown.starts_with(&format!("net.toml:{line}:")), "{shown}");
+        assert!(shown.contains(key), "{shown}");
+    }
+
+    #[test]
+    fn syntax_error_names_file_line_and_key() {
+        let e = err("vms = 4\n[ipv4]\npool = 10.0.0.0/24\n");
+        assert_at(&e, 3, "ipv4.pool");
+        assert!(matches!(e.kind, ConfigErrorKind::Toml(_)));
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let e = err("vms = 4\n\n[tap]\nmtu = \"big\"\n");
+        assert_at(&e, 4, "tap.mtu");
+        assert_eq!(e.column, Some(7));
+    }
+
+    #[test]
+    fn unknown_key_names_key() {
+        let e = err("[ipv4]\npool = \"10.0.0.0/24\"\npoool = \"x\"\n");
+        assert_at(&e, 3, "ipv4.poool");
+        assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn pool_not_network_names_key() {
+        let e = err("vms = 4\n[ipv4]\npool = \"10.0.0.1/24\"\n");
+        assert_at(&e, 3, "ipv4.pool");
+        assert!(matches!(
+            e.kind,
+            ConfigErrorKind::Layout(LayoutError::PoolNotNetwork(_))
+        ));
+    }
+
+    #[test]
+    fn rule_selector_error_names_rule_and_field() {
+        let text = "vms = 4\n\n[[firewall.rules]]\nfrom = \"vm1\"\nto = \"vm2\"\naction = \"drop\"\n\n[[firewall.rules]]\nfrom = \"vm1\"\nto = \"vm9\"\naction = \"drop\"\n";
+        let e = err(text);
+        assert_at(&e, 10, "firewall.rules[1].to");
+        assert_eq!(
+            e.kind,
+            ConfigErrorKind::VmNotPlanned {
+                selector: "vm9".into(),
+                index: 9
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_range_names_list_item() {
+        let e = err("vms = [1, \"10-2\"]\n");
+        assert_at(&e, 1, "vms[1]");
+        assert_eq!(
+            e.kind,
+            ConfigErrorKind::BadRange {
+                range: "10-2".into()
+            }
+        );
+        let e = err("vms = [\"a-b\"]\n");
+        assert_eq!(
+            e.kind,
+            ConfigErrorKind::BadRange {
+                range: "a-b".into()
+            }
+        );
+    }
+
+    #[test]
+    fn queues_without_multi_queue_names_key() {
+        let e = err("[tap]\nmulti_queue = false\nqueues = 4\n");
+        assert_at(&e, 3, "tap.queues");
+        assert_eq!(
+            e.kind,
+            ConfigErrorKind::QueuesWithoutMultiQueue { queues: 4 }
+        );
+    }
+
+    #[test]
+    fn reserved_route_protocol_names_key() {
+        let e = err("[ownership]\nroute_protocol = 4\n");
+        assert_at(&e, 2, "ownership.route_protocol");
+        let e = err("[ownership]\nlink_group = 0\n");
+        assert_at(&e, 2, "ownership.link_group");
+    }
+
+    #[test]
+    fn unsafe_table_name_names_key() {
+        let e = err("[ownership]\nnft_table = \"x; flush ruleset\"\n");
+        assert_at(&e, 2, "ownership.nft_table");
+        assert!(matches!(e.kind, ConfigErrorKind::UnsafeName { .. }));
+    }
+
+    #[test]
+    fn too_many_vms_names_key() {
+        let e = err("\n\nvms = 300\n");
+        assert_at(&e, 3, "vms");
+        assert_eq!(
+            e.kind,
+            ConfigErrorKind::Layout(LayoutError::TooManyVms {
+                count: 300,
+                max: 255
+            })
+        );
+    }
+
+    #[test]
+    fn defaulted_key_falls_back_to_parent_line() {
+        // `tap.queues` is not written: the error points at `[tap]`.
+        let e = err("vms = 2\n[tap]\nmulti_queue = false\nqueues = 0\n");
+        assert_at(&e, 4, "tap.queues");
+        let e = Config::from_toml_str("vms = 2\n\n[tap]\nmtu = 9000\n", "n.toml").unwrap();
+        let mut bad = e.clone();
+        bad.tap.queues = 3;
+        let located = bad
+            .validate()
+            .unwrap_err()
+            .locate("vms = 2\n\n[tap]\nmtu = 9000\n", "n.toml");
+        assert_eq!(located.line, Some(3));
+    }
+
+    #[test]
+    fn conflicting_rules_are_rejected() {
+        let text = "vms = 4\n[[firewall.rules]]\nfrom = \"vm1\"\nto = \"vm2\"\naction = \"drop\"\n[[firewall.rules]]\nfrom = \"vm1\"\nto = \"vm2\"\naction = \"accept\"\n";
+        let e = err(text);
+        assert_at(&e, 6, "firewall.rules[1]");
+        assert_eq!(
+            e.kind,
+            ConfigErrorKind::ConflictingRule {
+                rule: 1,
+                earlier: 0
+            }
+        );
+    }
 }

@@ -6,7 +6,9 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LayoutError {
     /// The index is 0 or beyond what the pool holds.
-    #[error("VM index {index} is out of range: valid indices are 1..={max} (0 is the host gateway)")]
+    #[error(
+        "VM index {index} is out of range: valid indices are 1..={max} (0 is the host gateway)"
+    )]
     IndexOutOfRange {
         /// The index asked for.
         index: u32,
@@ -14,7 +16,9 @@ pub enum LayoutError {
         max: u32,
     },
     /// A pool was written with host bits set, e.g. `10.0.0.1/24`.
-    #[error("pool {0} is not a network address (did you mean its network, with the host bits zero?)")]
+    #[error(
+        "pool {0} is not a network address (did you mean its network, with the host bits zero?)"
+    )]
     PoolNotNetwork(String),
     /// A pool too small to hold the gateway and a VM.
     #[error("pool {0} is too small: it must hold the gateway and at least one VM")]
@@ -49,4 +53,176 @@ pub enum LayoutError {
     /// No VM matches the query.
     #[error("no VM in this layout matches {0:?}")]
     NoSuchVm(String),
+}
+
+/// What is wrong with a configuration; [`ConfigError`] adds where.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigErrorKind {
+    /// TOML syntax, a wrong type or an unknown key (the parser's message).
+    #[error("{0}")]
+    Toml(String),
+    /// A layout problem (pool, template, index, VM count).
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// `vms` selects no VM at all.
+    #[error("no VMs selected: use a count >= 1 or a non-empty list")]
+    NoVms,
+    /// The same index is selected twice.
+    #[error("VM index {index} is listed more than once")]
+    DuplicateVm {
+        /// The repeated index.
+        index: u32,
+    },
+    /// A `"A-B"` range that is not two indices with A <= B.
+    #[error("{range:?} is not a range: write \"A-B\" with indices A <= B, e.g. \"10-20\"")]
+    BadRange {
+        /// The range as written.
+        range: String,
+    },
+    /// `tap.queues` is 0.
+    #[error("queues must be at least 1")]
+    ZeroQueues,
+    /// `tap.queues` > 1 on single-queue taps.
+    #[error("{queues} queues need multi-queue taps: set tap.multi_queue = true")]
+    QueuesWithoutMultiQueue {
+        /// The queue count asked for.
+        queues: u16,
+    },
+    /// `tap.mtu` outside what the kernel accepts on a tap.
+    #[error("MTU {mtu} is outside 68..=65521")]
+    MtuOutOfRange {
+        /// The MTU asked for.
+        mtu: u32,
+    },
+    /// A rule has a port but no tcp/udp protocol.
+    #[error("a port needs protocol \"tcp\" or \"udp\"")]
+    PortWithoutProtocol,
+    /// A rule endpoint that cannot be parsed.
+    #[error("{selector:?} is not a rule endpoint: {reason}")]
+    BadSelector {
+        /// The endpoint as written.
+        selector: String,
+        /// Why.
+        reason: String,
+    },
+    /// A rule endpoint names a VM that `vms` does not wire.
+    #[error("{selector:?} names VM {index}, which `vms` does not wire")]
+    VmNotPlanned {
+        /// The endpoint as written.
+        selector: String,
+        /// The index it names.
+        index: u32,
+    },
+    /// A rule that can never match: an earlier rule with the same match
+    /// already decides every packet it would see.
+    #[error(
+        "conflicting rules: rule {rule} can never match because rule {earlier} has the same from/to/protocol/port and comes first"
+    )]
+    ConflictingRule {
+        /// The dead rule (0-based, as in `firewall.rules[N]`).
+        rule: usize,
+        /// The earlier rule that shadows it.
+        earlier: usize,
+    },
+    /// A name with characters that are unsafe in nft, shell or file names.
+    #[error("{value:?} is not allowed: {reason}")]
+    UnsafeName {
+        /// The value as written.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// `ownership.link_group` is 0, the group every link starts in.
+    #[error("link_group 0 is the default group of every interface; pick another number")]
+    LinkGroupZero,
+    /// `ownership.route_protocol` is one the kernel reserves.
+    #[error(
+        "route protocol {protocol} is reserved by the kernel (0..=4); pick one of your own, e.g. 177"
+    )]
+    ReservedRouteProtocol {
+        /// The protocol asked for.
+        protocol: u8,
+    },
+}
+
+/// A configuration error, with the file, line, column and key it concerns
+/// when they are known.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{}", self.render())]
+pub struct ConfigError {
+    /// File name (or other source label) of the config.
+    pub file: Option<String>,
+    /// 1-based line.
+    pub line: Option<usize>,
+    /// 1-based column (in characters).
+    pub column: Option<usize>,
+    /// Key path, e.g. `ipv4.pool` or `firewall.rules[2].to`.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub kind: ConfigErrorKind,
+}
+
+impl ConfigError {
+    /// An error about `key` with no location yet.
+    pub fn at_key(key: impl Into<String>, kind: impl Into<ConfigErrorKind>) -> Self {
+        Self {
+            file: None,
+            line: None,
+            column: None,
+            key: Some(key.into()),
+            kind: kind.into(),
+        }
+    }
+
+    /// Fills in the file name and, by parsing `text` with spans, the line and
+    /// column of the key (or of its nearest parent written in the file). The
+    /// CLI uses it for errors of [`crate::planner::build_plan`] too.
+    pub fn locate(mut self, text: &str, file: &str) -> Self {
+        self.file = Some(file.to_string());
+        if self.line.is_none()
+            && let Some(key) = &self.key
+            && let Some(offset) = crate::config::key_offset(text, key)
+        {
+            let (line, column) = line_column(text, offset);
+            self.line = Some(line);
+            self.column = Some(column);
+        }
+        self
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        if let Some(file) = &self.file {
+            out.push_str(file);
+            if let Some(line) = self.line {
+                out.push_str(&format!(":{line}"));
+                if let Some(column) = self.column {
+                    out.push_str(&format!(":{column}"));
+                }
+            }
+            out.push_str(": ");
+        }
+        if let Some(key) = &self.key {
+            out.push_str(key);
+            out.push_str(": ");
+        }
+        out.push_str(&self.kind.to_string());
+        out
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }

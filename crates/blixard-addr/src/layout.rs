@@ -33,7 +33,10 @@ impl VmIndex {
     /// [`Layout::vm`] checks it against a concrete pool.
     pub fn new(index: u32) -> Result<Self, LayoutError> {
         if index == 0 || index > MAX_INDEX {
-            return Err(LayoutError::IndexOutOfRange { index, max: MAX_INDEX });
+            return Err(LayoutError::IndexOutOfRange {
+                index,
+                max: MAX_INDEX,
+            });
         }
         Ok(Self(index))
     }
@@ -297,7 +300,8 @@ impl Layout {
         if !self.ipv4_pool.contains(&ip) {
             return None;
         }
-        self.index(u32::from(ip) - u32::from(self.ipv4_pool.network())).ok()
+        self.index(u32::from(ip) - u32::from(self.ipv4_pool.network()))
+            .ok()
     }
 
     /// The index that owns this guest IPv6 address, if any.

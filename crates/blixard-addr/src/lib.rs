@@ -12,16 +12,21 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod alloc;
 pub mod config;
 pub mod diff;
 pub mod error;
 pub mod layout;
+pub mod model;
 pub mod plan;
 pub mod planner;
+pub mod render;
 pub mod state;
 
 pub use config::Config;
-pub use error::LayoutError;
+pub use diff::DiffOptions;
+pub use error::{ConfigError, ConfigErrorKind, LayoutError};
 pub use layout::{Layout, MacAddr, Vm, VmIndex};
 pub use plan::HostPlan;
+pub use planner::{HostFacts, build_plan};
 pub use state::{Change, Conflict, Conflicts, Executor, ObservedHost};

@@ -246,7 +246,7 @@ impl Change {
 pub enum Conflict {
     /// A link with a planned name exists and is not ours.
     #[error(
-        "interface {name} exists and is not ours (group {group}, alias {alias:?}); remove or rename it, or change interface_template"
+        "interface {name} exists and is not ours (group {group}, alias {alias:?}); if it is a leftover, `ip link del {name}`; otherwise rename it or change interface_template"
     )]
     ForeignLink {
         /// Its name.
@@ -283,6 +283,12 @@ pub enum Conflict {
         observed: bool,
         /// What the plan wants.
         wanted: bool,
+    },
+    /// A per-VM operation named a VM the plan does not wire.
+    #[error("VM {index} is not in the plan (check `vms` in the config)")]
+    VmNotPlanned {
+        /// The index asked for.
+        index: u32,
     },
 }
 

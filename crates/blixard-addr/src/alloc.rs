@@ -1,0 +1,251 @@
+//! VM index allocation: which name holds which index.
+//!
+//! Pure bookkeeping; the caller stores [`Allocations`] (it is serde-able)
+//! and decides how to lock it. Indices must be unique across a cluster,
+//! because the index is the VM's address.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::layout::VmIndex;
+
+/// Name -> index.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Allocations {
+    by_name: BTreeMap<String, VmIndex>,
+}
+
+/// An allocation that cannot be made or released.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllocError {
+    /// Every index `1..=max` is taken.
+    #[error(
+        "the pool is full: all {max} VM indices are allocated (release one, or use a larger pool)"
+    )]
+    PoolFull {
+        /// The largest index.
+        max: u32,
+    },
+    /// The requested index is held by another name.
+    #[error("VM index {index} is already allocated to {holder:?}")]
+    IndexInUse {
+        /// The index asked for.
+        index: u32,
+        /// Who holds it.
+        holder: String,
+    },
+    /// The name already holds another index.
+    #[error("{name:?} is already allocated index {index}, not {requested}")]
+    NameTaken {
+        /// The name.
+        name: String,
+        /// Its index.
+        index: u32,
+        /// The index asked for.
+        requested: u32,
+    },
+    /// Release of a name or index nobody holds.
+    #[error("nothing is allocated as {0:?}")]
+    Unknown(String),
+    /// The requested index is 0 or beyond `max`.
+    #[error("VM index {index} is out of range: valid indices are 1..={max}")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: u32,
+        /// The largest valid index.
+        max: u32,
+    },
+    /// A name that is empty or has unsafe characters.
+    #[error("{0:?} is not a valid VM name (use letters, digits, '_', '-' and '.')")]
+    BadName(String),
+}
+
+impl Allocations {
+    /// No allocations.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Allocates an index for `name` (or for `vm-<index>` when `None`):
+    /// `requested` if given and free, else the lowest free index in
+    /// `1..=max`. Allocating a name that already holds an index returns that
+    /// index when no other index is requested (so retries are harmless).
+    pub fn allocate(
+        &mut self,
+        name: Option<&str>,
+        requested: Option<u32>,
+        max: u32,
+    ) -> Result<(String, VmIndex), AllocError> {
+        if let Some(index) = requested
+            && (index == 0 || index > max)
+        {
+            return Err(AllocError::IndexOutOfRange { index, max });
+        }
+        if let Some(name) = name {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            {
+                return Err(AllocError::BadName(name.to_string()));
+            }
+            if let Some(&held) = self.by_name.get(name) {
+                return match requested {
+                    Some(r) if r != held.get() => Err(AllocError::NameTaken {
+                        name: name.to_string(),
+                        index: held.get(),
+                        requested: r,
+                    }),
+                    _ => Ok((name.to_string(), held)),
+                };
+            }
+        }
+        let index = match requested {
+            Some(r) => {
+                if let Some(holder) = self.holder(r) {
+                    return Err(AllocError::IndexInUse {
+                        index: r,
+                        holder: holder.to_string(),
+                    });
+                }
+                r
+            }
+            None => self.lowest_free(max).ok_or(AllocError::PoolFull { max })?,
+        };
+        let index = VmIndex::new(index).map_err(|_| AllocError::IndexOutOfRange { index, max })?;
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => {
+                let generated = format!("vm-{index}");
+                if self.by_name.contains_key(&generated) {
+                    // `vm-7` names another index: never hand one name two
+                    // indices.
+                    return Err(AllocError::NameTaken {
+                        index: self.by_name[&generated].get(),
+                        name: generated,
+                        requested: index.get(),
+                    });
+                }
+                generated
+            }
+        };
+        self.by_name.insert(name.clone(), index);
+        Ok((name, index))
+    }
+
+    /// Releases by name, or by index when `query` is a number.
+    pub fn release(&mut self, query: &str) -> Result<(String, VmIndex), AllocError> {
+        let name = match query.parse::<u32>() {
+            Ok(index) => self.holder(index).map(str::to_string),
+            Err(_) => self.by_name.contains_key(query).then(|| query.to_string()),
+        }
+        .ok_or_else(|| AllocError::Unknown(query.to_string()))?;
+        let index = self.by_name.remove(&name).expect("found above");
+        Ok((name, index))
+    }
+
+    /// Every allocation, by index.
+    pub fn list(&self) -> Vec<(String, VmIndex)> {
+        let mut out: Vec<_> = self.by_name.iter().map(|(n, i)| (n.clone(), *i)).collect();
+        out.sort_by_key(|(_, i)| *i);
+        out
+    }
+
+    /// The index of `name`, if allocated.
+    pub fn index_of(&self, name: &str) -> Option<VmIndex> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Who holds `index`, if anyone.
+    pub fn holder(&self, index: u32) -> Option<&str> {
+        self.by_name
+            .iter()
+            .find(|(_, i)| i.get() == index)
+            .map(|(n, _)| n.as_str())
+    }
+
+    fn lowest_free(&self, max: u32) -> Option<u32> {
+        let used: std::collections::BTreeSet<u32> =
+            self.by_name.values().map(|i| i.get()).collect();
+        (1..=max).find(|i| !used.contains(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowest_free_then_requested_then_generated_name() {
+        let mut a = Allocations::new();
+        assert_eq!(a.allocate(Some("web"), None, 4).unwrap().1.get(), 1);
+        assert_eq!(a.allocate(Some("db"), Some(3), 4).unwrap().1.get(), 3);
+        assert_eq!(
+            a.allocate(None, None, 4).unwrap(),
+            ("vm-2".into(), VmIndex::new(2).unwrap())
+        );
+        assert_eq!(a.allocate(Some("x"), None, 4).unwrap().1.get(), 4);
+        assert_eq!(
+            a.allocate(Some("y"), None, 4),
+            Err(AllocError::PoolFull { max: 4 })
+        );
+        let names: Vec<_> = a.list().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["web", "vm-2", "db", "x"]);
+    }
+
+    #[test]
+    fn allocation_is_idempotent_and_conflicts_are_named() {
+        let mut a = Allocations::new();
+        a.allocate(Some("web"), Some(5), 64).unwrap();
+        assert_eq!(a.allocate(Some("web"), None, 64).unwrap().1.get(), 5);
+        assert_eq!(a.allocate(Some("web"), Some(5), 64).unwrap().1.get(), 5);
+        assert_eq!(
+            a.allocate(Some("web"), Some(6), 64),
+            Err(AllocError::NameTaken {
+                name: "web".into(),
+                index: 5,
+                requested: 6
+            })
+        );
+        assert_eq!(
+            a.allocate(Some("db"), Some(5), 64),
+            Err(AllocError::IndexInUse {
+                index: 5,
+                holder: "web".into()
+            })
+        );
+        assert_eq!(
+            a.allocate(Some("db"), Some(65), 64),
+            Err(AllocError::IndexOutOfRange { index: 65, max: 64 })
+        );
+        assert_eq!(
+            a.allocate(Some("a b"), None, 64),
+            Err(AllocError::BadName("a b".into()))
+        );
+    }
+
+    #[test]
+    fn release_by_name_or_index() {
+        let mut a = Allocations::new();
+        a.allocate(Some("web"), None, 8).unwrap();
+        a.allocate(Some("db"), None, 8).unwrap();
+        assert_eq!(a.release("2").unwrap().0, "db");
+        assert_eq!(a.release("web").unwrap().1.get(), 1);
+        assert_eq!(a.release("web"), Err(AllocError::Unknown("web".into())));
+        assert!(a.list().is_empty());
+        // A released index is reused first.
+        assert_eq!(a.allocate(None, None, 8).unwrap().1.get(), 1);
+    }
+
+    #[test]
+    fn allocations_round_trip_through_json() {
+        let mut a = Allocations::new();
+        a.allocate(Some("web"), Some(7), 64).unwrap();
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, r#"{"web":7}"#);
+        assert_eq!(serde_json::from_str::<Allocations>(&json).unwrap(), a);
+    }
+}
