@@ -1,0 +1,685 @@
+//! Real-kernel tests, each in a throwaway network namespace, checked
+//! independently with `ip -j` / `tc -j`.
+
+use std::collections::BTreeSet;
+
+use blixard_addr::config::{Action, DEFAULT_LINK_GROUP, DEFAULT_ROUTE_PROTOCOL};
+use blixard_addr::plan::{
+    FirewallPlan, HostPlan, LinkPlan, Ownership, SysctlCondition, SysctlPlan, TapPlan,
+};
+use blixard_addr::{Change, Layout};
+use blixard_netns::testing::{NetnsHolder, in_fresh_netns, sh_ok};
+use blixard_route::{ObserveScope, RouteError, Session, read_sysctl, write_sysctl};
+use ipnet::IpNet;
+use serde_json::Value;
+
+const GROUP: u32 = DEFAULT_LINK_GROUP;
+const PROTO: u8 = DEFAULT_ROUTE_PROTOCOL;
+
+/// The seed's plan for VMs `1..=n`, built by hand (plain data).
+fn plan(n: u32, multi_queue: bool) -> HostPlan {
+    let layout = Layout::default();
+    let ownership = Ownership {
+        link_group: GROUP,
+        route_protocol: PROTO,
+        nft_table: "blixard".into(),
+    };
+    let links = (1..=n)
+        .map(|i| {
+            let vm = layout.vm_at(i).unwrap();
+            LinkPlan {
+                alias: ownership.alias_for(&vm.interface),
+                tap: TapPlan {
+                    multi_queue,
+                    vnet_hdr: true,
+                    owner: None,
+                    group: None,
+                },
+                mtu: 1500,
+                noqueue: multi_queue,
+                addresses: vec![
+                    IpNet::new(vm.gateway_ipv4.into(), 32).unwrap(),
+                    IpNet::new(vm.gateway_ipv6.into(), 128).unwrap(),
+                ],
+                routes: vec![IpNet::V4(vm.ipv4_net()), IpNet::V6(vm.ipv6_net())],
+                sysctls: vec![SysctlPlan {
+                    key: format!("net.ipv4.conf.{}.rp_filter", vm.interface),
+                    value: "1".into(),
+                    when: SysctlCondition::Always,
+                }],
+                vm,
+            }
+        })
+        .collect();
+    HostPlan {
+        firewall: FirewallPlan {
+            table: "blixard".into(),
+            external_interface: None,
+            ipv4_pool: layout.ipv4_pool(),
+            ipv6_pool: Some(layout.ipv6_pool()),
+            masquerade_ipv4: false,
+            masquerade_ipv6: false,
+            anti_spoofing: true,
+            inbound_default: Action::Drop,
+            host_input_default: Action::Accept,
+            host_ports: vec![],
+            vms: vec![],
+            rules: vec![],
+        },
+        layout,
+        ownership,
+        links,
+        sysctls: vec![
+            SysctlPlan {
+                key: "net.ipv4.ip_forward".into(),
+                value: "1".into(),
+                when: SysctlCondition::Always,
+            },
+            SysctlPlan {
+                key: "net.ipv6.conf.all.forwarding".into(),
+                value: "1".into(),
+                when: SysctlCondition::Always,
+            },
+        ],
+        external_interface: None,
+    }
+}
+
+/// What the diff emits from scratch once the taps exist: each kind for all
+/// links together, in the order the kernel needs (noqueue before up).
+fn changes_from_scratch(plan: &HostPlan) -> Vec<Change> {
+    let mut out = Vec::new();
+    for l in &plan.links {
+        out.push(Change::SetLink {
+            name: l.vm.interface.clone(),
+            group: plan.ownership.link_group,
+            alias: l.alias.clone(),
+            mtu: l.mtu,
+        });
+    }
+    for l in plan.links.iter().filter(|l| l.noqueue) {
+        out.push(Change::AddNoqueue {
+            name: l.vm.interface.clone(),
+        });
+    }
+    for l in &plan.links {
+        out.push(Change::LinkUp {
+            name: l.vm.interface.clone(),
+        });
+    }
+    for l in &plan.links {
+        for a in &l.addresses {
+            out.push(Change::AddAddress {
+                interface: l.vm.interface.clone(),
+                address: *a,
+            });
+        }
+    }
+    for l in &plan.links {
+        for r in &l.routes {
+            out.push(Change::AddRoute {
+                destination: *r,
+                interface: l.vm.interface.clone(),
+                protocol: plan.ownership.route_protocol,
+            });
+        }
+    }
+    for s in plan
+        .sysctls
+        .iter()
+        .chain(plan.links.iter().flat_map(|l| &l.sysctls))
+    {
+        out.push(Change::SetSysctl {
+            key: s.key.clone(),
+            value: s.value.clone(),
+        });
+    }
+    out
+}
+
+/// Creates plain taps `vm1..=vmN` in the current namespace in one `ip` process.
+fn make_taps(n: u32, multi_queue: bool) {
+    let mq = if multi_queue { " multi_queue" } else { "" };
+    let script: String = (1..=n)
+        .map(|i| format!("tuntap add dev vm{i} mode tap{mq}\n"))
+        .collect();
+    sh_ok(&format!("ip -batch - <<'EOF'\n{script}EOF"));
+}
+
+fn json(script: &str) -> Value {
+    serde_json::from_str(&sh_ok(script)).unwrap_or_else(|e| panic!("`{script}`: {e}"))
+}
+
+/// `(dst, dev)` of every route `ip` shows with our protocol.
+fn ip_routes(family: &str) -> BTreeSet<(String, String)> {
+    json(&format!(
+        "ip {family} -j route show proto {PROTO} table all"
+    ))
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r["dst"].as_str().unwrap().to_string(),
+            r["dev"].as_str().unwrap().to_string(),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn apply_64_vms_from_scratch_gives_the_seed_layout_and_observe_matches_the_plan() {
+    in_fresh_netns("apply_64_vms_from_scratch", || {
+        let plan = plan(64, false);
+        make_taps(64, false);
+        let mut s = Session::new().unwrap();
+        let changes = changes_from_scratch(&plan);
+        let report = s.apply(&changes).unwrap();
+        assert_eq!(report.applied, changes.len());
+
+        // Addresses, per `ip -j addr`: exactly the gateway pair, v6 not tentative.
+        let links = json("ip -j addr show");
+        for i in 1..=64u32 {
+            let name = format!("vm{i}");
+            let link = links
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["ifname"] == name.as_str())
+                .unwrap_or_else(|| panic!("{name} missing"));
+            assert_eq!(link["group"], GROUP.to_string(), "{name} group");
+            assert!(
+                link["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
+                "{name} not up"
+            );
+            let addrs: BTreeSet<String> = link["addr_info"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["scope"] != "link")
+                .map(|a| {
+                    assert_ne!(a["tentative"], true, "{name}: {a} is tentative");
+                    format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"])
+                })
+                .collect();
+            assert_eq!(
+                addrs,
+                BTreeSet::from(["10.0.0.0/32".to_string(), "fec0::/128".to_string()]),
+                "{name}"
+            );
+        }
+        let alias = json("ip -j -d link show vm7");
+        assert_eq!(alias[0]["ifalias"], "blixard:vm7");
+
+        // Routes, per `ip -j route` / `ip -6 -j route`.
+        let want4: BTreeSet<_> = (1..=64u32)
+            .map(|i| (format!("10.0.0.{i}"), format!("vm{i}")))
+            .collect();
+        let want6: BTreeSet<_> = (1..=64u32)
+            .map(|i| (format!("fec0::{i:x}"), format!("vm{i}")))
+            .collect();
+        assert_eq!(ip_routes("-4"), want4);
+        assert_eq!(ip_routes("-6"), want6);
+        assert!(want6.contains(&("fec0::40".to_string(), "vm64".to_string())));
+        // Nothing else in the pools: no kernel prefix routes from our addresses.
+        let main4 = json("ip -j route show");
+        assert_eq!(main4.as_array().unwrap().len(), 64, "{main4}");
+        let main6: Vec<Value> = json("ip -6 -j route show")
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["dst"].as_str().unwrap().starts_with("fec0"))
+            .cloned()
+            .collect();
+        assert_eq!(main6.len(), 64);
+        assert_eq!(
+            read_sysctl("net.ipv4.ip_forward").unwrap().as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            read_sysctl("net.ipv4.conf.vm9.rp_filter")
+                .unwrap()
+                .as_deref(),
+            Some("1")
+        );
+
+        // Observe returns exactly the planned objects.
+        let scope = ObserveScope::for_plan(&plan);
+        let seen = s.observe(&scope).unwrap();
+        assert_eq!(seen.links.len(), 64);
+        for (l, p) in seen.links.iter().zip(&plan.links) {
+            assert_eq!(l.name, p.vm.interface);
+            assert_eq!(l.group, GROUP);
+            assert_eq!(l.alias.as_deref(), Some(p.alias.as_str()));
+            assert!(l.up, "{}", l.name);
+            assert_eq!(l.mtu, p.mtu);
+            let mut want = p.addresses.clone();
+            want.sort();
+            assert_eq!(l.addresses, want, "{}", l.name);
+            assert!(l.tun.is_none());
+        }
+        let seen_routes: BTreeSet<(IpNet, String, u8, u32)> = seen
+            .routes
+            .iter()
+            .map(|r| {
+                (
+                    r.destination,
+                    r.interface.clone().unwrap(),
+                    r.protocol,
+                    r.table,
+                )
+            })
+            .collect();
+        let planned_routes: BTreeSet<_> = plan
+            .links
+            .iter()
+            .flat_map(|l| {
+                l.routes
+                    .iter()
+                    .map(|r| (*r, l.vm.interface.clone(), PROTO, 254))
+            })
+            .collect();
+        assert_eq!(seen_routes, planned_routes);
+        assert_eq!(seen.routes.len(), 128);
+        assert_eq!(seen.sysctls.len(), 2 + 64);
+        assert!(seen.sysctls.values().all(|v| v == "1"));
+
+        // Applying the same list again succeeds and changes nothing.
+        let dump = || {
+            (
+                sh_ok("ip -j -d link show"),
+                sh_ok("ip -j addr show"),
+                sh_ok("ip -j route show table all"),
+                sh_ok("ip -6 -j route show table all"),
+            )
+        };
+        let before = dump();
+        let again = s.apply(&changes).unwrap();
+        assert_eq!(again.applied, changes.len());
+        assert_eq!(dump(), before);
+        assert_eq!(s.observe(&scope).unwrap(), seen);
+    });
+}
+
+#[test]
+fn observe_reports_changes_made_behind_our_back() {
+    in_fresh_netns("observe_reports_changes_made_behind_our_back", || {
+        let plan = plan(2, false);
+        make_taps(2, false);
+        let mut s = Session::new().unwrap();
+        s.apply(&changes_from_scratch(&plan)).unwrap();
+        let scope = ObserveScope::for_plan(&plan);
+        let before = s.observe(&scope).unwrap();
+        assert!(
+            before
+                .routes
+                .iter()
+                .any(|r| r.destination.to_string() == "10.0.0.1/32")
+        );
+
+        sh_ok(
+            "ip route del 10.0.0.1/32 dev vm1 && ip addr del fec0::/128 dev vm2 && \
+             ip link set vm2 down && ip link set vm1 mtu 1400 && \
+             sysctl -qw net.ipv4.conf.vm1.rp_filter=0",
+        );
+        let after = s.observe(&scope).unwrap();
+        assert!(
+            !after
+                .routes
+                .iter()
+                .any(|r| r.destination.to_string() == "10.0.0.1/32"),
+            "deleted route still reported"
+        );
+        // Taking vm2 down also makes the kernel flush both of vm2's routes.
+        assert_eq!(after.routes.len(), before.routes.len() - 3);
+        assert!(
+            after
+                .routes
+                .iter()
+                .all(|r| r.interface.as_deref() == Some("vm1"))
+        );
+        let vm2 = after.links.iter().find(|l| l.name == "vm2").unwrap();
+        assert!(!vm2.up);
+        assert_eq!(vm2.addresses, vec!["10.0.0.0/32".parse::<IpNet>().unwrap()]);
+        let vm1 = after.links.iter().find(|l| l.name == "vm1").unwrap();
+        assert!(vm1.up);
+        assert_eq!(vm1.mtu, 1400);
+        assert_eq!(after.sysctls["net.ipv4.conf.vm1.rp_filter"], "0");
+
+        // A foreign link with a planned name is reported although not ours.
+        sh_ok("ip link del vm2 && ip tuntap add dev vm2 mode tap");
+        let foreign = s.observe(&scope).unwrap();
+        let vm2 = foreign.links.iter().find(|l| l.name == "vm2").unwrap();
+        assert_eq!((vm2.group, vm2.alias.as_deref()), (0, None));
+        // Per-interface keys of a missing interface are left out, not errors.
+        let mut scope = scope;
+        scope.sysctls.push("net.ipv4.conf.vm99.rp_filter".into());
+        assert!(
+            !s.observe(&scope)
+                .unwrap()
+                .sysctls
+                .contains_key("net.ipv4.conf.vm99.rp_filter")
+        );
+    });
+}
+
+#[test]
+fn observe_reports_a_foreign_route_inside_the_pool_but_not_wider_ones() {
+    in_fresh_netns("observe_reports_a_foreign_route_inside_the_pool", || {
+        let plan = plan(1, false);
+        make_taps(1, false);
+        let mut s = Session::new().unwrap();
+        s.apply(&changes_from_scratch(&plan)).unwrap();
+        sh_ok(
+            "ip link add dummy0 type veth peer name dummy0p && ip link set dummy0 up && \
+             ip link set dummy0p up && \
+             ip addr add 192.0.2.1/24 dev dummy0 && \
+             ip route add 10.0.0.128/25 dev dummy0 && \
+             ip route add default via 192.0.2.254 dev dummy0 && \
+             ip route add 10.0.0.0/8 via 192.0.2.254 dev dummy0 && \
+             ip route add 10.0.0.64/26 dev dummy0 table 100 && \
+             ip -6 route add fec0::100/120 dev dummy0 proto static && \
+             ip -6 route add fec0::/16 dev dummy0",
+        );
+        let seen = s.observe(&ObserveScope::for_plan(&plan)).unwrap();
+        let foreign: BTreeSet<(String, Option<String>, u8, u32)> = seen
+            .routes
+            .iter()
+            .filter(|r| r.protocol != PROTO)
+            .map(|r| {
+                (
+                    r.destination.to_string(),
+                    r.interface.clone(),
+                    r.protocol,
+                    r.table,
+                )
+            })
+            .collect();
+        let dummy = Some("dummy0".to_string());
+        assert_eq!(
+            foreign,
+            BTreeSet::from([
+                ("10.0.0.128/25".to_string(), dummy.clone(), 3, 254),
+                ("10.0.0.64/26".to_string(), dummy.clone(), 3, 100),
+                ("fec0::100/120".to_string(), dummy.clone(), 4, 254),
+            ])
+        );
+        assert_eq!(
+            seen.routes.iter().filter(|r| r.protocol == PROTO).count(),
+            2
+        );
+
+        // Without pools the kernel filters by our protocol alone.
+        let mut scope = ObserveScope::for_plan(&plan);
+        scope.pools.clear();
+        let ours = s.observe(&scope).unwrap();
+        assert_eq!(ours.routes.len(), 2);
+        assert!(ours.routes.iter().all(|r| r.protocol == PROTO));
+    });
+}
+
+#[test]
+fn noqueue_before_up_keeps_a_multiqueue_tap_on_noqueue() {
+    in_fresh_netns(
+        "noqueue_before_up_keeps_a_multiqueue_tap_on_noqueue",
+        || {
+            make_taps(2, true);
+            let plan = plan(1, true);
+            let changes = changes_from_scratch(&plan);
+            assert!(
+                changes
+                    .iter()
+                    .any(|c| matches!(c, Change::AddNoqueue { .. }))
+            );
+            let mut s = Session::new().unwrap();
+            s.apply(&changes).unwrap();
+            // vm2 is the control: up without a noqueue qdisc gets mq.
+            sh_ok("ip link set vm2 up");
+            let root = |dev: &str| -> String {
+                let q = json(&format!("tc -j qdisc show dev {dev} root"));
+                q[0]["kind"].as_str().unwrap().to_string()
+            };
+            assert_eq!(root("vm1"), "noqueue");
+            assert_eq!(root("vm2"), "mq");
+            assert_eq!(json("ip -j link show vm1")[0]["qdisc"], "noqueue");
+            let mut scope = ObserveScope::for_plan(&plan);
+            scope.names.push("vm2".into());
+            let seen = s.observe(&scope).unwrap();
+            let noqueue = |n: &str| {
+                seen.links
+                    .iter()
+                    .find(|l| l.name == n)
+                    .unwrap()
+                    .root_noqueue
+            };
+            assert!(noqueue("vm1"));
+            assert!(!noqueue("vm2"));
+            // Idempotent: the replace of an existing noqueue succeeds.
+            s.apply(&changes).unwrap();
+            assert_eq!(root("vm1"), "noqueue");
+        },
+    );
+}
+
+#[test]
+fn default_route_interfaces_follow_the_default_routes() {
+    in_fresh_netns("default_route_interfaces_follow_the_default_routes", || {
+        let mut s = Session::new().unwrap();
+        s.set_up("lo").unwrap();
+        assert!(
+            json("ip -j link show lo")[0]["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "UP")
+        );
+        assert_eq!(s.default_route_interfaces().unwrap(), Vec::<String>::new());
+        sh_ok(
+            "ip link add up0 type veth peer name up0p && \
+             ip link add up1 type veth peer name up1p && \
+             ip link set up0 up && ip link set up1 up && \
+             ip link set up0p up && ip link set up1p up && \
+             ip addr add 192.0.2.1/24 dev up0 && ip addr add 198.51.100.1/24 dev up1 && \
+             ip -6 addr add 2001:db8::1/64 dev up1 nodad && \
+             ip -6 route add default via 2001:db8::ff dev up1 && \
+             ip route add default via 198.51.100.254 dev up1 metric 200 && \
+             ip route add default via 192.0.2.254 dev up0 metric 100",
+        );
+        assert_eq!(
+            s.default_route_interfaces().unwrap(),
+            vec!["up0".to_string(), "up1".to_string()]
+        );
+        sh_ok("ip route del default dev up0");
+        assert_eq!(
+            s.default_route_interfaces().unwrap(),
+            vec!["up1".to_string()]
+        );
+        sh_ok("ip route del default dev up1 && ip -6 route del default dev up1");
+        assert!(s.default_route_interfaces().unwrap().is_empty());
+    });
+}
+
+#[test]
+fn a_session_made_inside_run_in_applies_into_that_namespace_only() {
+    in_fresh_netns("a_session_made_inside_run_in_applies_there_only", || {
+        let holder = NetnsHolder::spawn().unwrap();
+        holder.sh_ok("ip tuntap add dev vm1 mode tap");
+        let plan = plan(1, false);
+        let changes = changes_from_scratch(&plan);
+        let applied = blixard_netns::run_in(&holder.netns(), || {
+            let mut s = Session::new()?;
+            s.apply(&changes)
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(applied.applied, changes.len());
+        let there = holder.sh_ok("ip -j route show proto 177; ip -j addr show vm1");
+        assert!(there.contains("10.0.0.1"), "{there}");
+        assert!(there.contains("fec0::"), "{there}");
+        assert_eq!(
+            holder
+                .sh_ok("cat /proc/sys/net/ipv4/conf/vm1/rp_filter")
+                .trim(),
+            "1"
+        );
+        // The caller's (fresh) namespace saw none of it.
+        assert_eq!(
+            sh_ok(&format!("ip -j route show proto {PROTO}")).trim(),
+            "[]"
+        );
+        assert!(!sh_ok("ip -o link").contains("vm1"));
+        assert_eq!(
+            read_sysctl("net.ipv4.ip_forward").unwrap().as_deref(),
+            Some("0")
+        );
+    });
+}
+
+#[test]
+fn a_session_moved_to_another_thread_writes_sysctls_in_its_own_namespace() {
+    in_fresh_netns("a_session_moved_to_another_thread", || {
+        // Made in a nested namespace, then used from this thread (elsewhere).
+        let mut s = blixard_netns::run_in_new(|| Session::new().unwrap()).unwrap();
+        let set = |v: &str| Change::SetSysctl {
+            key: "net.ipv4.ip_forward".into(),
+            value: v.into(),
+        };
+        s.apply(&[set("1")]).unwrap();
+        assert_eq!(
+            read_sysctl("net.ipv4.ip_forward").unwrap().as_deref(),
+            Some("0")
+        );
+        let scope = ObserveScope {
+            sysctls: vec!["net.ipv4.ip_forward".into()],
+            ..ObserveScope::default()
+        };
+        assert_eq!(
+            s.observe(&scope).unwrap().sysctls["net.ipv4.ip_forward"],
+            "1"
+        );
+    });
+}
+
+#[test]
+fn sysctl_written_in_a_fresh_namespace_stays_there() {
+    let key = "net.ipv4.ip_forward";
+    // Only read here: this may be the machine's own namespace.
+    let Some(outside) = read_sysctl(key).unwrap() else {
+        panic!("{key} missing")
+    };
+    let flipped = if outside == "1" { "0" } else { "1" };
+    let Some(inside) = in_fresh_netns("sysctl_written_in_a_fresh_namespace_stays_there", || {
+        write_sysctl(key, flipped).unwrap();
+        let via_file = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+        assert_eq!(via_file.trim(), flipped);
+        read_sysctl(key).unwrap()
+    }) else {
+        return;
+    };
+    assert_eq!(inside.as_deref(), Some(flipped));
+    assert_eq!(read_sysctl(key).unwrap(), Some(outside));
+    assert!(
+        read_sysctl("net.ipv4.conf.nosuchdev.rp_filter")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn failures_of_a_phase_are_all_reported_with_object_and_errno_then_apply_stops() {
+    in_fresh_netns("failures_of_a_phase_are_all_reported", || {
+        make_taps(1, false);
+        let mut s = Session::new().unwrap();
+        let changes = vec![
+            Change::SetLink {
+                name: "vm1".into(),
+                group: GROUP,
+                alias: "blixard:vm1".into(),
+                mtu: 70000,
+            },
+            Change::SetLink {
+                name: "vm99".into(),
+                group: GROUP,
+                alias: "blixard:vm99".into(),
+                mtu: 1500,
+            },
+            Change::LinkUp { name: "vm1".into() },
+        ];
+        let err = s.apply(&changes).unwrap_err();
+        let RouteError::Apply { applied, failures } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(*applied, 0);
+        assert_eq!(failures.len(), 2, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("vm1") && text.contains("vm99"), "{text}");
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.errno() == Some(nix::errno::Errno::EINVAL as i32)),
+            "{err:?}"
+        );
+        assert!(
+            failures
+                .iter()
+                .any(|f| matches!(f, RouteError::NoSuchLink { name, .. } if name == "vm99"))
+        );
+        // The phase after the failing one never ran.
+        let up = json("ip -j link show vm1")[0]["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "UP");
+        assert!(!up, "apply went on after a failed phase");
+        // Deleting what is already gone counts as done.
+        let gone = vec![
+            Change::DeleteRoute {
+                destination: "10.0.0.1/32".parse().unwrap(),
+                interface: "vm1".into(),
+                protocol: PROTO,
+            },
+            Change::DeleteAddress {
+                interface: "vm1".into(),
+                address: "10.0.0.0/32".parse().unwrap(),
+            },
+        ];
+        assert_eq!(s.apply(&gone).unwrap().applied, 2);
+    });
+}
+
+#[test]
+fn delete_changes_remove_only_our_objects() {
+    in_fresh_netns("delete_changes_remove_only_our_objects", || {
+        let plan = plan(1, false);
+        make_taps(1, false);
+        let mut s = Session::new().unwrap();
+        s.apply(&changes_from_scratch(&plan)).unwrap();
+        // A foreign (proto static) route to the same VM in another table.
+        sh_ok("ip route add 10.0.0.1/32 dev vm1 proto static table 100");
+        let del = vec![
+            Change::DeleteRoute {
+                destination: "10.0.0.1/32".parse().unwrap(),
+                interface: "vm1".into(),
+                protocol: PROTO,
+            },
+            Change::DeleteRoute {
+                destination: "fec0::1/128".parse().unwrap(),
+                interface: "vm1".into(),
+                protocol: PROTO,
+            },
+            Change::DeleteAddress {
+                interface: "vm1".into(),
+                address: "fec0::/128".parse().unwrap(),
+            },
+        ];
+        assert_eq!(s.apply(&del).unwrap().applied, 3);
+        assert!(ip_routes("-4").is_empty());
+        assert!(ip_routes("-6").is_empty());
+        assert!(sh_ok("ip -j route show table 100").contains("10.0.0.1"));
+        let addrs = sh_ok("ip -j addr show dev vm1");
+        assert!(
+            addrs.contains("10.0.0.0") && !addrs.contains("fec0::"),
+            "{addrs}"
+        );
+    });
+}
