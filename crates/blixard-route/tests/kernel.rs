@@ -199,6 +199,9 @@ fn apply_64_vms_from_scratch_gives_the_seed_layout_and_observe_matches_the_plan(
                 .filter(|a| a["scope"] != "link")
                 .map(|a| {
                     assert_ne!(a["tentative"], true, "{name}: {a} is tentative");
+                    if a["family"] == "inet6" {
+                        assert_eq!(a["nodad"], true, "{name}: {a}");
+                    }
                     format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"])
                 })
                 .collect();
@@ -681,5 +684,63 @@ fn delete_changes_remove_only_our_objects() {
             addrs.contains("10.0.0.0") && !addrs.contains("fec0::"),
             "{addrs}"
         );
+    });
+}
+
+#[test]
+fn a_phase_larger_than_one_pipeline_window_is_applied_completely() {
+    in_fresh_netns("a_phase_larger_than_one_pipeline_window", || {
+        const N: u32 = 1000;
+        make_taps(N, false);
+        let mut changes = Vec::new();
+        let name = |i: u32| format!("vm{i}");
+        let dst = |i: u32| -> IpNet { format!("10.1.{}.{}/32", i / 256, i % 256).parse().unwrap() };
+        for i in 1..=N {
+            changes.push(Change::SetLink {
+                name: name(i),
+                group: GROUP,
+                alias: format!("blixard:{}", name(i)),
+                mtu: 1500,
+            });
+        }
+        for i in 1..=N {
+            changes.push(Change::LinkUp { name: name(i) });
+        }
+        for i in 1..=N {
+            changes.push(Change::AddAddress {
+                interface: name(i),
+                address: "10.1.255.255/32".parse().unwrap(),
+            });
+        }
+        for i in 1..=N {
+            changes.push(Change::AddRoute {
+                destination: dst(i),
+                interface: name(i),
+                protocol: PROTO,
+            });
+        }
+        let mut s = Session::new().unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(s.apply(&changes).unwrap().applied, changes.len());
+        eprintln!(
+            "{} changes for {N} links in {:?}",
+            changes.len(),
+            started.elapsed()
+        );
+        let routes = ip_routes("-4");
+        assert_eq!(routes.len(), N as usize);
+        assert!(routes.contains(&("10.1.3.232".to_string(), "vm1000".to_string())));
+        let up = sh_ok(&format!("ip -o link show group {GROUP} up | wc -l"));
+        assert_eq!(up.trim(), N.to_string());
+        let seen = s
+            .observe(&ObserveScope {
+                link_group: GROUP,
+                route_protocol: PROTO,
+                ..ObserveScope::default()
+            })
+            .unwrap();
+        assert_eq!(seen.links.len(), N as usize);
+        assert_eq!(seen.routes.len(), N as usize);
+        assert!(seen.links.iter().all(|l| l.up && l.addresses.len() == 1));
     });
 }
