@@ -328,11 +328,11 @@ fn link_record(msg: RouteNetlinkMessage) -> Option<LinkRecord> {
                                 v.push((nla.kind(), value));
                             }
                         }
-                        LinkInfo::Data(InfoData::Other(raw)) => {
-                            // Other crate versions may not know kind `tun`.
-                            if rec.kind.as_deref() == Some("tun") {
-                                tun_data.get_or_insert_with(Vec::new).extend(raw_nlas(&raw));
-                            }
+                        // Other crate versions may not know kind `tun`.
+                        LinkInfo::Data(InfoData::Other(raw))
+                            if rec.kind.as_deref() == Some("tun") =>
+                        {
+                            tun_data.get_or_insert_with(Vec::new).extend(raw_nlas(&raw));
                         }
                         _ => {}
                     }
