@@ -744,3 +744,88 @@ fn a_phase_larger_than_one_pipeline_window_is_applied_completely() {
         assert!(seen.links.iter().all(|l| l.up && l.addresses.len() == 1));
     });
 }
+
+/// blixard-tap's part of observe, stood in for: every tap is what the plan
+/// wants (the taps here are made by `ip tuntap` to match).
+fn fill_tun(plan: &HostPlan, seen: &mut blixard_addr::ObservedHost) {
+    for l in &mut seen.links {
+        if let Some(p) = plan.links.iter().find(|p| p.vm.interface == l.name) {
+            l.tun = Some(blixard_addr::state::TunInfo {
+                tap: true,
+                pi: false,
+                vnet_hdr: p.tap.vnet_hdr,
+                multi_queue: p.tap.multi_queue,
+                persist: true,
+                owner: p.tap.owner,
+                group: p.tap.group,
+                queues: 0,
+            });
+        }
+    }
+}
+
+#[test]
+fn with_the_real_planner_and_diff_the_second_diff_has_nothing_for_us() {
+    use blixard_addr::diff::{DiffOptions, diff};
+    use blixard_addr::planner::{HostFacts, build_plan};
+    in_fresh_netns("with_the_real_planner_and_diff", || {
+        let plan = build_plan(&blixard_addr::Config::default(), &HostFacts::default()).unwrap();
+        assert_eq!(plan.links.len(), 64);
+        let script: String = plan
+            .links
+            .iter()
+            .map(|l| format!("tuntap add dev {} mode tap vnet_hdr\n", l.vm.interface))
+            .collect();
+        sh_ok(&format!("ip -batch - <<'EOF'\n{script}EOF"));
+        // Unmarked taps with planned names are foreign: mark them as tap's
+        // create step would have, so the diff takes them as ours.
+        let mut s = Session::new().unwrap();
+        let scope = ObserveScope::for_plan(&plan);
+        let marks: Vec<Change> = plan
+            .links
+            .iter()
+            .map(|l| Change::SetLink {
+                name: l.vm.interface.clone(),
+                group: plan.ownership.link_group,
+                alias: l.alias.clone(),
+                mtu: 9000,
+            })
+            .collect();
+        s.apply(&marks).unwrap();
+
+        let mut seen = s.observe(&scope).unwrap();
+        fill_tun(&plan, &mut seen);
+        let first = diff(&plan, &seen, &DiffOptions::default()).unwrap();
+        let ours = |cs: &[Change]| -> Vec<Change> {
+            cs.iter()
+                .filter(|c| c.executor() == blixard_addr::Executor::Route)
+                .cloned()
+                .collect()
+        };
+        // MTU drift, up, 2 addresses, 2 routes, rp_filter per link + 2 globals.
+        assert_eq!(ours(&first).len(), 64 * 7 + 2, "{first:#?}");
+        s.apply(&first).unwrap();
+
+        let mut again = s.observe(&scope).unwrap();
+        fill_tun(&plan, &mut again);
+        let second = diff(&plan, &again, &DiffOptions::default()).unwrap();
+        assert!(
+            second
+                .iter()
+                .all(|c| c.executor() != blixard_addr::Executor::Route),
+            "{second:#?}"
+        );
+        // A LAN route inside the pool becomes a conflict.
+        sh_ok(
+            "ip link add lan0 type veth peer name lan0p && ip link set lan0 up && \
+             ip route add 10.0.0.128/25 dev lan0",
+        );
+        let mut lan = s.observe(&scope).unwrap();
+        fill_tun(&plan, &mut lan);
+        let conflicts = diff(&plan, &lan, &DiffOptions::default()).unwrap_err();
+        assert!(
+            conflicts.to_string().contains("10.0.0.128/25"),
+            "{conflicts}"
+        );
+    });
+}
