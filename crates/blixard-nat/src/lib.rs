@@ -1,2 +1,335 @@
-//! blixard-nat (work in progress).
+//! blixard-nat: one nftables table of ours (`inet blixard` by default) for
+//! NAT, forwarding policy, anti-spoofing and user firewall rules.
+//!
+//! The table is rendered purely from a [`FirewallPlan`] ([`Nft::render`]),
+//! compared with what the kernel holds ([`Nft::observe`]) and replaced in one
+//! atomic `nft -j -f -` transaction ([`Nft::apply`]). Per-VM data lives in
+//! named sets, so wiring one VM ([`Nft::add_vm`]) adds set elements and
+//! never touches rules. [`Nft::scan`] looks for foreign chains that would
+//! drop VM traffic regardless of what our table accepts.
+//!
+//! Everything is synchronous and runs `nft` as a child process, which
+//! inherits the calling thread's network namespace; pick another one with
+//! `blixard_netns::run_in`.
+//!
+//! ```
+//! use blixard_nat::Nft;
+//! # let plan = blixard_addr::plan::FirewallPlan {
+//! #     table: "blixard".into(), external_interface: Some("eth0".into()),
+//! #     ipv4_pool: "10.0.0.0/24".parse().unwrap(), ipv6_pool: Some("fec0::/64".parse().unwrap()),
+//! #     masquerade_ipv4: true, masquerade_ipv6: true, anti_spoofing: true,
+//! #     inbound_default: blixard_addr::config::Action::Drop,
+//! #     host_input_default: blixard_addr::config::Action::Accept,
+//! #     host_ports: vec![53], vms: vec![], rules: vec![] };
+//! let batch = Nft::render(&plan);
+//! let json = serde_json::to_string(&batch).unwrap();
+//! assert!(json.contains("masquerade"));
+//! ```
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod canon;
+pub mod render;
+mod scan;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+
+use blixard_addr::plan::{FirewallPlan, FirewallVm};
+use blixard_addr::state::ObservedFirewall;
+use nftables::batch::Batch;
+use nftables::schema::{NfListObject, Nftables};
+use serde_json::Value;
+
+pub use scan::{Finding, FindingKind};
+
+/// Why an nft operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NatError {
+    /// The `nft` binary is not installed (or not at the configured path).
+    #[error("`{binary}` not found: install the `nftables` package (apt-get install nftables)")]
+    NotInstalled {
+        /// The binary we tried to run.
+        binary: PathBuf,
+    },
+    /// `nft` could not be started or talked to.
+    #[error("running `{binary}` to {what}: {source}")]
+    Spawn {
+        /// The binary.
+        binary: PathBuf,
+        /// What we were doing (`replace table inet blixard`).
+        what: String,
+        /// The OS error (errno kept).
+        source: std::io::Error,
+    },
+    /// `nft` ran and failed; `stderr` is what nft said (it names the kernel
+    /// error, e.g. "Operation not permitted", "No such file or directory").
+    #[error("nft failed to {what} ({status}): {}", stderr.trim())]
+    Nft {
+        /// What we were doing.
+        what: String,
+        /// nft's exit status.
+        status: ExitStatus,
+        /// nft's standard error.
+        stderr: String,
+    },
+    /// nft printed something that is not the JSON we asked for.
+    #[error("cannot parse nft's JSON output for {what}: {source}")]
+    Parse {
+        /// What we were reading.
+        what: String,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// A per-VM operation needs our table, which does not exist.
+    #[error("table inet {table} does not exist; apply the whole plan before {what}")]
+    NoTable {
+        /// The table.
+        table: String,
+        /// The operation (`adding vm7`).
+        what: String,
+    },
+}
+
+impl NatError {
+    /// The errno nft reported, when its message names one of the common ones.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            NatError::Spawn { source, .. } => source.raw_os_error(),
+            NatError::Nft { stderr, .. } => errno_from_text(stderr),
+            _ => None,
+        }
+    }
+}
+
+fn errno_from_text(text: &str) -> Option<i32> {
+    const KNOWN: [(&str, i32); 6] = [
+        ("Operation not permitted", 1),
+        ("No such file or directory", 2),
+        ("File exists", 17),
+        ("Invalid argument", 22),
+        ("Device or resource busy", 16),
+        ("Operation not supported", 95),
+    ];
+    KNOWN
+        .iter()
+        .find(|(m, _)| text.contains(m))
+        .map(|(_, e)| *e)
+}
+
+/// Drives the `nft` binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nft {
+    binary: PathBuf,
+}
+
+impl Default for Nft {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Nft {
+    /// `nft` from `PATH`.
+    pub fn new() -> Nft {
+        Nft {
+            binary: PathBuf::from("nft"),
+        }
+    }
+
+    /// A specific `nft` binary.
+    pub fn with_binary(path: impl Into<PathBuf>) -> Nft {
+        Nft {
+            binary: path.into(),
+        }
+    }
+
+    /// Pure: the desired table as one nftables JSON batch (add table, delete
+    /// table, add table, chains, sets, elements, rules).
+    pub fn render(plan: &FirewallPlan) -> Nftables<'static> {
+        render::render(plan)
+    }
+
+    /// Pure: the canonical form of the desired table, as [`Nft::observe`]
+    /// compares it.
+    pub fn desired(plan: &FirewallPlan) -> canon::CanonTable {
+        let batch = serde_json::to_value(Self::render(plan)).expect("nftables JSON serializes");
+        canon::CanonTable::from_batch(&batch)
+    }
+
+    /// Reads back only our table (`nft -j list table inet NAME`) and compares
+    /// it with the desired one.
+    pub fn observe(&self, plan: &FirewallPlan) -> Result<ObservedFirewall, NatError> {
+        let Some(listing) = self.list_table(&plan.table)? else {
+            return Ok(ObservedFirewall::Absent);
+        };
+        let have = canon::CanonTable::from_listing(&listing);
+        let diffs = Self::desired(plan).differences(&have);
+        Ok(if diffs.is_empty() {
+            ObservedFirewall::InSync
+        } else {
+            ObservedFirewall::Differs(diffs)
+        })
+    }
+
+    /// Our table as nft prints it (`None` when it does not exist).
+    pub fn list_table(&self, table: &str) -> Result<Option<Value>, NatError> {
+        let what = format!("list table inet {table}");
+        let out = self.run(&["-j", "list", "table", "inet", table], None, &what);
+        match out {
+            Ok(stdout) => serde_json::from_str(&stdout)
+                .map(Some)
+                .map_err(|source| NatError::Parse { what, source }),
+            Err(NatError::Nft { stderr, .. }) if errno_from_text(&stderr) == Some(2) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces our table atomically in one nft transaction unless it is
+    /// already in sync; returns whether it wrote.
+    pub fn apply(&self, plan: &FirewallPlan) -> Result<bool, NatError> {
+        if self.observe(plan)? == ObservedFirewall::InSync {
+            return Ok(false);
+        }
+        self.run_batch(
+            &Self::render(plan),
+            &format!("replace table inet {}", plan.table),
+        )?;
+        Ok(true)
+    }
+
+    /// Deletes our table; `false` when it did not exist. Nothing else in the
+    /// ruleset is touched.
+    pub fn delete(&self, table: &str) -> Result<bool, NatError> {
+        if self.list_table(table)?.is_none() {
+            return Ok(false);
+        }
+        let mut batch = Batch::new();
+        batch.delete(render::table(table));
+        self.run_batch(&batch.to_nftables(), &format!("delete table inet {table}"))?;
+        Ok(true)
+    }
+
+    /// Wires one VM: adds its interface and addresses to our sets. Idempotent;
+    /// no rule changes.
+    pub fn add_vm(&self, table: &str, vm: &FirewallVm) -> Result<(), NatError> {
+        let what = format!("add {}'s set elements to table inet {table}", vm.interface);
+        let mut batch = Batch::new();
+        for e in render::vm_elements(table, vm) {
+            batch.add(NfListObject::Element(e));
+        }
+        match self.run_batch(&batch.to_nftables(), &what) {
+            Err(e) if self.list_table(table)?.is_none() => {
+                let _ = e;
+                Err(NatError::NoTable {
+                    table: table.into(),
+                    what: format!("adding {}", vm.interface),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Unwires one VM: removes its set elements. Idempotent: absent elements
+    /// or an absent table are not an error.
+    pub fn remove_vm(&self, table: &str, vm: &FirewallVm) -> Result<(), NatError> {
+        let what = format!(
+            "remove {}'s set elements from table inet {table}",
+            vm.interface
+        );
+        let mut batch = Batch::new();
+        // `add` first, in the same transaction, so the `delete` cannot fail
+        // on an element that is already gone (nft 1.0.6 has no `destroy`).
+        for e in render::vm_elements(table, vm) {
+            batch.add(NfListObject::Element(e));
+        }
+        for e in render::vm_elements(table, vm) {
+            batch.delete(NfListObject::Element(e));
+        }
+        match self.run_batch(&batch.to_nftables(), &what) {
+            Err(_) if self.list_table(table)?.is_none() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Coexistence scan: foreign base chains on the forward/input hooks whose
+    /// policy or rules would drop VM traffic (Docker's FORWARD policy DROP,
+    /// moby/moby#39439; firewalld), and iptables-legacy rules nft cannot see.
+    /// Each finding names the table/chain and the exact fix command.
+    pub fn scan(&self, plan: &FirewallPlan) -> Result<Vec<Finding>, NatError> {
+        let text = self.run(&["-j", "list", "ruleset"], None, "list ruleset")?;
+        let ruleset: Value = serde_json::from_str(&text).map_err(|source| NatError::Parse {
+            what: "list ruleset".into(),
+            source,
+        })?;
+        let mut findings = scan::scan_nft(&ruleset, plan);
+        findings.extend(scan::scan_legacy(plan));
+        Ok(findings)
+    }
+
+    /// Sends one JSON batch to `nft -j -f -` (one transaction).
+    pub fn run_batch(&self, batch: &Nftables<'_>, what: &str) -> Result<(), NatError> {
+        let json = serde_json::to_string(batch).expect("nftables JSON serializes");
+        self.run(&["-j", "-f", "-"], Some(&json), what).map(|_| ())
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>, what: &str) -> Result<String, NatError> {
+        let spawn_err = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                NatError::NotInstalled {
+                    binary: self.binary.clone(),
+                }
+            } else {
+                NatError::Spawn {
+                    binary: self.binary.clone(),
+                    what: what.into(),
+                    source,
+                }
+            }
+        };
+        let mut child = Command::new(&self.binary)
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_err)?;
+        // Feed stdin from another thread: if nft stops reading early (a
+        // parse error), its stderr is what matters, not our EPIPE.
+        let pipe = child.stdin.take();
+        let out = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || match (pipe, stdin) {
+                (Some(mut pipe), Some(input)) => pipe.write_all(input.as_bytes()),
+                _ => Ok(()),
+            });
+            let out = child.wait_with_output();
+            (out, writer.join().unwrap_or(Ok(())))
+        });
+        let (out, written) = out;
+        let out = out.map_err(|source| NatError::Spawn {
+            binary: self.binary.clone(),
+            what: what.into(),
+            source,
+        })?;
+        if out.status.success() {
+            written.map_err(|source| NatError::Spawn {
+                binary: self.binary.clone(),
+                what: what.into(),
+                source,
+            })?;
+        }
+        if !out.status.success() {
+            return Err(NatError::Nft {
+                what: what.into(),
+                status: out.status,
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}

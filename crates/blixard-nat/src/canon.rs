@@ -1,0 +1,287 @@
+//! A canonical form of our table, built the same way from the batch we would
+//! send and from what `nft -j list table` prints back, so that "unchanged"
+//! costs no write and every missing chain, rule or element is named.
+//!
+//! It works on `serde_json::Value` rather than the crate's typed schema: nft
+//! may print expressions the crate cannot type, and an unknown expression
+//! must show up as a difference, not as a parse failure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+/// Chains, sets, elements and rules of one table, normalised.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CanonTable {
+    /// chain name -> `{type, hook, prio, policy, dev}`.
+    pub chains: BTreeMap<String, Value>,
+    /// set name -> `{type, flags}`.
+    pub sets: BTreeMap<String, Value>,
+    /// set name -> elements (canonical JSON).
+    pub elements: BTreeMap<String, BTreeSet<String>>,
+    /// chain name -> rule bodies in order (canonical JSON of `expr`).
+    pub rules: BTreeMap<String, Vec<String>>,
+}
+
+impl CanonTable {
+    /// From a batch of commands (`{"add": {"chain": ..}}`, ...) as rendered;
+    /// `delete` commands are skipped, the batch replaces the table.
+    pub fn from_batch(batch: &Value) -> CanonTable {
+        let mut t = CanonTable::default();
+        for obj in objects(batch) {
+            if let Some(Value::Object(cmd)) = obj.get("add") {
+                for (kind, body) in cmd {
+                    t.take(kind, body);
+                }
+            }
+        }
+        t
+    }
+
+    /// From `nft -j list table` output (`{"chain": ..}`, ...).
+    pub fn from_listing(listing: &Value) -> CanonTable {
+        let mut t = CanonTable::default();
+        for obj in objects(listing) {
+            if let Value::Object(o) = obj {
+                for (kind, body) in o {
+                    t.take(kind, body);
+                }
+            }
+        }
+        t
+    }
+
+    fn take(&mut self, kind: &str, body: &Value) {
+        let name = body.get("name").and_then(Value::as_str).unwrap_or_default();
+        match kind {
+            "chain" => {
+                let mut props = serde_json::Map::new();
+                for key in ["type", "hook", "prio", "policy", "dev"] {
+                    if let Some(v) = body.get(key) {
+                        props.insert(key.into(), v.clone());
+                    }
+                }
+                self.chains.insert(name.into(), Value::Object(props));
+            }
+            "set" => {
+                let mut props = serde_json::Map::new();
+                if let Some(v) = body.get("type") {
+                    props.insert("type".into(), v.clone());
+                }
+                if let Some(v) = body.get("flags") {
+                    props.insert("flags".into(), sorted(normalize(v)));
+                }
+                self.sets.insert(name.into(), Value::Object(props));
+                let elems = self.elements.entry(name.into()).or_default();
+                elems.extend(elements(body.get("elem")));
+            }
+            "element" => {
+                let elems = self.elements.entry(name.into()).or_default();
+                elems.extend(elements(body.get("elem")));
+            }
+            "rule" => {
+                let chain = body
+                    .get("chain")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let expr = body.get("expr").map(normalize).unwrap_or(Value::Null);
+                self.rules
+                    .entry(chain.into())
+                    .or_default()
+                    .push(expr.to_string());
+            }
+            _ => {}
+        }
+    }
+
+    /// Everything that differs, worded from the point of view of `self` being
+    /// the desired table: what is missing, extra or changed in `observed`.
+    pub fn differences(&self, observed: &CanonTable) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, want) in &self.chains {
+            match observed.chains.get(name) {
+                None => out.push(format!("chain {name} is missing")),
+                Some(have) if have != want => {
+                    out.push(format!("chain {name} is {have}, the plan wants {want}"))
+                }
+                Some(_) => {}
+            }
+        }
+        for name in observed
+            .chains
+            .keys()
+            .filter(|n| !self.chains.contains_key(*n))
+        {
+            out.push(format!("chain {name} is not in the plan"));
+        }
+        for (name, want) in &self.sets {
+            match observed.sets.get(name) {
+                None => out.push(format!("set {name} is missing")),
+                Some(have) if have != want => {
+                    out.push(format!("set {name} is {have}, the plan wants {want}"))
+                }
+                Some(_) => {}
+            }
+        }
+        for name in observed.sets.keys().filter(|n| !self.sets.contains_key(*n)) {
+            out.push(format!("set {name} is not in the plan"));
+        }
+        let empty = BTreeSet::new();
+        for (name, want) in &self.elements {
+            if !observed.sets.contains_key(name) {
+                continue;
+            }
+            let have = observed.elements.get(name).unwrap_or(&empty);
+            let missing: Vec<_> = want.difference(have).collect();
+            let extra: Vec<_> = have.difference(want).collect();
+            if !missing.is_empty() {
+                out.push(format!("set {name} lacks {}", listing(&missing)));
+            }
+            if !extra.is_empty() {
+                out.push(format!("set {name} has extra {}", listing(&extra)));
+            }
+        }
+        let none = Vec::new();
+        let chains: BTreeSet<_> = self.rules.keys().chain(observed.rules.keys()).collect();
+        for chain in chains {
+            let want = self.rules.get(chain).unwrap_or(&none);
+            let have = observed.rules.get(chain).unwrap_or(&none);
+            if want == have {
+                continue;
+            }
+            if want.len() != have.len() {
+                out.push(format!(
+                    "chain {chain} has {} rule(s), the plan wants {}",
+                    have.len(),
+                    want.len()
+                ));
+            }
+            if let Some(i) = want.iter().zip(have).position(|(w, h)| w != h) {
+                out.push(format!(
+                    "chain {chain} rule {} is {}, the plan wants {}",
+                    i + 1,
+                    have[i],
+                    want[i]
+                ));
+            } else if want.len() > have.len() {
+                out.push(format!("chain {chain} lacks rule {}", want[have.len()]));
+            }
+        }
+        out
+    }
+
+    /// Number of rules across all chains.
+    pub fn rule_count(&self) -> usize {
+        self.rules.values().map(Vec::len).sum()
+    }
+}
+
+fn objects(doc: &Value) -> impl Iterator<Item = &Value> {
+    doc.get("nftables")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+fn elements(elem: Option<&Value>) -> Vec<String> {
+    let items: Vec<&Value> = match elem {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(v) => vec![v],
+    };
+    items
+        .into_iter()
+        .map(|e| {
+            // Elements with per-element options print as {"elem": {"val": ..}}.
+            let e = e.get("elem").and_then(|x| x.get("val")).unwrap_or(e);
+            element_text(&normalize(e))
+        })
+        .collect()
+}
+
+/// `vm1 . 10.0.0.1` for a concatenation, the plain value otherwise.
+fn element_text(v: &Value) -> String {
+    match v.get("concat").and_then(Value::as_array) {
+        Some(parts) => parts
+            .iter()
+            .map(scalar_text)
+            .collect::<Vec<_>>()
+            .join(" . "),
+        None => scalar_text(v),
+    }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn listing(items: &[&String]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = items
+        .iter()
+        .take(SHOWN)
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        s.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    s
+}
+
+/// Counter values and anonymous-set order and arity are not part of a
+/// rule's meaning; everything else is compared verbatim.
+pub fn normalize(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => {
+            if o.len() == 1 {
+                if o.contains_key("counter") {
+                    return serde_json::json!({ "counter": null });
+                }
+                if let Some(Value::Array(items)) = o.get("set") {
+                    let mut items: Vec<Value> = items.iter().map(normalize).collect();
+                    if items.len() == 1 {
+                        return items.pop().expect("one item");
+                    }
+                    items.sort_by_key(|a| a.to_string());
+                    return serde_json::json!({ "set": items });
+                }
+            }
+            Value::Object(o.iter().map(|(k, v)| (k.clone(), normalize(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(normalize).collect()),
+        other => other.clone(),
+    }
+}
+
+fn sorted(v: Value) -> Value {
+    match v {
+        Value::Array(mut a) => {
+            a.sort_by_key(|x| x.to_string());
+            Value::Array(a)
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_ignores_counter_values_and_set_order() {
+        let a = serde_json::json!([{"match": {"op": "==", "left": 1, "right": {"set": [53, 22]}}},
+                                  {"counter": {"packets": 5, "bytes": 300}}, {"drop": null}]);
+        let b = serde_json::json!([{"match": {"op": "==", "left": 1, "right": {"set": [22, 53]}}},
+                                  {"counter": null}, {"drop": null}]);
+        assert_eq!(normalize(&a), normalize(&b));
+        let one = serde_json::json!({"set": ["vm1"]});
+        assert_eq!(normalize(&one), serde_json::json!("vm1"));
+        let c =
+            serde_json::json!([{"match": {"op": "==", "left": 1, "right": 22}}, {"drop": null}]);
+        assert_ne!(normalize(&a), normalize(&c));
+    }
+}
