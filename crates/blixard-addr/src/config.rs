@@ -195,7 +195,7 @@ impl Default for SecurityConfig {
 }
 
 /// Accept or drop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Let it through.
@@ -205,7 +205,7 @@ pub enum Action {
 }
 
 /// Transport protocol of a rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP.
@@ -501,7 +501,7 @@ mod tests {
         Config::from_toml_str(text, "net.toml").expect_err("config must be rejected")
     }
 
-    fn assert_at(e: &ConfigError, line: usize, key: &str) {
+    fn assert_at(e: &ConfigError, line: u32, key: &str) {
         assert_eq!(e.file.as_deref(), Some("net.toml"), "{e}");
         assert_eq!(e.line, Some(line), "{e}");
         assert!(e.column.is_some(), "{e}");

@@ -153,9 +153,9 @@ pub struct ConfigError {
     /// File name (or other source label) of the config.
     pub file: Option<String>,
     /// 1-based line.
-    pub line: Option<usize>,
+    pub line: Option<u32>,
     /// 1-based column (in characters).
-    pub column: Option<usize>,
+    pub column: Option<u32>,
     /// Key path, e.g. `ipv4.pool` or `firewall.rules[2].to`.
     pub key: Option<String>,
     /// What is wrong.
@@ -212,12 +212,14 @@ impl ConfigError {
 }
 
 /// 1-based line and column (in characters) of a byte offset.
-pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_column(text: &str, offset: usize) -> (u32, u32) {
     let offset = offset.min(text.len());
     let before = &text[..floor_char_boundary(text, offset)];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
+    let column = before[line_start..].chars().count() + 1;
+    let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    (clamp(line), clamp(column))
 }
 
 fn floor_char_boundary(text: &str, mut i: usize) -> usize {

@@ -14,6 +14,7 @@
 
 pub mod alloc;
 pub mod config;
+mod describe;
 pub mod diff;
 pub mod error;
 pub mod layout;

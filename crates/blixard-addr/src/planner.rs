@@ -429,7 +429,10 @@ fn check_interface_name(name: &str) -> Result<(), ConfigErrorKind> {
     Ok(())
 }
 
+// Tests tweak one field of the default config at a time, which reads best
+// as assignments.
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default, clippy::type_complexity)]
 mod tests {
     use super::*;
     use crate::config::{Action, RuleConfig};

@@ -1,0 +1,79 @@
+//! One-line, operator-readable descriptions of changes (`apply` output,
+//! `status` drift), phrased like the `ip`/`nft` command that would do it.
+
+use std::fmt;
+
+use crate::state::Change;
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let owner = |o: &Option<u32>| o.map_or("-".to_string(), |v| v.to_string());
+        match self {
+            Change::DeleteLink { name } => write!(f, "delete link {name}"),
+            Change::DeleteLinkGroup { group } => write!(f, "delete links in group {group}"),
+            Change::DeleteRoute {
+                destination,
+                interface,
+                protocol,
+            } => write!(
+                f,
+                "delete route {destination} dev {interface} proto {protocol}"
+            ),
+            Change::DeleteAddress { interface, address } => {
+                write!(f, "delete address {address} dev {interface}")
+            }
+            Change::CreateTap { name, tap } => write!(
+                f,
+                "create tap {name} (owner {}, group {}{}{})",
+                owner(&tap.owner),
+                owner(&tap.group),
+                if tap.multi_queue { ", multi_queue" } else { "" },
+                if tap.vnet_hdr { ", vnet_hdr" } else { "" },
+            ),
+            Change::SetTapOwnership {
+                name,
+                owner: o,
+                group,
+            } => write!(
+                f,
+                "set tap {name} owner {} group {}",
+                owner(o),
+                owner(group)
+            ),
+            Change::SetLink {
+                name,
+                group,
+                alias,
+                mtu,
+            } => write!(f, "set link {name} group {group} alias {alias} mtu {mtu}"),
+            Change::AddNoqueue { name } => write!(f, "add root qdisc noqueue dev {name}"),
+            Change::LinkUp { name } => write!(f, "set link {name} up"),
+            Change::AddAddress { interface, address } => {
+                write!(f, "add address {address} dev {interface}")
+            }
+            Change::AddRoute {
+                destination,
+                interface,
+                protocol,
+            } => write!(
+                f,
+                "add route {destination} dev {interface} proto {protocol}"
+            ),
+            Change::SetSysctl { key, value } => write!(f, "sysctl {key}={value}"),
+            Change::ReplaceFirewall { firewall } => write!(
+                f,
+                "replace nft table inet {} ({} VMs, {} rules)",
+                firewall.table,
+                firewall.vms.len(),
+                firewall.rules.len()
+            ),
+            Change::DeleteFirewall { table } => write!(f, "delete nft table inet {table}"),
+            Change::AddFirewallVm { table, vm } => {
+                write!(f, "add {} to nft table inet {table}", vm.interface)
+            }
+            Change::RemoveFirewallVm { table, vm } => {
+                write!(f, "remove {} from nft table inet {table}", vm.interface)
+            }
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! Diff, teardown and per-VM wiring on hand-built observed states.
+// Configs are built as the default plus the field under test.
+#![allow(clippy::field_reassign_with_default)]
+
+mod common;
+
+use blixard_addr::config::VmSelection;
+use blixard_addr::diff::{DiffOptions, diff, teardown, unwire_vm, wire_vm};
+use blixard_addr::state::{Change, Conflict, ObservedFirewall, ObservedLink, ObservedRoute};
+use blixard_addr::{Config, HostFacts, HostPlan, VmIndex, build_plan, model};
+use common::{empty_host, observed_equal_to};
+use ipnet::IpNet;
+
+fn plan(vms: u32) -> HostPlan {
+    let mut c = Config::default();
+    c.vms = VmSelection::Count(vms);
+    build_plan(
+        &c,
+        &HostFacts {
+            owner_uid: Some(1000),
+            group_gid: None,
+            external_interface: Some("eth0".into()),
+        },
+    )
+    .unwrap()
+}
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn op(c: &Change) -> String {
+    serde_json::to_value(c).unwrap()["op"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn opts() -> DiffOptions {
+    DiffOptions::default()
+}
+
+#[test]
+fn fresh_host_gets_the_full_create_sequence_in_order() {
+    let plan = plan(2);
+    let changes = diff(&plan, &empty_host(), &opts()).unwrap();
+    let ops: Vec<String> = changes.iter().map(op).collect();
+    assert_eq!(
+        ops,
+        [
+            "create_tap",
+            "create_tap",
+            "set_link",
+            "set_link",
+            "link_up",
+            "link_up",
+            "add_address",
+            "add_address",
+            "add_address",
+            "add_address",
+            "add_route",
+            "add_route",
+            "add_route",
+            "add_route",
+            "set_sysctl",
+            "set_sysctl",
+            "set_sysctl",
+            "set_sysctl",
+            "replace_firewall",
+        ]
+    );
+    assert_eq!(
+        changes[10],
+        Change::AddRoute {
+            destination: net("10.0.0.1/32"),
+            interface: "vm1".into(),
+            protocol: 0xb1
+        }
+    );
+    assert_eq!(
+        changes[14],
+        Change::SetSysctl {
+            key: "net.ipv4.ip_forward".into(),
+            value: "1".into()
+        }
+    );
+    assert_eq!(
+        changes[17],
+        Change::SetSysctl {
+            key: "net.ipv4.conf.vm2.rp_filter".into(),
+            value: "1".into()
+        }
+    );
+    let after = model::try_apply(&empty_host(), &changes, &plan).unwrap();
+    assert_eq!(diff(&plan, &after, &opts()).unwrap(), vec![]);
+}
+
+#[test]
+fn multi_queue_taps_get_noqueue_before_up() {
+    let mut c = Config::default();
+    c.vms = VmSelection::Count(1);
+    c.tap.multi_queue = true;
+    c.tap.queues = 2;
+    let plan = build_plan(&c, &HostFacts::default()).unwrap();
+    let ops: Vec<String> = diff(&plan, &empty_host(), &opts())
+        .unwrap()
+        .iter()
+        .map(op)
+        .collect();
+    let noqueue = ops.iter().position(|o| o == "add_noqueue").unwrap();
+    let up = ops.iter().position(|o| o == "link_up").unwrap();
+    assert!(noqueue < up, "{ops:?}");
+}
+
+#[test]
+fn plan_against_itself_is_empty() {
+    let plan = plan(5);
+    assert_eq!(
+        diff(&plan, &observed_equal_to(&plan), &opts()).unwrap(),
+        vec![]
+    );
+}
+
+fn foreign(name: &str) -> ObservedLink {
+    ObservedLink {
+        ifindex: 99,
+        name: name.into(),
+        group: 0,
+        alias: None,
+        up: true,
+        mtu: 1500,
+        tun: None,
+        root_noqueue: false,
+        addresses: vec![],
+    }
+}
+
+fn route(dest: &str, dev: Option<&str>, protocol: u8, table: u32) -> ObservedRoute {
+    ObservedRoute {
+        destination: net(dest),
+        interface: dev.map(Into::into),
+        protocol,
+        table,
+    }
+}
+
+#[test]
+fn every_conflict_is_reported_at_once() {
+    let plan = plan(3);
+    let mut host = observed_equal_to(&plan);
+    host.links[1] = foreign("vm2");
+    host.routes.push(route("10.0.0.0/24", Some("eth1"), 4, 254));
+    host.routes.push(route("fec0::8/125", None, 3, 254));
+    // Not in the way: containing routes, local routes, kernel routes on our
+    // links, and routes elsewhere.
+    host.routes.push(route("10.0.0.0/8", Some("eth1"), 4, 254));
+    host.routes.push(route("0.0.0.0/0", Some("eth0"), 3, 254));
+    host.routes.push(route("10.0.0.0/32", Some("vm1"), 2, 255));
+    host.routes.push(route("fec0::/128", Some("vm1"), 2, 254));
+    host.routes
+        .push(route("192.168.1.0/24", Some("eth0"), 2, 254));
+    let conflicts = diff(&plan, &host, &opts()).unwrap_err().0;
+    assert_eq!(conflicts.len(), 3, "{conflicts:?}");
+    assert_eq!(
+        conflicts[0],
+        Conflict::ForeignLink {
+            name: "vm2".into(),
+            group: 0,
+            alias: None
+        }
+    );
+    assert!(
+        conflicts[0]
+            .to_string()
+            .contains("if it is a leftover, `ip link del vm2`")
+    );
+    assert!(matches!(
+        &conflicts[1],
+        Conflict::ForeignRoute { destination, pool, .. }
+            if *destination == net("10.0.0.0/24") && *pool == net("10.0.0.0/24")
+    ));
+    assert!(
+        matches!(&conflicts[2], Conflict::ForeignRoute { pool, .. } if *pool == net("fec0::/64"))
+    );
+}
+
+#[test]
+fn marks_are_both_required() {
+    let plan = plan(1);
+    let mut host = observed_equal_to(&plan);
+    host.links[0].alias = None;
+    assert!(matches!(
+        diff(&plan, &host, &opts()).unwrap_err().0[0],
+        Conflict::ForeignLink { .. }
+    ));
+    let mut host = observed_equal_to(&plan);
+    host.links[0].group = 7;
+    assert!(diff(&plan, &host, &opts()).is_err());
+}
+
+#[test]
+fn tap_flag_drift_conflicts_unless_recreation_is_allowed() {
+    let plan = plan(2);
+    let mut host = observed_equal_to(&plan);
+    host.links[1].tun.as_mut().unwrap().multi_queue = true;
+    let conflicts = diff(&plan, &host, &opts()).unwrap_err().0;
+    assert_eq!(
+        conflicts,
+        vec![Conflict::TapFlags {
+            name: "vm2".into(),
+            field: "multi_queue".into(),
+            observed: true,
+            wanted: false
+        }]
+    );
+    let changes = diff(
+        &plan,
+        &host,
+        &DiffOptions {
+            allow_recreate: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(changes[0], Change::DeleteLink { name: "vm2".into() });
+    assert_eq!(op(&changes[1]), "create_tap");
+    assert!(
+        changes
+            .iter()
+            .all(|c| !format!("{c:?}").contains("\"vm1\""))
+    );
+    let after = model::try_apply(&host, &changes, &plan).unwrap();
+    assert_eq!(diff(&plan, &after, &opts()).unwrap(), vec![]);
+}
+
+#[test]
+fn drift_on_our_link_is_corrected_in_place() {
+    let plan = plan(2);
+    let mut host = observed_equal_to(&plan);
+    let l = &mut host.links[0];
+    l.mtu = 9000;
+    l.up = false;
+    l.alias = Some("blixard:old".into());
+    l.tun.as_mut().unwrap().owner = Some(0);
+    l.addresses = vec![net("fec0::/128"), net("192.0.2.1/24"), net("fe80::1/64")];
+    host.routes.retain(|r| r.destination != net("10.0.0.1/32"));
+    host.routes
+        .push(route("10.0.0.77/32", Some("vm1"), 0xb1, 254));
+    host.routes
+        .push(route("10.9.0.0/16", Some("eth0"), 0xb1, 254));
+    host.sysctls
+        .insert("net.ipv4.conf.vm2.rp_filter".into(), "0".into());
+    host.sysctls
+        .insert("net.ipv6.conf.eth0.accept_ra".into(), "1".into());
+    host.firewall = ObservedFirewall::Differs(vec!["chain forward".into()]);
+    let changes = diff(&plan, &host, &opts()).unwrap();
+    let expected = vec![
+        Change::DeleteRoute {
+            destination: net("10.0.0.77/32"),
+            interface: "vm1".into(),
+            protocol: 0xb1,
+        },
+        Change::DeleteRoute {
+            destination: net("10.9.0.0/16"),
+            interface: "eth0".into(),
+            protocol: 0xb1,
+        },
+        Change::DeleteAddress {
+            interface: "vm1".into(),
+            address: net("192.0.2.1/24"),
+        },
+        Change::SetTapOwnership {
+            name: "vm1".into(),
+            owner: Some(1000),
+            group: None,
+        },
+        Change::SetLink {
+            name: "vm1".into(),
+            group: 0xb11,
+            alias: "blixard:vm1".into(),
+            mtu: 1500,
+        },
+        Change::LinkUp { name: "vm1".into() },
+        Change::AddAddress {
+            interface: "vm1".into(),
+            address: net("10.0.0.0/32"),
+        },
+        Change::AddRoute {
+            destination: net("10.0.0.1/32"),
+            interface: "vm1".into(),
+            protocol: 0xb1,
+        },
+        Change::SetSysctl {
+            key: "net.ipv6.conf.eth0.accept_ra".into(),
+            value: "2".into(),
+        },
+        Change::SetSysctl {
+            key: "net.ipv4.conf.vm2.rp_filter".into(),
+            value: "1".into(),
+        },
+        Change::ReplaceFirewall {
+            firewall: Box::new(plan.firewall.clone()),
+        },
+    ];
+    assert_eq!(changes, expected);
+    let after = model::try_apply(&host, &changes, &plan).unwrap();
+    assert_eq!(diff(&plan, &after, &opts()).unwrap(), vec![]);
+}
+
+#[test]
+fn unplanned_links_of_ours_are_deleted_first_with_their_routes() {
+    let plan = plan(1);
+    let mut host = observed_equal_to(&plan3());
+    host.firewall = ObservedFirewall::InSync;
+    let changes = diff(&plan, &host, &opts()).unwrap();
+    assert_eq!(
+        changes,
+        vec![
+            Change::DeleteLink { name: "vm2".into() },
+            Change::DeleteLink { name: "vm3".into() }
+        ]
+    );
+}
+
+fn plan3() -> HostPlan {
+    plan(3)
+}
+
+#[test]
+fn teardown_deletes_the_group_when_every_member_is_ours() {
+    let plan = plan(3);
+    let mut host = observed_equal_to(&plan);
+    host.links.push(foreign("eth0"));
+    host.routes
+        .push(route("10.9.0.0/16", Some("eth0"), 0xb1, 254));
+    host.routes.push(route("10.8.0.0/16", Some("eth0"), 3, 254));
+    assert_eq!(
+        teardown(&plan.ownership, &host),
+        vec![
+            Change::DeleteRoute {
+                destination: net("10.9.0.0/16"),
+                interface: "eth0".into(),
+                protocol: 0xb1
+            },
+            Change::DeleteLinkGroup { group: 0xb11 },
+            Change::DeleteFirewall {
+                table: "blixard".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn teardown_spares_an_unmarked_member_of_our_group() {
+    let plan = plan(2);
+    let mut host = observed_equal_to(&plan);
+    let mut intruder = foreign("other0");
+    intruder.group = 0xb11;
+    host.links.push(intruder);
+    host.firewall = ObservedFirewall::Absent;
+    assert_eq!(
+        teardown(&plan.ownership, &host),
+        vec![
+            Change::DeleteLink { name: "vm1".into() },
+            Change::DeleteLink { name: "vm2".into() }
+        ]
+    );
+    let after = model::try_apply(&host, &teardown(&plan.ownership, &host), &plan).unwrap();
+    assert_eq!(after.links.len(), 1);
+    assert_eq!(after.links[0].name, "other0");
+    assert!(after.routes.is_empty());
+}
+
+#[test]
+fn wire_vm_touches_only_that_vm() {
+    let plan = plan(4);
+    let mut host = observed_equal_to(&plan);
+    // Drift on other VMs must stay untouched.
+    host.links.retain(|l| l.name != "vm3");
+    host.routes
+        .retain(|r| r.interface.as_deref() != Some("vm3"));
+    host.links[0].mtu = 1234;
+    host.firewall = ObservedFirewall::Differs(vec![]);
+    let index = VmIndex::new(3).unwrap();
+    let changes = wire_vm(&plan, index, &host, &opts()).unwrap();
+    for c in &changes {
+        let text = serde_json::to_string(c).unwrap();
+        assert!(
+            !text.contains("\"vm1\"") && !text.contains("\"vm2\"") && !text.contains("\"vm4\""),
+            "{text}"
+        );
+    }
+    assert_eq!(op(&changes[0]), "create_tap");
+    assert_eq!(op(changes.last().unwrap()), "add_firewall_vm");
+    let after = model::try_apply(&host, &changes, &plan).unwrap();
+    let again = wire_vm(&plan, index, &after, &opts()).unwrap();
+    assert_eq!(
+        again.iter().map(op).collect::<Vec<_>>(),
+        ["add_firewall_vm"]
+    );
+
+    // With no table yet, the per-VM path builds the whole table and turns
+    // forwarding on.
+    let changes = wire_vm(&plan, index, &empty_host(), &opts()).unwrap();
+    let ops: Vec<String> = changes.iter().map(op).collect();
+    assert!(ops.contains(&"replace_firewall".to_string()));
+    assert!(changes.contains(&Change::SetSysctl {
+        key: "net.ipv4.ip_forward".into(),
+        value: "1".into()
+    }));
+
+    assert_eq!(
+        wire_vm(&plan, VmIndex::new(9).unwrap(), &host, &opts())
+            .unwrap_err()
+            .0,
+        vec![Conflict::VmNotPlanned { index: 9 }]
+    );
+}
+
+#[test]
+fn wire_vm_reports_only_its_own_conflicts() {
+    let plan = plan(3);
+    let mut host = observed_equal_to(&plan);
+    host.links[0] = foreign("vm1");
+    host.routes.push(route("10.0.0.2/32", Some("eth1"), 3, 254));
+    assert!(wire_vm(&plan, VmIndex::new(3).unwrap(), &host, &opts()).is_ok());
+    let conflicts = wire_vm(&plan, VmIndex::new(2).unwrap(), &host, &opts())
+        .unwrap_err()
+        .0;
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert!(matches!(conflicts[0], Conflict::ForeignRoute { .. }));
+}
+
+#[test]
+fn unwire_vm_removes_only_that_vm() {
+    let plan = plan(3);
+    let host = observed_equal_to(&plan);
+    let changes = unwire_vm(&plan, VmIndex::new(2).unwrap(), &host);
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0], Change::DeleteLink { name: "vm2".into() });
+    assert!(matches!(&changes[1], Change::RemoveFirewallVm { vm, .. } if vm.interface == "vm2"));
+    let mut host = host;
+    host.links[1] = foreign("vm2");
+    host.firewall = ObservedFirewall::Absent;
+    assert_eq!(unwire_vm(&plan, VmIndex::new(2).unwrap(), &host), vec![]);
+}
+
+#[test]
+fn sysctl_conditions() {
+    let plan = plan(1);
+    let mut host = observed_equal_to(&plan);
+    host.sysctls
+        .insert("net.ipv6.conf.eth0.accept_ra".into(), "2".into());
+    assert_eq!(diff(&plan, &host, &opts()).unwrap(), vec![]);
+    host.sysctls.remove("net.ipv4.ip_forward");
+    assert_eq!(
+        diff(&plan, &host, &opts()).unwrap(),
+        vec![Change::SetSysctl {
+            key: "net.ipv4.ip_forward".into(),
+            value: "1".into()
+        }]
+    );
+}
+
+#[test]
+fn plan_table_and_json() {
+    let plan = plan(3);
+    let table = plan.to_table();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("INDEX  INTERFACE  IPV4"), "{table}");
+    assert_eq!(
+        lines[3],
+        "3      vm3        10.0.0.3  fec0::3  02:00:00:00:03:01  mtu=1500 vnet_hdr  1000:-"
+    );
+    assert!(
+        table.contains("net.ipv6.conf.eth0.accept_ra = 2 (only if currently 1)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("masquerade ipv4+ipv6 out of eth0"),
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    assert_eq!(json["links"][2]["vm"]["ipv6"], "fec0::3");
+    assert_eq!(json["links"][2]["vm"]["mac"], "02:00:00:00:03:01");
+}
