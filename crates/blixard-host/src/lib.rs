@@ -1,2 +1,338 @@
-//! blixard-host (work in progress).
+//! Host-level reconcile for blixard-net: observe the kernel, diff against a
+//! [`HostPlan`], and carry the changes out through the effect crates
+//! (`blixard-tap` ioctls, `blixard-route` rtnetlink, `blixard-nat` nft), all
+//! inside a chosen network namespace. Synchronous; no tokio for the caller.
+//!
+//! ```no_run
+//! use blixard_addr::{Config, planner::{build_plan, HostFacts}};
+//! use blixard_host::{Host, ApplyOptions};
+//! let plan = build_plan(&Config::default(), &HostFacts::default()).unwrap();
+//! let host = Host::new("blixard-test".parse().unwrap());
+//! let outcome = host.apply(&plan, &ApplyOptions::default()).unwrap();
+//! println!("{} changes", outcome.changes.len());
+//! ```
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod testbed;
+
+use std::collections::BTreeMap;
+
+use blixard_addr::VmIndex;
+use blixard_addr::config::Config;
+use blixard_addr::diff::{self, DiffOptions};
+use blixard_addr::plan::{HostPlan, Ownership};
+use blixard_addr::planner::HostFacts;
+use blixard_addr::state::{Change, Conflicts, Executor, ObservedHost};
+use blixard_nat::Nft;
+use blixard_netns::Netns;
+use blixard_route::{ObserveScope, Session};
+use serde::Serialize;
+
+/// Anything that stopped an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The namespace could not be entered.
+    #[error(transparent)]
+    Netns(#[from] blixard_netns::NetnsError),
+    /// A tap operation failed.
+    #[error(transparent)]
+    Tap(#[from] blixard_tap::TapError),
+    /// A netlink operation failed.
+    #[error(transparent)]
+    Route(#[from] blixard_route::RouteError),
+    /// An nft operation failed.
+    #[error(transparent)]
+    Nat(#[from] blixard_nat::NatError),
+    /// Foreign objects in the way: nothing was changed.
+    #[error(transparent)]
+    Conflicts(#[from] Conflicts),
+    /// Teardown is best effort: these steps failed, the others were done.
+    #[error("teardown left {} error(s): {}", .0.len(), .0.join("; "))]
+    Teardown(Vec<String>),
+    /// The external interface could not be resolved.
+    #[error(
+        "external_interface = \"auto\" but there is no default route in {0}; set external_interface to an interface name, or \"none\" to disable NAT"
+    )]
+    NoDefaultRoute(String),
+}
+
+impl HostError {
+    /// Whether the host was left unchanged because the input or the host's
+    /// foreign state was wrong (exit code 2), as opposed to a failed change.
+    pub fn changed_nothing(&self) -> bool {
+        matches!(self, HostError::Conflicts(_) | HostError::NoDefaultRoute(_))
+    }
+}
+
+/// Knobs for [`Host::apply`].
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Compute and return the changes, change nothing.
+    pub dry_run: bool,
+    /// Recreate taps whose flags differ from the plan (disrupts a running VM).
+    pub allow_recreate: bool,
+}
+
+/// What an apply did (or, with `dry_run`, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyOutcome {
+    /// The changes, in the order carried out.
+    pub changes: Vec<Change>,
+    /// Whether they were carried out.
+    pub applied: bool,
+}
+
+/// A host (one network namespace) that plans are applied to.
+#[derive(Debug, Clone)]
+pub struct Host {
+    netns: Netns,
+    nft: Nft,
+}
+
+impl Host {
+    /// The host behind `netns` ([`Netns::Current`] for the caller's own).
+    pub fn new(netns: Netns) -> Self {
+        Self {
+            netns,
+            nft: Nft::new(),
+        }
+    }
+
+    /// The same host, driving a specific `nft` binary.
+    pub fn with_nft(mut self, nft: Nft) -> Self {
+        self.nft = nft;
+        self
+    }
+
+    /// The namespace this host is.
+    pub fn netns(&self) -> &Netns {
+        &self.netns
+    }
+
+    fn run<T: Send>(
+        &self,
+        f: impl FnOnce() -> Result<T, HostError> + Send,
+    ) -> Result<T, HostError> {
+        blixard_netns::run_in(&self.netns, f)?
+    }
+
+    /// Resolves what planning needs from the host: tap owner and group (by
+    /// name or number; owner defaults to `$SUDO_USER`, else root) and the
+    /// external interface (`"auto"`: the default route's).
+    pub fn facts(&self, config: &Config) -> Result<HostFacts, HostError> {
+        let owner = match &config.owner {
+            Some(owner) => Some(blixard_tap::resolve_user(owner)?),
+            None => match std::env::var("SUDO_USER") {
+                Ok(user) if !user.is_empty() => Some(blixard_tap::resolve_user(&user)?),
+                _ => Some(0),
+            },
+        };
+        let group = config
+            .group
+            .as_deref()
+            .map(blixard_tap::resolve_group)
+            .transpose()?;
+        let external_interface = match config.external_interface.as_str() {
+            "none" | "" => None,
+            "auto" => {
+                let found = self.run(|| Ok(Session::new()?.default_route_interfaces()?))?;
+                match found.into_iter().next() {
+                    Some(name) => Some(name),
+                    None => return Err(HostError::NoDefaultRoute(self.netns.to_string())),
+                }
+            }
+            name => Some(name.to_string()),
+        };
+        Ok(HostFacts {
+            owner_uid: owner,
+            group_gid: group,
+            external_interface,
+        })
+    }
+
+    /// Reads everything of ours (and whatever is in its way) from the kernel.
+    pub fn observe(&self, plan: &HostPlan) -> Result<ObservedHost, HostError> {
+        self.run(|| observe_here(&self.nft, plan))
+    }
+
+    /// Brings the host to `plan`, changing only what differs. A conflict
+    /// with a foreign object changes nothing.
+    pub fn apply(&self, plan: &HostPlan, opts: &ApplyOptions) -> Result<ApplyOutcome, HostError> {
+        self.run(|| {
+            let observed = observe_here(&self.nft, plan)?;
+            let changes = diff::diff(
+                plan,
+                &observed,
+                &DiffOptions {
+                    allow_recreate: opts.allow_recreate,
+                },
+            )?;
+            if !opts.dry_run {
+                execute(&self.nft, &plan.ownership, &changes)?;
+            }
+            Ok(ApplyOutcome {
+                applied: !opts.dry_run,
+                changes,
+            })
+        })
+    }
+
+    /// The differences between the host and the plan (empty: in sync).
+    pub fn status(&self, plan: &HostPlan) -> Result<Vec<Change>, HostError> {
+        self.run(|| {
+            let observed = observe_here(&self.nft, plan)?;
+            Ok(diff::diff(plan, &observed, &DiffOptions::default())?)
+        })
+    }
+
+    /// Removes everything of ours — taps, their addresses and routes, our nft
+    /// table — and nothing else. Best effort: every step is tried, and the
+    /// failures are reported together.
+    pub fn down(&self, plan: &HostPlan, dry_run: bool) -> Result<ApplyOutcome, HostError> {
+        self.run(|| {
+            let observed = observe_here(&self.nft, plan)?;
+            let changes = diff::teardown(&plan.ownership, &observed);
+            if !dry_run {
+                let errors: Vec<String> = changes
+                    .iter()
+                    .filter_map(|c| {
+                        execute(&self.nft, &plan.ownership, std::slice::from_ref(c)).err()
+                    })
+                    .map(|e| e.to_string())
+                    .collect();
+                if !errors.is_empty() {
+                    return Err(HostError::Teardown(errors));
+                }
+            }
+            Ok(ApplyOutcome {
+                applied: !dry_run,
+                changes,
+            })
+        })
+    }
+
+    /// Wires one VM (its tap, addresses, routes, firewall set elements),
+    /// touching no other VM.
+    pub fn wire_vm(
+        &self,
+        plan: &HostPlan,
+        index: VmIndex,
+        opts: &ApplyOptions,
+    ) -> Result<ApplyOutcome, HostError> {
+        self.run(|| {
+            let observed = observe_here(&self.nft, plan)?;
+            let changes = diff::wire_vm(
+                plan,
+                index,
+                &observed,
+                &DiffOptions {
+                    allow_recreate: opts.allow_recreate,
+                },
+            )?;
+            if !opts.dry_run {
+                execute(&self.nft, &plan.ownership, &changes)?;
+            }
+            Ok(ApplyOutcome {
+                applied: !opts.dry_run,
+                changes,
+            })
+        })
+    }
+
+    /// Removes one VM's tap and firewall set elements, touching no other VM.
+    pub fn unwire_vm(
+        &self,
+        plan: &HostPlan,
+        index: VmIndex,
+        dry_run: bool,
+    ) -> Result<ApplyOutcome, HostError> {
+        self.run(|| {
+            let observed = observe_here(&self.nft, plan)?;
+            let changes = diff::unwire_vm(plan, index, &observed);
+            if !dry_run {
+                execute(&self.nft, &plan.ownership, &changes)?;
+            }
+            Ok(ApplyOutcome {
+                applied: !dry_run,
+                changes,
+            })
+        })
+    }
+}
+
+/// Observes in the calling thread's namespace.
+fn observe_here(nft: &Nft, plan: &HostPlan) -> Result<ObservedHost, HostError> {
+    let mut session = Session::new()?;
+    let mut observed = session.observe(&ObserveScope::for_plan(plan))?;
+    let mut tuns: BTreeMap<String, _> = blixard_tap::list()?;
+    for link in &mut observed.links {
+        link.tun = tuns.remove(&link.name);
+    }
+    observed.firewall = nft.observe(&plan.firewall)?;
+    Ok(observed)
+}
+
+/// Carries out `changes` in order in the calling thread's namespace: each run
+/// of consecutive changes for the same effect crate goes to it in one call,
+/// so netlink changes are pipelined on one socket.
+fn execute(nft: &Nft, ownership: &Ownership, changes: &[Change]) -> Result<(), HostError> {
+    let mut session: Option<Session> = None;
+    let mut start = 0;
+    while start < changes.len() {
+        let executor = changes[start].executor();
+        let end = changes[start..]
+            .iter()
+            .position(|c| c.executor() != executor)
+            .map_or(changes.len(), |n| start + n);
+        let run = &changes[start..end];
+        match executor {
+            Executor::Route => {
+                let session = match &mut session {
+                    Some(s) => s,
+                    None => session.insert(Session::new()?),
+                };
+                session.apply(run)?;
+            }
+            Executor::Tap => run.iter().try_for_each(|c| execute_tap(ownership, c))?,
+            Executor::Firewall => run.iter().try_for_each(|c| execute_firewall(nft, c))?,
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+fn execute_tap(ownership: &Ownership, change: &Change) -> Result<(), HostError> {
+    match change {
+        Change::CreateTap { name, tap } => blixard_tap::create(
+            name,
+            tap,
+            blixard_tap::LinkMark {
+                group: ownership.link_group,
+                alias: &ownership.alias_for(name),
+            },
+        )?,
+        Change::SetTapOwnership { name, owner, group } => {
+            blixard_tap::set_ownership(name, *owner, *group)?
+        }
+        Change::DeleteLink { name } => blixard_tap::delete(name)?,
+        Change::DeleteLinkGroup { group } => blixard_tap::delete_group(*group)?,
+        other => unreachable!("not a tap change: {other:?}"),
+    }
+    Ok(())
+}
+
+fn execute_firewall(nft: &Nft, change: &Change) -> Result<(), HostError> {
+    match change {
+        Change::ReplaceFirewall { firewall } => {
+            nft.apply(firewall)?;
+        }
+        Change::DeleteFirewall { table } => {
+            nft.delete(table)?;
+        }
+        Change::AddFirewallVm { table, vm } => nft.add_vm(table, vm)?,
+        Change::RemoveFirewallVm { table, vm } => nft.remove_vm(table, vm)?,
+        other => unreachable!("not a firewall change: {other:?}"),
+    }
+    Ok(())
+}

@@ -106,6 +106,10 @@ async fn dump_once(
         match reply.payload {
             NetlinkPayload::InnerMessage(m) => out.push(m),
             NetlinkPayload::Done(done) => {
+                // See below: a missing routing table is an empty dump.
+                if done.code == -(nix::errno::Errno::ENOENT as i32) {
+                    return Ok(DumpOutcome::Complete(out));
+                }
                 if done.code != 0 && done.code != -libc_eintr() {
                     return Err(RouteError::Kernel {
                         op: "dump",
@@ -124,6 +128,13 @@ async fn dump_once(
                 let errno = -e.raw_code();
                 if errno == libc_eintr() || errno == libc_enobufs() {
                     return Ok(DumpOutcome::Interrupted);
+                }
+                // A strict-check dump filtered by routing table answers
+                // ENOENT when that table does not exist yet (a fresh
+                // namespace has no main table until its first route): that
+                // is an empty result, not an error.
+                if errno == nix::errno::Errno::ENOENT as i32 {
+                    return Ok(DumpOutcome::Complete(out));
                 }
                 return Err(RouteError::Kernel {
                     op: "dump",

@@ -1,0 +1,88 @@
+//! Printing results for people (tables) and programs (`--json`).
+
+use blixard_addr::Vm;
+use blixard_addr::plan::HostPlan;
+use blixard_addr::state::Change;
+
+use crate::cli::Args;
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("our types serialize")
+    );
+}
+
+/// The change list of `apply`/`down`.
+pub fn changes(args: &Args, changes: &[Change], dry_run: bool, verb: &str) {
+    if args.json {
+        print_json(&serde_json::json!({ "dry_run": dry_run, "changes": changes }));
+        return;
+    }
+    if changes.is_empty() {
+        println!("{verb}: no change: the host already matches");
+        return;
+    }
+    let shown = if args.verbose > 0 || changes.len() <= 40 {
+        changes.len()
+    } else {
+        20
+    };
+    for change in &changes[..shown] {
+        println!("  {change}");
+    }
+    if shown < changes.len() {
+        println!("  ... and {} more (-v shows all)", changes.len() - shown);
+    }
+    if dry_run {
+        println!(
+            "{verb} --dry-run: {} change(s) would be made; nothing was changed",
+            changes.len()
+        );
+    } else {
+        println!("{verb}: {} change(s) made", changes.len());
+    }
+}
+
+/// `status`.
+pub fn status(args: &Args, drift: &[Change]) {
+    if args.json {
+        print_json(&serde_json::json!({ "in_sync": drift.is_empty(), "drift": drift }));
+        return;
+    }
+    if drift.is_empty() {
+        println!("in sync: the host matches the plan");
+    } else {
+        println!(
+            "drift: {} difference(s) from the plan; `blixard-net apply` repairs them:",
+            drift.len()
+        );
+        for change in drift {
+            println!("  {change}");
+        }
+    }
+}
+
+/// `plan`.
+pub fn plan(args: &Args, plan: &HostPlan) {
+    if args.json {
+        print_json(plan);
+    } else {
+        print!("{}", plan.to_table());
+    }
+}
+
+/// `addr`.
+pub fn vm(args: &Args, vm: &Vm) {
+    if args.json {
+        print_json(vm);
+    } else {
+        println!("index        {}", vm.index);
+        println!("interface    {}", vm.interface);
+        println!("ipv4         {}/32", vm.ipv4);
+        println!("ipv6         {}/128", vm.ipv6);
+        println!("mac          {}", vm.mac);
+        println!("gateway_ipv4 {}", vm.gateway_ipv4);
+        println!("gateway_ipv6 {}", vm.gateway_ipv6);
+    }
+}
