@@ -65,9 +65,11 @@ const TOOLS: &[(&str, &str)] = &[
 ];
 
 fn have(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
-    }) || ["/usr/sbin", "/sbin"].iter().any(|d| Path::new(d).join(tool).is_file())
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+        || ["/usr/sbin", "/sbin"]
+            .iter()
+            .any(|d| Path::new(d).join(tool).is_file())
 }
 
 fn ensure_system_tools() -> Result<()> {
@@ -79,7 +81,10 @@ fn ensure_system_tools() -> Result<()> {
     let is_root = nix_is_root();
     if is_root && have("apt-get") {
         eprintln!("==> installing {}", packages.join(" "));
-        run("apt-get update", Command::new("apt-get").args(["update", "-qq"]))?;
+        run(
+            "apt-get update",
+            Command::new("apt-get").args(["update", "-qq"]),
+        )?;
         run(
             "apt-get install",
             Command::new("apt-get")
@@ -91,7 +96,11 @@ fn ensure_system_tools() -> Result<()> {
     }
     bail!(
         "missing tools: {}; install them first, e.g. `sudo apt-get install {}`",
-        missing.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", "),
+        missing
+            .iter()
+            .map(|(t, _)| *t)
+            .collect::<Vec<_>>()
+            .join(", "),
         packages.join(" ")
     )
 }
@@ -115,16 +124,29 @@ fn ci() -> Result<()> {
             "warning: not root: privileged tests (real taps, routes, nft in throwaway namespaces) will be SKIPPED; run as root to test them (under CI=1 they fail instead)"
         );
     }
-    run("cargo fmt --check", cargo().args(["fmt", "--all", "--check"]))?;
+    run(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--check"]),
+    )?;
     run(
         "cargo clippy",
-        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     run(
         "cargo test",
         cargo().args(["test", "--workspace", "--all-targets", "--no-fail-fast"]),
     )?;
-    run("cargo test --doc", cargo().args(["test", "--workspace", "--doc"]))?;
+    run(
+        "cargo test --doc",
+        cargo().args(["test", "--workspace", "--doc"]),
+    )?;
     run(
         "cargo doc",
         cargo()
@@ -139,7 +161,13 @@ fn schema() -> Result<()> {
     run(
         "regenerate config.schema.json",
         cargo()
-            .args(["test", "-p", "blixard-addr", "--lib", "schema_file_is_fresh"])
+            .args([
+                "test",
+                "-p",
+                "blixard-addr",
+                "--lib",
+                "schema_file_is_fresh",
+            ])
             .env("BLIXARD_BLESS", "1"),
     )
 }
