@@ -174,7 +174,9 @@ pub(crate) fn scan_nft(ruleset: &Value, plan: &FirewallPlan) -> Vec<Finding> {
 /// the tool that owns it; for tables made by iptables-nft (upper-case chain
 /// names) the iptables command, into DOCKER-USER when Docker is there.
 fn fix(c: &ChainInfo, plan: &FirewallPlan, docker: bool) -> String {
-    let iptables_made = c.family != "inet" && c.name.chars().all(|ch| !ch.is_ascii_lowercase());
+    let iptables_made = c.family != "inet"
+        && ["filter", "raw", "mangle", "security"].contains(&c.table.as_str())
+        && c.name.chars().all(|ch| !ch.is_ascii_lowercase());
     let mut cmds = Vec::new();
     for (fam, pool) in pools(&c.family, plan) {
         if iptables_made {
@@ -313,4 +315,76 @@ fn in_path(tool: &str) -> Option<PathBuf> {
         .chain(["/usr/sbin".into(), "/sbin".into()])
         .map(|d| d.join(tool))
         .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blixard_addr::config::Action;
+
+    fn plan() -> FirewallPlan {
+        FirewallPlan {
+            table: "blixard".into(),
+            external_interface: Some("eth0".into()),
+            ipv4_pool: "10.0.0.0/24".parse().unwrap(),
+            ipv6_pool: Some("fec0::/64".parse().unwrap()),
+            masquerade_ipv4: true,
+            masquerade_ipv6: true,
+            anti_spoofing: true,
+            inbound_default: Action::Drop,
+            host_input_default: Action::Accept,
+            host_ports: vec![],
+            vms: vec![],
+            rules: vec![],
+        }
+    }
+
+    #[test]
+    fn legacy_drop_policy_and_unconditional_drops_are_found() {
+        let text = "-P INPUT ACCEPT\n-P FORWARD DROP\n-P OUTPUT ACCEPT\n\
+                    -A FORWARD -j DOCKER-USER\n-A FORWARD -s 1.2.3.4/32 -j DROP\n\
+                    -A INPUT -j REJECT --reject-with icmp-host-prohibited\n";
+        let f = parse_legacy("iptables-legacy", "ip", text, &plan());
+        assert_eq!(f.len(), 2, "{f:#?}");
+        assert_eq!(
+            (f[0].kind, f[0].chain.as_str()),
+            (FindingKind::LegacyPolicyDrop, "FORWARD")
+        );
+        assert_eq!(
+            f[0].fix,
+            "iptables-legacy -I FORWARD -s 10.0.0.0/24 -j ACCEPT && iptables-legacy -I FORWARD \
+             -d 10.0.0.0/24 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+        );
+        assert_eq!(
+            (f[1].kind, f[1].chain.as_str()),
+            (FindingKind::LegacyDropRule, "INPUT")
+        );
+        assert_eq!(
+            f[1].fix,
+            "iptables-legacy -I INPUT -s 10.0.0.0/24 -j ACCEPT"
+        );
+        let f6 = parse_legacy("ip6tables-legacy", "ip6", "-P FORWARD DROP\n", &plan());
+        assert!(f6[0].fix.contains("-s fec0::/64"));
+        assert!(parse_legacy("iptables-legacy", "ip", "-P FORWARD ACCEPT\n", &plan()).is_empty());
+    }
+
+    #[test]
+    fn unparseable_foreign_expressions_do_not_break_the_scan() {
+        let ruleset = serde_json::json!({"nftables": [
+            {"metainfo": {"version": "1.0.6"}},
+            {"chain": {"family": "ip6", "table": "weird", "name": "F", "hook": "forward", "policy": "drop"}},
+            {"rule": {"family": "ip6", "table": "weird", "chain": "F",
+                      "expr": [{"some-future-expr": {"x": [1, {"y": null}]}}, {"reject": null}]}},
+            {"chain": {"family": "netdev", "table": "n", "name": "i", "hook": "ingress", "policy": "drop"}},
+            {"chain": {"family": "inet", "table": "blixard", "name": "forward", "hook": "forward", "policy": "drop"}}
+        ]});
+        let f = scan_nft(&ruleset, &plan());
+        let kinds: Vec<_> = f.iter().map(|x| x.kind).collect();
+        assert_eq!(kinds, [FindingKind::PolicyDrop, FindingKind::DropRule]);
+        assert_eq!(
+            f[0].fix,
+            "nft insert rule ip6 weird F ip6 saddr fec0::/64 accept && nft insert rule ip6 weird F \
+             ip6 daddr fec0::/64 ct state established,related accept"
+        );
+    }
 }

@@ -435,3 +435,84 @@ fn applies_4096_vms_in_one_transaction() {
         );
     });
 }
+
+#[test]
+fn planner_output_applies_and_stays_in_sync() {
+    use blixard_addr::config::{Config, RuleConfig};
+    use blixard_addr::planner::{HostFacts, build_plan};
+    in_fresh_netns("planner_output_applies_and_stays_in_sync", || {
+        let mut config = Config::default();
+        config.firewall.rules = vec![
+            RuleConfig {
+                from: "vm1".into(),
+                to: "vm2".into(),
+                action: Action::Drop,
+                protocol: None,
+                port: None,
+            },
+            RuleConfig {
+                from: "external".into(),
+                to: "vm3".into(),
+                action: Action::Accept,
+                protocol: Some(Protocol::Tcp),
+                port: Some(22),
+            },
+            RuleConfig {
+                from: "vm10-vm20".into(),
+                to: "host".into(),
+                action: Action::Drop,
+                protocol: Some(Protocol::Udp),
+                port: Some(5353),
+            },
+        ];
+        let facts = HostFacts {
+            external_interface: Some("ext0".into()),
+            ..HostFacts::default()
+        };
+        let plan = build_plan(&config, &facts).unwrap().firewall;
+        assert_eq!(plan.vms.len(), 64);
+        let nft = Nft::new();
+        assert!(nft.apply(&plan).unwrap());
+        assert_eq!(nft.observe(&plan).unwrap(), ObservedFirewall::InSync);
+        assert!(!nft.apply(&plan).unwrap());
+        let input = sh_ok("nft list chain inet blixard input");
+        assert!(input.contains("udp dport 5353"), "{input}");
+    });
+}
+
+#[test]
+fn errors_carry_nft_stderr_errno_and_the_object() {
+    let missing = Nft::with_binary("/nonexistent/nft")
+        .observe(&plan(1, None))
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("apt-get install nftables"),
+        "{missing}"
+    );
+    in_fresh_netns("errors_carry_nft_stderr_errno_and_the_object", || {
+        let nft = Nft::new();
+        let err = nft.add_vm("nosuch", &vm(7)).unwrap_err();
+        assert!(
+            matches!(err, blixard_nat::NatError::NoTable { .. }),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("vm7") && err.to_string().contains("nosuch"),
+            "{err}"
+        );
+        let mut batch = nftables::batch::Batch::new();
+        batch.delete(blixard_nat::render::table("nosuch"));
+        let err = nft
+            .run_batch(&batch.to_nftables(), "delete table inet nosuch")
+            .unwrap_err();
+        assert_eq!(err.errno(), Some(2), "{err}");
+        assert!(
+            err.to_string().contains("No such file or directory"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("delete table inet nosuch"),
+            "{err}"
+        );
+    });
+}
