@@ -490,6 +490,15 @@ mod tests {
     }
 
     #[test]
+    fn readme_lists_the_real_defaults() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\n").expect("README has a toml block") + 8;
+        let len = readme[start..].find("```").expect("closed block");
+        let parsed = Config::from_toml_str(&readme[start..start + len], "README.md").unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
     fn default_config_round_trips_through_toml() {
         let config = Config::default();
         let text = config.to_toml_string();

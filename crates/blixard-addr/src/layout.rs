@@ -381,3 +381,110 @@ fn validate_template(template: &str) -> Result<(), LayoutError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seed's table: index, interface, IPv4, IPv6.
+    #[test]
+    fn seed_table() {
+        let layout = Layout::default();
+        for (index, ifname, v4, v6) in [
+            (1, "vm1", "10.0.0.1", "fec0::1"),
+            (2, "vm2", "10.0.0.2", "fec0::2"),
+            (3, "vm3", "10.0.0.3", "fec0::3"),
+            (64, "vm64", "10.0.0.64", "fec0::40"),
+        ] {
+            let vm = layout.vm_at(index).unwrap();
+            assert_eq!(vm.interface, ifname);
+            assert_eq!(vm.ipv4.to_string(), v4);
+            assert_eq!(vm.ipv6.to_string(), v6);
+            assert_eq!(vm.gateway_ipv4.to_string(), "10.0.0.0");
+            assert_eq!(vm.gateway_ipv6.to_string(), "fec0::");
+        }
+        assert_eq!(
+            layout.vm_at(3).unwrap().mac.to_string(),
+            "02:00:00:00:03:01"
+        );
+        assert_eq!(mac_for(0x1ff).to_string(), "02:00:00:01:ff:01");
+    }
+
+    #[test]
+    fn reverse_lookups() {
+        let layout = Layout::default();
+        for query in [
+            "3",
+            "vm3",
+            "10.0.0.3",
+            "fec0::3",
+            "02:00:00:00:03:01",
+            " vm3 ",
+        ] {
+            assert_eq!(layout.lookup(query).unwrap().index.get(), 3, "{query}");
+        }
+        assert_eq!(layout.lookup("fec0::40").unwrap().interface, "vm64");
+        for miss in [
+            "vm03",
+            "vm0",
+            "vm256",
+            "10.0.0.0",
+            "10.0.1.3",
+            "fec0::",
+            "02:00:00:00:03:02",
+            "eth0",
+        ] {
+            assert!(
+                matches!(layout.lookup(miss), Err(LayoutError::NoSuchVm(_))),
+                "{miss}"
+            );
+        }
+        assert_eq!(
+            layout.lookup("0"),
+            Err(LayoutError::IndexOutOfRange { index: 0, max: 255 })
+        );
+    }
+
+    #[test]
+    fn layout_validation() {
+        let v4: Ipv4Net = "10.0.0.0/24".parse().unwrap();
+        let v6: Ipv6Net = "fec0::/64".parse().unwrap();
+        assert!(matches!(
+            Layout::new("10.0.0.1/24".parse().unwrap(), v6, "vm{index}"),
+            Err(LayoutError::PoolNotNetwork(_))
+        ));
+        assert!(matches!(
+            Layout::new("10.0.0.0/31".parse().unwrap(), v6, "vm{index}"),
+            Err(LayoutError::PoolTooSmall(_))
+        ));
+        for bad in [
+            "vm",
+            "{index}",
+            "vm{index}{index}",
+            "vm {index}",
+            "vm{index}0",
+        ] {
+            assert!(
+                matches!(
+                    Layout::new(v4, v6, bad),
+                    Err(LayoutError::BadTemplate { .. })
+                ),
+                "{bad}"
+            );
+        }
+        let v4_16 = "10.0.0.0/16".parse().unwrap();
+        assert_eq!(
+            Layout::new(v4_16, v6, "microvmtaps{index}"),
+            Err(LayoutError::NameTooLong {
+                name: "microvmtaps65535".into(),
+                max: 15
+            })
+        );
+        assert!(Layout::new(v4_16, v6, "microvmtap{index}").is_ok());
+        // The smaller of the two pools bounds the index.
+        let small6 = Layout::new(v4, "fd00::/120".parse().unwrap(), "vm{index}").unwrap();
+        assert_eq!(small6.max_index(), 255);
+        let small6 = Layout::new(v4, "fd00::/124".parse().unwrap(), "vm{index}").unwrap();
+        assert_eq!(small6.max_index(), 15);
+    }
+}

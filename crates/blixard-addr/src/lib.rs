@@ -31,3 +31,8 @@ pub use layout::{Layout, MacAddr, Vm, VmIndex};
 pub use plan::HostPlan;
 pub use planner::{HostFacts, build_plan};
 pub use state::{Change, Conflict, Conflicts, Executor, ObservedHost};
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
