@@ -12,7 +12,7 @@ use blixard_netns::Netns;
 use clap::CommandFactory;
 
 use crate::cli::{Args, Command};
-use crate::{doctor, lock, output};
+use crate::{demo, doctor, lock, output, vm};
 
 /// The default config file.
 pub const DEFAULT_CONFIG: &str = "/etc/blixard/network.toml";
@@ -118,6 +118,11 @@ pub fn offline_plan(host: &Host, loaded: &Loaded) -> Result<HostPlan, Failure> {
     plan_with(loaded, &facts)
 }
 
+/// The validated layout of the config (no host access needed).
+pub fn layout(loaded: &Loaded) -> Result<blixard_addr::Layout, Failure> {
+    Ok(plan_with(loaded, &HostFacts::default())?.layout)
+}
+
 fn plan_with(loaded: &Loaded, facts: &HostFacts) -> Result<HostPlan, Failure> {
     build_plan(&loaded.config, facts)
         .map_err(|e| Failure::BadInput(format!("{}: {e}", loaded.source)))
@@ -213,11 +218,17 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Guest { .. }
-        | Command::Vmm { .. }
-        | Command::Alloc { .. }
-        | Command::Release { .. }
-        | Command::List
-        | Command::Demo => Err(Failure::Failed("not implemented yet".into())),
+        Command::Guest { index, format } => vm::guest(&load_config(args)?, *index, *format),
+        Command::Vmm {
+            index,
+            kind,
+            queues,
+        } => vm::vmm(args, &load_config(args)?, *index, *kind, *queues),
+        Command::Alloc { name, index } => {
+            vm::alloc(args, &load_config(args)?, name.as_deref(), *index)
+        }
+        Command::Release { what } => vm::release(what),
+        Command::List => vm::list(args),
+        Command::Demo => demo::run(args),
     }
 }

@@ -7,9 +7,11 @@
 
 mod cli;
 mod commands;
+mod demo;
 mod doctor;
 mod lock;
 mod output;
+mod vm;
 
 use std::process::ExitCode;
 

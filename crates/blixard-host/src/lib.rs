@@ -156,6 +156,17 @@ impl Host {
         self.run(|| observe_here(&self.nft, plan))
     }
 
+    /// Foreign firewall state that would break VM traffic (Docker's FORWARD
+    /// DROP, firewalld, iptables-legacy rules), each with its fix.
+    pub fn scan(&self, plan: &HostPlan) -> Result<Vec<blixard_nat::Finding>, HostError> {
+        self.run(|| Ok(self.nft.scan(&plan.firewall)?))
+    }
+
+    /// Reads a sysctl (dotted key) inside this host's namespace.
+    pub fn sysctl(&self, key: &str) -> Result<Option<String>, HostError> {
+        self.run(|| Ok(blixard_route::read_sysctl(key)?))
+    }
+
     /// Brings the host to `plan`, changing only what differs. A conflict
     /// with a foreign object changes nothing.
     pub fn apply(&self, plan: &HostPlan, opts: &ApplyOptions) -> Result<ApplyOutcome, HostError> {

@@ -313,3 +313,14 @@ pub fn connectivity_matrix(guests: &[Guest], upstream: &Upstream) -> Vec<Probe> 
     }
     probes
 }
+
+/// The `ip` lines of a rendered guest shell script. Guests here share this
+/// process's mount namespace, so the script's `/etc/resolv.conf` part must
+/// not run.
+pub fn ip_commands(script: &str) -> String {
+    script
+        .lines()
+        .filter(|l| l.starts_with("ip "))
+        .collect::<Vec<_>>()
+        .join(" && ")
+}

@@ -1,0 +1,112 @@
+//! `demo`: the whole routed network in throwaway namespaces, end to end.
+
+use std::process::ExitCode;
+
+use blixard_addr::config::VmSelection;
+use blixard_addr::planner::build_plan;
+use blixard_addr::render::{self, GuestNetwork};
+use blixard_host::testbed::{self, Guest, Probe, Upstream};
+use blixard_host::{ApplyOptions, Host};
+use blixard_netns::Netns;
+
+use crate::cli::Args;
+use crate::commands::{Failure, load_config};
+
+/// The most guests the demo starts (each is a namespace, a process and
+/// two relay threads).
+const MAX_GUESTS: u32 = 16;
+
+pub fn run(args: &Args) -> Result<ExitCode, Failure> {
+    if args.netns.is_some() {
+        return Err(Failure::BadInput(
+            "demo makes its own namespaces; --netns does not apply".into(),
+        ));
+    }
+    let guests = args.vms.unwrap_or(3);
+    if guests == 0 || guests > MAX_GUESTS {
+        return Err(Failure::BadInput(format!(
+            "--vms {guests}: the demo runs 1..={MAX_GUESTS} guests"
+        )));
+    }
+    let mut loaded = load_config(args)?;
+    loaded.config.vms = VmSelection::Count(guests);
+    loaded.config.external_interface = testbed::UPLINK.into();
+    loaded.config.owner = Some("0".into());
+    let config = loaded.config;
+    // Everything happens on a thread inside a brand-new namespace standing
+    // in for the host; this machine's own network is never touched.
+    let result = blixard_netns::run_in_new(move || -> Result<Vec<Probe>, Failure> {
+        let fail =
+            |what: &str, e: &dyn std::fmt::Display| Failure::Failed(format!("demo: {what}: {e}"));
+        let upstream = Upstream::build().map_err(|e| fail("upstream", &e))?;
+        let host = Host::new(Netns::Current);
+        let facts = host.facts(&config)?;
+        let plan = build_plan(&config, &facts).map_err(|e| Failure::BadInput(e.to_string()))?;
+        eprintln!("demo: applying the plan for {guests} VMs in a throwaway host namespace");
+        let first = host.apply(&plan, &ApplyOptions::default())?;
+        eprintln!("demo: apply made {} changes", first.changes.len());
+        let mut running = Vec::new();
+        for link in &plan.links {
+            let script = render::shell(&GuestNetwork::from_config(link.vm.clone(), &config));
+            let guest = Guest::start(
+                &link.vm,
+                usize::from(config.tap.queues),
+                &testbed::ip_commands(&script),
+            )
+            .map_err(|e| fail(&link.vm.interface, &e))?;
+            running.push(guest);
+        }
+        eprintln!(
+            "demo: {} guests running behind stand-in VMMs; probing",
+            running.len()
+        );
+        let probes = testbed::connectivity_matrix(&running, &upstream);
+        let again = host.apply(&plan, &ApplyOptions::default())?;
+        eprintln!("demo: second apply made {} changes", again.changes.len());
+        drop(running);
+        let down = host.down(&plan, false)?;
+        eprintln!("demo: down made {} changes", down.changes.len());
+        Ok(probes)
+    })
+    .map_err(|e| Failure::Failed(format!("demo needs root to create network namespaces: {e}")))??;
+    print_matrix(args, &result);
+    Ok(if result.iter().all(|p| p.ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_matrix(args: &Args, probes: &[Probe]) {
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(probes).expect("probes serialize")
+        );
+        return;
+    }
+    println!(
+        "{:<10} {:<10} {:<5} {:<14} result",
+        "from", "to", "kind", "address"
+    );
+    for p in probes {
+        println!(
+            "{:<10} {:<10} {:<5} {:<14} {}",
+            p.from,
+            p.to,
+            p.kind,
+            p.address.to_string(),
+            if p.ok { "ok" } else { "FAIL" }
+        );
+    }
+    let ok = probes.iter().filter(|p| p.ok).count();
+    println!(
+        "{ok}/{} probes ok{}",
+        probes.len(),
+        if ok == probes.len() {
+            ": all green"
+        } else {
+            ""
+        }
+    );
+}
