@@ -131,9 +131,9 @@ pub enum Change {
     SetTapOwnership {
         /// Interface name.
         name: String,
-        /// Owner uid.
+        /// Owner uid; `None` clears it (`TUNSETOWNER` with -1).
         owner: Option<u32>,
-        /// Group gid.
+        /// Group gid; `None` clears it (`TUNSETGROUP` with -1).
         group: Option<u32>,
     },
     /// Mark a link as ours and set its MTU.
