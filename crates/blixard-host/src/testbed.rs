@@ -88,6 +88,7 @@ impl Upstream {
         sh_here(&format!(
             "ip link set lo up && ip link add {UPLINK} type veth peer name eth0 && \
              ip link set eth0 netns {pid} && \
+             echo 0 > /proc/sys/net/ipv6/conf/{UPLINK}/accept_dad && \
              ip addr add {HOST_UPLINK_V4}/24 dev {UPLINK} && \
              ip -6 addr add {HOST_UPLINK_V6}/64 dev {UPLINK} nodad && \
              ip link set {UPLINK} up && \
@@ -98,7 +99,8 @@ impl Upstream {
         sh_in(
             &ns,
             &format!(
-                "ip link set lo up && ip addr add {UPSTREAM_V4}/24 dev eth0 && \
+                "echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad && \
+                 ip link set lo up && ip addr add {UPSTREAM_V4}/24 dev eth0 && \
                  ip -6 addr add {UPSTREAM_V6}/64 dev eth0 nodad && ip link set eth0 up"
             ),
         )?;
@@ -180,8 +182,8 @@ pub fn ping(ns: Option<&NetnsHolder>, address: IpAddr, deadline: Duration) -> bo
 /// that namespace) and serving from a background thread. It answers each
 /// connection with the peer address it saw, so tests can tell whether a
 /// connection was masqueraded.
-pub fn echo_server(ns: &Netns) -> Result<(), TestbedError> {
-    let listener = blixard_netns::run_in(ns, || TcpListener::bind(("::", ECHO_PORT)))??;
+pub fn echo_server(ns: &Netns, port: u16) -> Result<(), TestbedError> {
+    let listener = blixard_netns::run_in(ns, || TcpListener::bind(("::", port)))??;
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
             let peer = stream
@@ -229,11 +231,11 @@ pub fn connectivity_matrix(guests: &[Guest], upstream: &Upstream) -> Vec<Probe> 
     let patience = Duration::from_secs(5);
     let mut probes = Vec::new();
     let host = Netns::Current;
-    let _ = echo_server(&host);
+    let _ = echo_server(&host, ECHO_PORT);
     for guest in guests {
-        let _ = echo_server(&guest.ns.netns());
+        let _ = echo_server(&guest.ns.netns(), ECHO_PORT);
     }
-    let _ = echo_server(&upstream.ns.netns());
+    let _ = echo_server(&upstream.ns.netns(), ECHO_PORT);
     let mut push = |from: &str, to: &str, kind: &'static str, address: IpAddr, ok: bool| {
         probes.push(Probe {
             from: from.into(),

@@ -1,0 +1,361 @@
+//! End to end: the real `blixard-net` binary wires VMs in a throwaway host
+//! namespace; guests in their own namespaces sit behind stand-in VMMs
+//! (frame relays through real taps); an upstream namespace with no route
+//! back to the pool stands in for the internet. Real ping and TCP.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use blixard_addr::Config;
+use blixard_addr::planner::{HostFacts, build_plan};
+use blixard_addr::render::{self, GuestNetwork};
+use blixard_host::testbed::{self, Guest, Upstream};
+use blixard_netns::Netns;
+use blixard_netns::testing::{in_fresh_netns, sh_ok};
+
+const PATIENCE: Duration = Duration::from_secs(5);
+/// A connection that must fail is given less time: a drop shows as a timeout.
+const REFUSAL: Duration = Duration::from_secs(2);
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("blixard-e2e-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn config(&self, toml: &str) -> PathBuf {
+        let path = self.0.join("network.toml");
+        std::fs::write(&path, toml).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the binary from the calling thread (so in its namespace).
+fn cli(scratch: &Scratch, config: &PathBuf, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_blixard-net"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("BLIXARD_LOCK_DIR", &scratch.0)
+        .env("BLIXARD_STATE_DIR", &scratch.0)
+        .env_remove("SUDO_USER")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "blixard-net failed: {}", text(&out));
+    text(&out)
+}
+
+const BASE: &str = r#"
+vms = 3
+owner = "root"
+external_interface = "bx-up0"
+"#;
+
+/// Panics naming the objects that differ between two snapshots.
+fn assert_unchanged(before: &str, after: &str, what: &str) {
+    let objects = |s: &str| s.split("},{").map(str::to_string).collect::<Vec<_>>();
+    let (b, a) = (objects(before), objects(after));
+    let gone: Vec<_> = b.iter().filter(|o| !a.contains(o)).collect();
+    let new: Vec<_> = a.iter().filter(|o| !b.contains(o)).collect();
+    assert!(
+        gone.is_empty() && new.is_empty(),
+        "{what} changed the host:\nbefore: {gone:#?}\nafter: {new:#?}"
+    );
+}
+
+/// The host's state as `ip`/`nft` print it, to prove "nothing changed".
+/// A tap loses its carrier asynchronously (the kernel's link watch) after its
+/// creating fd closes, so wait for that to settle first: no VMM is attached
+/// when snapshots are taken.
+fn snapshot() -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sh_ok("ip -o link show group 2833")
+        .lines()
+        .any(|l| !l.contains("NO-CARRIER"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "taps kept their carrier"
+        );
+        std::thread::yield_now();
+    }
+    sh_ok(
+        "ip -j -d link show; ip -j addr show; ip -j route show table all; ip -6 -j route show table all; nft -j list ruleset",
+    )
+}
+
+fn start_guests(config_toml: &str) -> Vec<Guest> {
+    let config = Config::from_toml_str(config_toml, "test").unwrap();
+    let plan = build_plan(&config, &HostFacts::default()).unwrap();
+    plan.links
+        .iter()
+        .map(|link| {
+            let script = render::shell(&GuestNetwork::from_config(link.vm.clone(), &config));
+            Guest::start(&link.vm, 1, &testbed::ip_commands(&script)).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn three_vms_wired_by_the_cli_reach_everything_and_reapply_is_a_no_op() {
+    in_fresh_netns("three_vms_wired_by_the_cli", || {
+        let scratch = Scratch::new("connectivity");
+        let config = scratch.config(BASE);
+        let upstream = Upstream::build().unwrap();
+
+        // A dry run first: it must change nothing at all.
+        let before = snapshot();
+        let dry = ok(cli(&scratch, &config, &["apply", "--dry-run"]));
+        assert!(dry.contains("create tap vm3"), "{dry}");
+        assert_unchanged(&before, &snapshot(), "apply --dry-run");
+
+        ok(cli(&scratch, &config, &["apply"]));
+        let again = ok(cli(&scratch, &config, &["apply"]));
+        assert!(
+            again.contains("no change"),
+            "second apply changed something: {again}"
+        );
+
+        let guests = start_guests(BASE);
+        let probes = testbed::connectivity_matrix(&guests, &upstream);
+        let failed: Vec<_> = probes.iter().filter(|p| !p.ok).collect();
+        assert!(failed.is_empty(), "failed probes: {failed:#?}");
+        // host<->VM (4 each), VM->host (2), VM<->VM (8 per peer), VM->upstream (4)
+        assert_eq!(probes.len(), 3 * (4 + 2 + 2 * 4 + 4));
+    });
+}
+
+#[test]
+fn status_reports_drift_with_exit_3_and_apply_repairs_it() {
+    in_fresh_netns("status_reports_drift", || {
+        let scratch = Scratch::new("status");
+        let config = scratch.config(BASE);
+        let _upstream = Upstream::build().unwrap();
+        ok(cli(&scratch, &config, &["apply"]));
+        let status = cli(&scratch, &config, &["status"]);
+        assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+
+        sh_ok("ip route del 10.0.0.2/32");
+        let drift = cli(&scratch, &config, &["status"]);
+        assert_eq!(drift.status.code(), Some(3), "{}", text(&drift));
+        assert!(
+            text(&drift).contains("10.0.0.2/32 dev vm2"),
+            "{}",
+            text(&drift)
+        );
+
+        let dry_before = snapshot();
+        ok(cli(&scratch, &config, &["apply", "--dry-run"]));
+        assert_unchanged(&dry_before, &snapshot(), "apply --dry-run");
+
+        let repair = ok(cli(&scratch, &config, &["apply"]));
+        assert!(repair.contains("1 change(s) made"), "{repair}");
+        assert_eq!(cli(&scratch, &config, &["status"]).status.code(), Some(0));
+    });
+}
+
+#[test]
+fn down_removes_only_ours_and_leaves_foreign_objects_byte_identical() {
+    in_fresh_netns("down_removes_only_ours", || {
+        let scratch = Scratch::new("down");
+        let config = scratch.config(BASE);
+        let _upstream = Upstream::build().unwrap();
+        // Foreign state: a table with rules, an interface, a route in another table.
+        sh_ok(
+            "nft add table inet foreign && \
+             nft add chain inet foreign fchain '{ type filter hook forward priority 10; policy accept; }' && \
+             nft add rule inet foreign fchain ip saddr 198.51.100.0/24 counter accept && \
+             ip link add foreign0 type veth peer name foreign1 && \
+             ip addr add 198.51.100.1/24 dev foreign0",
+        );
+        let foreign = || {
+            sh_ok("nft list table inet foreign; ip -d link show foreign0; ip addr show foreign0")
+        };
+        let foreign_before = foreign();
+
+        ok(cli(&scratch, &config, &["apply"]));
+        assert_eq!(foreign(), foreign_before, "apply touched foreign objects");
+
+        let dry_before = snapshot();
+        let dry = ok(cli(&scratch, &config, &["down", "--dry-run"]));
+        assert!(dry.contains("delete links in group"), "{dry}");
+        assert_unchanged(&dry_before, &snapshot(), "down --dry-run");
+
+        ok(cli(&scratch, &config, &["down"]));
+        assert_eq!(foreign(), foreign_before, "down touched foreign objects");
+        let links = sh_ok("ip -o link show");
+        assert!(!links.contains("vm1") && !links.contains("vm3"), "{links}");
+        assert_eq!(
+            sh_ok("ip route show proto 177; ip -6 route show proto 177"),
+            ""
+        );
+        assert!(!sh_ok("nft list tables").contains("blixard"));
+        assert!(!sh_ok("ip addr show").contains("10.0.0.0/32"));
+        let again = ok(cli(&scratch, &config, &["down"]));
+        assert!(again.contains("no change"), "{again}");
+    });
+}
+
+#[test]
+fn the_seeds_firewall_examples_are_enforced() {
+    let toml = format!(
+        "{BASE}
+[firewall]
+inbound_default = \"drop\"
+[[firewall.rules]]
+from = \"vm1\"
+to = \"vm2\"
+action = \"drop\"
+[[firewall.rules]]
+from = \"external\"
+to = \"vm3\"
+protocol = \"tcp\"
+port = 22
+action = \"accept\"
+"
+    );
+    in_fresh_netns("the_seeds_firewall_examples", || {
+        let scratch = Scratch::new("firewall");
+        let config = scratch.config(&toml);
+        let upstream = Upstream::build().unwrap();
+        // For inbound tests only: the upstream may route to the pool via us.
+        upstream.ns.sh_ok(&format!(
+            "ip route add 10.0.0.0/24 via {}",
+            testbed::HOST_UPLINK_V4
+        ));
+        ok(cli(&scratch, &config, &["apply"]));
+        let guests = start_guests(&toml);
+        for g in &guests {
+            testbed::echo_server(&g.ns.netns(), testbed::ECHO_PORT).unwrap();
+            testbed::echo_server(&g.ns.netns(), 22).unwrap();
+        }
+        let ns = |i: usize| guests[i].ns.netns();
+        let ip = |i: usize| IpAddr::V4(guests[i].vm.ipv4);
+        let tcp = |from: &Netns, to: IpAddr, port: u16, wait: Duration| {
+            testbed::tcp_probe(from, to, port, wait).is_some()
+        };
+        // "Block VM 1 from accessing VM 2": that and nothing else.
+        assert!(
+            !tcp(&ns(0), ip(1), testbed::ECHO_PORT, REFUSAL),
+            "vm1 -> vm2 passed"
+        );
+        assert!(
+            !testbed::ping(Some(&guests[0].ns), ip(1), REFUSAL),
+            "vm1 -> vm2 ping passed"
+        );
+        assert!(
+            tcp(&ns(0), ip(2), testbed::ECHO_PORT, PATIENCE),
+            "vm1 -> vm3 blocked"
+        );
+        assert!(
+            tcp(&ns(1), ip(0), testbed::ECHO_PORT, PATIENCE),
+            "vm2 -> vm1 blocked"
+        );
+        assert!(
+            tcp(&ns(1), ip(2), testbed::ECHO_PORT, PATIENCE),
+            "vm2 -> vm3 blocked"
+        );
+        // "Allow only SSH to VM 3 from outside".
+        let outside = upstream.ns.netns();
+        assert!(
+            tcp(&outside, ip(2), 22, PATIENCE),
+            "upstream -> vm3:22 blocked"
+        );
+        assert!(
+            !tcp(&outside, ip(2), testbed::ECHO_PORT, REFUSAL),
+            "upstream -> vm3:7007 passed"
+        );
+        assert!(
+            !tcp(&outside, ip(0), 22, REFUSAL),
+            "upstream -> vm1:22 passed"
+        );
+        // The VMs themselves still reach VM 3 on any port.
+        assert!(tcp(&ns(0), ip(2), 22, PATIENCE));
+    });
+}
+
+#[test]
+fn a_vm_spoofing_another_vms_address_reaches_neither_peers_nor_host() {
+    in_fresh_netns("a_vm_spoofing", || {
+        let scratch = Scratch::new("spoof");
+        let config = scratch.config(BASE);
+        let _upstream = Upstream::build().unwrap();
+        ok(cli(&scratch, &config, &["apply"]));
+        let guests = start_guests(BASE);
+        let vm1 = &guests[0];
+        // Honest traffic first, so a failure below is the spoofing.
+        assert!(testbed::ping(
+            Some(&vm1.ns),
+            "10.0.0.3".parse().unwrap(),
+            PATIENCE
+        ));
+        assert!(testbed::ping(
+            Some(&vm1.ns),
+            "fec0::3".parse().unwrap(),
+            PATIENCE
+        ));
+        // vm1 claims vm2's addresses and sends from them.
+        vm1.ns
+            .sh_ok("ip addr add 10.0.0.2/32 dev eth0 && ip -6 addr add fec0::2/128 dev eth0 nodad");
+        for (src, dst) in [
+            ("10.0.0.2", "10.0.0.3"),
+            ("10.0.0.2", "10.0.0.0"),
+            ("fec0::2", "fec0::3"),
+            ("fec0::2", "fec0::"),
+        ] {
+            let out = vm1
+                .ns
+                .command("ping")
+                .args(["-c2", "-W1", "-n", "-q", "-I", src, dst])
+                .output()
+                .unwrap();
+            assert!(
+                !out.status.success(),
+                "spoofed ping {src} -> {dst} got an answer"
+            );
+        }
+        // The drops happened at our anti-spoofing rule (not by accident).
+        let ruleset = sh_ok("nft list chain inet blixard prerouting");
+        let dropped: u64 = ruleset
+            .lines()
+            .filter(|l| l.contains("drop"))
+            .filter_map(|l| {
+                l.split("packets ")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum();
+        assert!(
+            dropped >= 4,
+            "anti-spoofing counter shows {dropped} drops:\n{ruleset}"
+        );
+        // And the victim never saw a packet from the spoofed source: vm3's
+        // view of 10.0.0.2 is its neighbour table, which only the host fills.
+        let vm3_neigh = guests[2].ns.sh_ok("ip neigh show");
+        assert!(!vm3_neigh.contains("10.0.0.2"), "{vm3_neigh}");
+    });
+}
