@@ -89,7 +89,7 @@ pub enum Command {
     },
     /// Allocate a VM index (lowest free, or --index), recorded in the state file.
     Alloc {
-        /// A name for the VM (default vm-<index>).
+        /// A name for the VM (default `vm-<index>`).
         name: Option<String>,
         /// A specific index.
         #[arg(long)]
