@@ -409,7 +409,10 @@ fn link_changes(
         .tun
         .as_ref()
         .expect("flag_mismatch checked it is a tap");
-    if tun.owner != lp.tap.owner || tun.group != lp.tap.group {
+    // The kernel cannot unset a tap's owner or group (TUNSETOWNER rejects an
+    // invalid uid), so a plan without one means "don't care", not "clear".
+    let differs = |want: Option<u32>, have: Option<u32>| want.is_some() && want != have;
+    if differs(lp.tap.owner, tun.owner) || differs(lp.tap.group, tun.group) {
         out.set_owner.push(Change::SetTapOwnership {
             name: name.clone(),
             owner: lp.tap.owner,

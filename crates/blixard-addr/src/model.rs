@@ -159,8 +159,8 @@ fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(),
                 .tun
                 .as_mut()
                 .ok_or_else(|| format!("EINVAL: {name} is not a tap"))?;
-            tun.owner = *owner;
-            tun.group = *group;
+            tun.owner = owner.or(tun.owner);
+            tun.group = group.or(tun.group);
         }
         Change::SetLink {
             name,

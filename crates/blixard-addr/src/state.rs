@@ -131,9 +131,9 @@ pub enum Change {
     SetTapOwnership {
         /// Interface name.
         name: String,
-        /// Owner uid; `None` clears it (`TUNSETOWNER` with -1).
+        /// Owner uid; `None` leaves it as it is (the kernel cannot unset it).
         owner: Option<u32>,
-        /// Group gid; `None` clears it (`TUNSETGROUP` with -1).
+        /// Group gid; `None` leaves it as it is (the kernel cannot unset it).
         group: Option<u32>,
     },
     /// Mark a link as ours and set its MTU.

@@ -484,3 +484,23 @@ fn plan_table_and_json() {
     assert_eq!(json["links"][2]["vm"]["ipv6"], "fec0::3");
     assert_eq!(json["links"][2]["vm"]["mac"], "02:00:00:00:03:01");
 }
+
+#[test]
+fn an_unplanned_tap_group_is_left_alone_because_the_kernel_cannot_unset_it() {
+    // The plan has no tap group; someone set one. TUNSETGROUP cannot clear
+    // it, so emitting a change would never converge.
+    let plan = plan(1);
+    let mut host = observed_equal_to(&plan);
+    host.links[0].tun.as_mut().unwrap().group = Some(100);
+    assert_eq!(diff(&plan, &host, &opts()).unwrap(), vec![]);
+    // A wrong owner the plan does name is still corrected.
+    host.links[0].tun.as_mut().unwrap().owner = Some(0);
+    assert_eq!(
+        diff(&plan, &host, &opts()).unwrap(),
+        vec![Change::SetTapOwnership {
+            name: "vm1".into(),
+            owner: Some(1000),
+            group: None
+        }]
+    );
+}
