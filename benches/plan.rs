@@ -15,7 +15,10 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    println!("{:>6} {:>12} {:>12} {:>8}", "VMs", "plan", "diff", "changes");
+    println!(
+        "{:>6} {:>12} {:>12} {:>8}",
+        "VMs", "plan", "diff", "changes"
+    );
     for vms in [64u32, 256, 1024, 4096] {
         let config = Config {
             vms: VmSelection::Count(vms),
@@ -40,7 +43,9 @@ fn main() {
             let plan = build_plan(&config, &facts).expect("valid config");
             plan_t.push(start.elapsed());
             let start = Instant::now();
-            changes = diff(&plan, &empty, &DiffOptions::default()).expect("no conflicts").len();
+            changes = diff(&plan, &empty, &DiffOptions::default())
+                .expect("no conflicts")
+                .len();
             diff_t.push(start.elapsed());
         }
         println!(

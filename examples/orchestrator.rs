@@ -31,7 +31,9 @@ fn main() -> anyhow::Result<()> {
         ..Config::default()
     };
     let mut allocations = Allocations::new();
-    let max = build_plan(&config, &HostFacts::default())?.layout.max_index();
+    let max = build_plan(&config, &HostFacts::default())?
+        .layout
+        .max_index();
     let (name, index) = allocations.allocate(Some(&name), None, max)?;
     config.vms = VmSelection::List(vec![blixard_addr::config::VmSpec::Index(index.get())]);
 
@@ -41,14 +43,24 @@ fn main() -> anyhow::Result<()> {
         let facts = host.facts(&config)?;
         let plan = build_plan(&config, &facts)?;
         let outcome = host.wire_vm(&plan, index, &ApplyOptions::default())?;
-        println!("wired {name} as VM {index} with {} changes:", outcome.changes.len());
+        println!(
+            "wired {name} as VM {index} with {} changes:",
+            outcome.changes.len()
+        );
         for change in &outcome.changes {
             println!("  {change}");
         }
         // 3. What the VMM and the guest need.
-        let vm = plan.link(index).context("the plan wires the VM")?.vm.clone();
+        let vm = plan
+            .link(index)
+            .context("the plan wires the VM")?
+            .vm
+            .clone();
         let guest = GuestNetwork::from_config(vm, &config);
-        println!("\ncloud-hypervisor: {}", render::cloud_hypervisor(&guest)?.join(" "));
+        println!(
+            "\ncloud-hypervisor: {}",
+            render::cloud_hypervisor(&guest)?.join(" ")
+        );
         println!("firecracker:\n{}", render::firecracker(&guest)?);
         println!("\nguest (systemd-networkd):\n{}", render::networkd(&guest));
         Ok(())
