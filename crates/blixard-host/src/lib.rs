@@ -50,6 +50,17 @@ pub enum HostError {
     /// Teardown is best effort: these steps failed, the others were done.
     #[error("teardown left {} error(s): {}", .0.len(), .0.join("; "))]
     Teardown(Vec<String>),
+    /// A config value names something the host does not have (an unknown
+    /// user or group): nothing was changed.
+    #[error("{key} = {value:?}: {source}")]
+    UnknownName {
+        /// The config key (`owner`, `group`).
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it did not resolve.
+        source: blixard_tap::TapError,
+    },
     /// The external interface could not be resolved.
     #[error(
         "external_interface = \"auto\" but there is no default route in {0}; set external_interface to an interface name, or \"none\" to disable NAT"
@@ -61,7 +72,10 @@ impl HostError {
     /// Whether the host was left unchanged because the input or the host's
     /// foreign state was wrong (exit code 2), as opposed to a failed change.
     pub fn changed_nothing(&self) -> bool {
-        matches!(self, HostError::Conflicts(_) | HostError::NoDefaultRoute(_))
+        matches!(
+            self,
+            HostError::Conflicts(_) | HostError::NoDefaultRoute(_) | HostError::UnknownName { .. }
+        )
     }
 }
 
@@ -121,17 +135,30 @@ impl Host {
     /// name or number; owner defaults to `$SUDO_USER`, else root) and the
     /// external interface (`"auto"`: the default route's).
     pub fn facts(&self, config: &Config) -> Result<HostFacts, HostError> {
+        let user = |key: &'static str, value: &str| {
+            blixard_tap::resolve_user(value).map_err(|source| HostError::UnknownName {
+                key,
+                value: value.to_string(),
+                source,
+            })
+        };
         let owner = match &config.owner {
-            Some(owner) => Some(blixard_tap::resolve_user(owner)?),
+            Some(owner) => Some(user("owner", owner)?),
             None => match std::env::var("SUDO_USER") {
-                Ok(user) if !user.is_empty() => Some(blixard_tap::resolve_user(&user)?),
+                Ok(sudo_user) if !sudo_user.is_empty() => Some(user("$SUDO_USER", &sudo_user)?),
                 _ => Some(0),
             },
         };
         let group = config
             .group
             .as_deref()
-            .map(blixard_tap::resolve_group)
+            .map(|g| {
+                blixard_tap::resolve_group(g).map_err(|source| HostError::UnknownName {
+                    key: "group",
+                    value: g.to_string(),
+                    source,
+                })
+            })
             .transpose()?;
         let external_interface = match config.external_interface.as_str() {
             "none" | "" => None,
