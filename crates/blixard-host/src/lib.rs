@@ -61,6 +61,17 @@ pub enum HostError {
         /// Why it did not resolve.
         source: blixard_tap::TapError,
     },
+    /// The test-only fault hook ([`FAULT_AFTER_ENV`]) stopped an apply after
+    /// its first `done` changes: the host holds exactly those.
+    #[error(
+        "stopped after {done} of {total} change(s) by {FAULT_AFTER_ENV} (test-only fault injection)"
+    )]
+    InjectedFault {
+        /// Changes carried out before the stop.
+        done: usize,
+        /// Changes the apply had planned.
+        total: usize,
+    },
     /// The external interface could not be resolved.
     #[error(
         "external_interface = \"auto\" but there is no default route in {0}; set external_interface to an interface name, or \"none\" to disable NAT"
@@ -207,7 +218,14 @@ impl Host {
                 },
             )?;
             if !opts.dry_run {
-                execute(&self.nft, &plan.ownership, &changes)?;
+                let (todo, fault) = split_at_fault(&changes);
+                execute(&self.nft, &plan.ownership, todo)?;
+                if let Some(total) = fault {
+                    return Err(HostError::InjectedFault {
+                        done: todo.len(),
+                        total,
+                    });
+                }
             }
             Ok(ApplyOutcome {
                 applied: !opts.dry_run,
@@ -296,6 +314,26 @@ impl Host {
                 changes,
             })
         })
+    }
+}
+
+/// Test-only fault injection, read by [`Host::apply`]: with
+/// `BLIXARD_FAULT_AFTER=k` an apply carries out the first `k` changes of its
+/// list (the order `execute` runs them in, one change = one [`Change`];
+/// a pipelined netlink run is cut so that only the first `k` are sent) and then fails
+/// with [`HostError::InjectedFault`]. It lets the reliability tests stop an
+/// apply between any two changes; nothing else should set it.
+pub const FAULT_AFTER_ENV: &str = "BLIXARD_FAULT_AFTER";
+
+/// The changes to carry out, and the planned total when the fault hook cuts
+/// the list short.
+fn split_at_fault(changes: &[Change]) -> (&[Change], Option<usize>) {
+    match std::env::var(FAULT_AFTER_ENV)
+        .ok()
+        .and_then(|k| k.parse::<usize>().ok())
+    {
+        Some(k) if k < changes.len() => (&changes[..k], Some(changes.len())),
+        _ => (changes, None),
     }
 }
 
