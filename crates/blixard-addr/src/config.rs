@@ -313,7 +313,7 @@ impl Config {
     pub fn from_toml_str(text: &str, source: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| {
             let offset = e.span().map(|s| s.start);
-            let key = offset.and_then(|o| key_path_at(text, o));
+            let key = offset.and_then(|o| key_path_at(text, o).or_else(|| key_on_line(text, o)));
             let (line, column) = match offset {
                 Some(o) => {
                     let (l, c) = crate::error::line_column(text, o);
@@ -326,7 +326,7 @@ impl Config {
                 line,
                 column,
                 key,
-                kind: ConfigErrorKind::Toml(e.message().to_string()),
+                kind: ConfigErrorKind::Toml(plain_message(e.message())),
             }
         })?;
         config.validate().map_err(|e| e.locate(text, source))?;
@@ -435,6 +435,55 @@ fn search_value(value: &DeValue<'_>, offset: usize, path: &mut Vec<Seg>) -> bool
     }
 }
 
+/// serde's message for an untagged enum names a Rust type; say what to write.
+fn plain_message(message: &str) -> String {
+    if message.contains("untagged enum VmSelection") {
+        "expected a VM count such as 64, or a list of indices and \"A-B\" ranges such as [1, \"10-20\"]".into()
+    } else if message.contains("untagged enum VmSpec") {
+        "expected a VM index such as 7 or a range such as \"10-20\"".into()
+    } else {
+        message.to_string()
+    }
+}
+
+/// For text too broken to parse with spans (an unterminated string): the
+/// key written at the start of the line holding `offset`, under the last
+/// table header above it (`[[t]]` headers counted, so `t[1].key`).
+fn key_on_line(text: &str, offset: usize) -> Option<String> {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?.trim();
+    let bare = |k: &str| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    if line.starts_with('[') {
+        // A broken header (`[ipv4`): the table it names.
+        let name = line.trim_start_matches('[').split(']').next()?.trim();
+        return bare(name).then(|| name.to_string());
+    }
+    let key = line.split_once('=')?.0.trim();
+    if !bare(key) {
+        return None;
+    }
+    let above: Vec<&str> = text[..start].lines().map(str::trim).collect();
+    let Some(header) = above.iter().rev().find(|l| l.starts_with('[')) else {
+        return Some(key.to_string());
+    };
+    let table = if let Some(name) = header.strip_prefix("[[") {
+        let name = name.split("]]").next()?.trim();
+        let count = above.iter().filter(|l| *l == header).count();
+        format!("{name}[{}]", count - 1)
+    } else {
+        header[1..].split(']').next()?.trim().to_string()
+    };
+    bare(table.split('[').next()?).then(|| format!("{table}.{key}"))
+}
+
 /// Byte offset where `key` (or its nearest parent present in the file) is
 /// written; `None` when not even its top-level key is in the file.
 pub(crate) fn key_offset(text: &str, key: &str) -> Option<usize> {
@@ -525,6 +574,25 @@ mod tests {
         let e = err("vms = 4\n[ipv4]\npool = 10.0.0.0/24\n");
         assert_at(&e, 3, "ipv4.pool");
         assert!(matches!(e.kind, ConfigErrorKind::Toml(_)));
+    }
+
+    #[test]
+    fn unterminated_string_names_the_key_on_its_line() {
+        let e = err("vms = 2\nowner = \"root\n");
+        assert_at(&e, 2, "owner");
+        let e = err(
+            "vms = 2\n[[firewall.rules]]\nfrom = \"vm1\"\nto = \"vm2\"\naction = \"drop\"\n[[firewall.rules]]\nfrom = \"vm1\n",
+        );
+        assert_at(&e, 7, "firewall.rules[1].from");
+        let e = err("vms = 2\n[ipv4\npool = \"10.0.0.0/24\"\n");
+        assert_at(&e, 2, "ipv4");
+    }
+
+    #[test]
+    fn wrong_vms_type_says_what_to_write() {
+        let e = err("vms = \"two\"\n");
+        assert_at(&e, 1, "vms");
+        assert!(e.to_string().contains("a VM count such as 64"), "{e}");
     }
 
     #[test]

@@ -143,6 +143,11 @@ pub enum ConfigErrorKind {
         /// The protocol asked for.
         protocol: u8,
     },
+    /// A value the host cannot satisfy (an unknown user, a missing
+    /// interface, a foreign route inside a pool), found by the effect side;
+    /// carried here so the error still points at the key's line.
+    #[error("{0}")]
+    Host(String),
 }
 
 /// A configuration error, with the file, line, column and key it concerns

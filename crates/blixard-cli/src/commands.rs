@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use blixard_addr::config::{Config, VmSelection};
+use blixard_addr::error::{ConfigError, ConfigErrorKind};
 use blixard_addr::plan::HostPlan;
 use blixard_addr::planner::{HostFacts, build_plan};
+use blixard_addr::state::Conflict;
 use blixard_host::{ApplyOptions, Host, HostError};
 use blixard_netns::Netns;
 use clap::CommandFactory;
@@ -57,6 +59,64 @@ impl From<HostError> for Failure {
 pub struct Loaded {
     pub config: Config,
     pub source: String,
+    /// The file's text, so that errors found after parsing (by planning or
+    /// against the host) still point at the line of their key.
+    text: Option<String>,
+    /// Config keys a flag overrode, with that flag: an error about such a
+    /// key is the flag's, not the file's.
+    flags: Vec<(&'static str, &'static str)>,
+}
+
+impl Loaded {
+    /// Bad input about `e.key`, located at its flag or its line in the file.
+    pub fn config_error(&self, e: ConfigError) -> Failure {
+        if let Some(flag) = e.key.as_deref().and_then(|k| self.flag_for(k)) {
+            return Failure::BadInput(format!("{flag}: {}", e.kind));
+        }
+        Failure::BadInput(match &self.text {
+            Some(text) => e.locate(text, &self.source).to_string(),
+            None => format!("{}: {e}", self.source),
+        })
+    }
+
+    /// Bad input that the host reveals about `key` (an unknown user, a
+    /// missing interface, a foreign route in a pool): nothing was changed.
+    fn host_error(&self, key: &str, message: String) -> Failure {
+        let Failure::BadInput(located) =
+            self.config_error(ConfigError::at_key(key, ConfigErrorKind::Host(message)))
+        else {
+            unreachable!("config_error is always bad input")
+        };
+        Failure::BadInput(format!("{located}\nnothing was changed"))
+    }
+
+    fn flag_for(&self, key: &str) -> Option<&'static str> {
+        let top = key.split(['.', '[']).next()?;
+        self.flags.iter().find(|(k, _)| *k == top).map(|(_, f)| *f)
+    }
+
+    /// Turns a host error into a failure, naming the config key or flag
+    /// behind it when the error is the input's fault.
+    pub fn failure(&self, e: HostError) -> Failure {
+        let key = match &e {
+            HostError::UnknownName { key, source, .. } if !key.starts_with('$') => {
+                return self.host_error(key, source.to_string());
+            }
+            HostError::NoDefaultRoute(_) => Some("external_interface".to_string()),
+            HostError::Conflicts(c) => c.0.first().map(|c| match c {
+                Conflict::ForeignRoute { pool, .. } if pool.addr().is_ipv6() => "ipv6.pool".into(),
+                Conflict::ForeignRoute { .. } => "ipv4.pool".into(),
+                Conflict::TapFlags { field, .. } => format!("tap.{field}"),
+                Conflict::VmNotPlanned { .. } => "vms".into(),
+                _ => "interface_template".into(),
+            }),
+            _ => None,
+        };
+        match key {
+            Some(key) => self.host_error(&key, e.to_string()),
+            None => e.into(),
+        }
+    }
 }
 
 pub fn load_config(args: &Args) -> Result<Loaded, Failure> {
@@ -64,7 +124,7 @@ pub fn load_config(args: &Args) -> Result<Loaded, Failure> {
         Some(p) => Some(p.clone()),
         None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()),
     };
-    let (mut config, source) = match path {
+    let (mut config, source, text) = match path {
         Some(path) => {
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 Failure::BadInput(format!("cannot read config {}: {e}", path.display()))
@@ -72,20 +132,37 @@ pub fn load_config(args: &Args) -> Result<Loaded, Failure> {
             let source = path.display().to_string();
             let config = Config::from_toml_str(&text, &source)
                 .map_err(|e| Failure::BadInput(e.to_string()))?;
-            (config, source)
+            (config, source, Some(text))
         }
-        None => (Config::default(), "built-in defaults".to_string()),
+        None => (Config::default(), "built-in defaults".to_string(), None),
     };
+    let mut flags = Vec::new();
     if let Some(n) = args.vms {
         config.vms = VmSelection::Count(n);
+        flags.push(("vms", "--vms"));
     }
     if let Some(user) = &args.user {
         config.owner = Some(user.clone());
+        flags.push(("owner", "--user"));
     }
     if let Some(ext) = &args.external_interface {
         config.external_interface = ext.clone();
+        flags.push(("external_interface", "--external-interface"));
     }
-    Ok(Loaded { config, source })
+    let loaded = Loaded {
+        config,
+        source,
+        text,
+        flags,
+    };
+    // The file was valid on its own; the flags may not be, alone or with it.
+    if !loaded.flags.is_empty() {
+        loaded
+            .config
+            .validate()
+            .map_err(|e| loaded.config_error(e))?;
+    }
+    Ok(loaded)
 }
 
 pub fn netns(args: &Args) -> Result<Netns, Failure> {
@@ -99,8 +176,32 @@ pub fn netns(args: &Args) -> Result<Netns, Failure> {
 
 /// Plans against the host: owner and external interface resolved for real.
 pub fn host_plan(host: &Host, loaded: &Loaded) -> Result<HostPlan, Failure> {
-    let facts = host.facts(&loaded.config)?;
+    let facts = host.facts(&loaded.config).map_err(|e| loaded.failure(e))?;
+    if let Some(ext) = &facts.external_interface {
+        check_interface_exists(host, loaded, ext)?;
+    }
     plan_with(loaded, &facts)
+}
+
+/// A named external interface must exist: NAT and `accept_ra` through an
+/// interface the host lacks would apply cleanly and silently do nothing.
+fn check_interface_exists(host: &Host, loaded: &Loaded, name: &str) -> Result<(), Failure> {
+    let found = blixard_netns::run_in(host.netns(), || nix::net::if_::if_nametoindex(name))
+        .map_err(|e| Failure::BadInput(format!("--netns: {e}")))?;
+    match found {
+        Ok(_) => Ok(()),
+        Err(nix::errno::Errno::ENODEV) => Err(loaded.host_error(
+            "external_interface",
+            format!(
+                "interface {name:?} does not exist in {}; name an existing interface, \"auto\" (the default route's) or \"none\" to disable NAT",
+                host.netns()
+            ),
+        )),
+        Err(errno) => Err(Failure::Failed(format!(
+            "cannot look up interface {name:?}: {}",
+            std::io::Error::from(errno)
+        ))),
+    }
 }
 
 /// Plans without needing the host to answer (for `plan`, `addr`, `guest`,
@@ -111,9 +212,9 @@ pub fn offline_plan(host: &Host, loaded: &Loaded) -> Result<HostPlan, Failure> {
         Err(HostError::NoDefaultRoute(_)) => {
             let mut config = loaded.config.clone();
             config.external_interface = "none".into();
-            host.facts(&config)?
+            host.facts(&config).map_err(|e| loaded.failure(e))?
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(loaded.failure(e)),
     };
     plan_with(loaded, &facts)
 }
@@ -124,8 +225,7 @@ pub fn layout(loaded: &Loaded) -> Result<blixard_addr::Layout, Failure> {
 }
 
 fn plan_with(loaded: &Loaded, facts: &HostFacts) -> Result<HostPlan, Failure> {
-    build_plan(&loaded.config, facts)
-        .map_err(|e| Failure::BadInput(format!("{}: {e}", loaded.source)))
+    build_plan(&loaded.config, facts).map_err(|e| loaded.config_error(e))
 }
 
 fn take_lock(what: &str) -> Result<lock::Lock, Failure> {
@@ -152,13 +252,15 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
             } else {
                 Some(take_lock("blixard-net apply")?)
             };
-            let outcome = host.apply(
-                &plan,
-                &ApplyOptions {
-                    dry_run: *dry_run,
-                    allow_recreate: *allow_recreate,
-                },
-            )?;
+            let outcome = host
+                .apply(
+                    &plan,
+                    &ApplyOptions {
+                        dry_run: *dry_run,
+                        allow_recreate: *allow_recreate,
+                    },
+                )
+                .map_err(|e| loaded.failure(e))?;
             output::changes(args, &outcome.changes, *dry_run, "apply");
             Ok(ExitCode::SUCCESS)
         }
@@ -170,14 +272,14 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
             } else {
                 Some(take_lock("blixard-net down")?)
             };
-            let outcome = host.down(&plan, *dry_run)?;
+            let outcome = host.down(&plan, *dry_run).map_err(|e| loaded.failure(e))?;
             output::changes(args, &outcome.changes, *dry_run, "down");
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => {
             let loaded = load_config(args)?;
             let plan = host_plan(&host, &loaded)?;
-            let drift = host.status(&plan)?;
+            let drift = host.status(&plan).map_err(|e| loaded.failure(e))?;
             output::status(args, &drift);
             Ok(if drift.is_empty() {
                 ExitCode::SUCCESS
