@@ -1,0 +1,381 @@
+//! Shared by the reliability suites (`faults`, `drift`, `foreign`): run the
+//! real binary against a scratch lock/state dir, and an exact oracle of the
+//! host's state read back with `ip -j`, `nft` and `/proc/sys`.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use blixard_addr::Config;
+use blixard_addr::plan::{HostPlan, SysctlCondition};
+use blixard_addr::planner::{HostFacts, build_plan};
+use blixard_netns::testing::sh_ok;
+use serde_json::Value;
+
+/// The host's uplink: one end of a veth pair (the `dummy` module may be
+/// missing), up, so NAT has an interface to name.
+pub const UPLINK: &str = "bx-up0";
+
+/// 3 VMs with IPv6 and NAT, multi-queue taps (so a root qdisc per tap), a
+/// tap group and one firewall rule: every kind of change `apply` makes.
+pub const FULL: &str = r#"
+vms = 3
+owner = "root"
+group = "root"
+external_interface = "bx-up0"
+
+[tap]
+multi_queue = true
+queues = 2
+
+[[firewall.rules]]
+from = "vm1"
+to = "vm2"
+action = "drop"
+"#;
+
+/// A lock/state directory and config file of one test, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    /// A fresh directory named after the test.
+    pub fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("blixard-rel-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    /// Writes `toml` as this test's config file.
+    pub fn config(&self, toml: &str) -> PathBuf {
+        let path = self.0.join("network.toml");
+        std::fs::write(&path, toml).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The binary with `--config` and this test's lock/state dirs; run from
+/// the calling thread, so in its namespace.
+pub fn command(scratch: &Scratch, config: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_blixard-net"));
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env("BLIXARD_LOCK_DIR", &scratch.0)
+        .env("BLIXARD_STATE_DIR", &scratch.0)
+        .env_remove("SUDO_USER")
+        .env_remove(blixard_host::FAULT_AFTER_ENV);
+    cmd
+}
+
+/// Runs the binary to completion.
+pub fn cli(scratch: &Scratch, config: &Path, args: &[&str]) -> Output {
+    command(scratch, config, args).output().unwrap()
+}
+
+/// stdout and stderr together.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Asserts exit 0 and returns the output.
+pub fn ok(out: Output) -> String {
+    assert!(out.status.success(), "blixard-net failed: {}", text(&out));
+    text(&out)
+}
+
+/// Asserts the exit code and returns the output.
+pub fn exits(out: Output, code: i32) -> String {
+    assert_eq!(out.status.code(), Some(code), "{}", text(&out));
+    text(&out)
+}
+
+/// How many changes an `apply` output reports as made (0 for "no change").
+pub fn changes_made(output: &str) -> usize {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("apply: ")?.strip_suffix(" change(s) made"))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// Creates the uplink in the calling thread's namespace.
+pub fn uplink() {
+    sh_ok(&format!(
+        "ip link add {UPLINK} type veth peer name bx-up1 && ip link set {UPLINK} up"
+    ));
+}
+
+/// The plan the binary builds from `toml` here (owner and group root, the
+/// uplink as external interface).
+pub fn plan_of(toml: &str) -> HostPlan {
+    let config = Config::from_toml_str(toml, "test").unwrap();
+    let facts = HostFacts {
+        owner_uid: Some(0),
+        group_gid: config.group.as_ref().map(|_| 0),
+        external_interface: Some(UPLINK.into()),
+    };
+    build_plan(&config, &facts).unwrap()
+}
+
+fn json(script: &str) -> Vec<Value> {
+    let out = sh_ok(script);
+    if out.trim().is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_str::<Vec<Value>>(&out).unwrap_or_else(|e| panic!("{script}: {e}: {out}"))
+}
+
+fn s(v: &Value, key: &str) -> String {
+    match &v[key] {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Everything of ours in the calling thread's namespace, normalized (no
+/// ifindexes, MACs or counters) so two hosts holding the same state print
+/// the same text: links in our group with marks, flags, tun attributes and
+/// qdisc; every non-link-local address on them; every route with our
+/// protocol; the plan's sysctls; the list of nft tables and our table.
+pub fn host_state(plan: &HostPlan) -> String {
+    let group = plan.ownership.link_group;
+    let proto = plan.ownership.route_protocol;
+    let mut out = Vec::new();
+    // `ip -j link show group N` prints `{}` for each link it filtered out.
+    for link in json(&format!("ip -j -d link show group {group}"))
+        .into_iter()
+        .filter(|l| l["ifname"].is_string())
+    {
+        let info = &link["linkinfo"]["info_data"];
+        let up = link["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "UP"));
+        out.push(format!(
+            "link {} group={} alias={} mtu={} up={up} qdisc={} tun={}/pi={}/vnet_hdr={}/mq={}/persist={}/user={}/group={}",
+            s(&link, "ifname"),
+            s(&link, "group"),
+            s(&link, "ifalias"),
+            s(&link, "mtu"),
+            s(&link, "qdisc"),
+            s(info, "type"),
+            s(info, "pi"),
+            s(info, "vnet_hdr"),
+            s(info, "multi_queue"),
+            s(info, "persist"),
+            s(info, "user"),
+            s(info, "group"),
+        ));
+        for a in json(&format!("ip -j addr show dev {}", s(&link, "ifname")))
+            .iter()
+            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+        {
+            if s(&a, "scope") != "link" {
+                out.push(format!(
+                    "  addr {}/{} dev {}",
+                    s(&a, "local"),
+                    s(&a, "prefixlen"),
+                    s(&link, "ifname")
+                ));
+            }
+        }
+    }
+    for family in ["-4", "-6"] {
+        for r in json(&format!(
+            "ip {family} -j route show table all proto {proto}"
+        )) {
+            let table = r["table"].as_str().unwrap_or("main");
+            out.push(format!(
+                "route {} dev {} table {table}",
+                s(&r, "dst"),
+                s(&r, "dev")
+            ));
+        }
+    }
+    for key in plan
+        .sysctls
+        .iter()
+        .chain(plan.links.iter().flat_map(|l| &l.sysctls))
+        .map(|s| &s.key)
+    {
+        out.push(format!(
+            "sysctl {key}={}",
+            read_sysctl(key).unwrap_or("-".into())
+        ));
+    }
+    out.push(format!("tables: {}", sh_ok("nft list tables").trim()));
+    let table = &plan.firewall.table;
+    if sh_ok("nft list tables").contains(&format!("table inet {table}\n")) {
+        out.push(sh_ok(&format!("nft list table inet {table}")));
+    }
+    out.join("\n")
+}
+
+/// A sysctl of the calling thread's namespace (through a child process:
+/// `/proc/sys/net` shows the reader's namespace).
+pub fn read_sysctl(key: &str) -> Option<String> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    let out = Command::new("cat").arg(&path).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Asserts that the host holds exactly `plan` (the oracle, read from the
+/// kernel, independent of the diff): each planned tap once, marked, up, with
+/// the planned flags, owner, MTU and qdisc; exactly the planned addresses on
+/// it; exactly the planned routes, once each; every sysctl the plan always
+/// sets; exactly one table of ours, holding the planned VMs.
+pub fn assert_host_is(plan: &HostPlan) {
+    let state = host_state(plan);
+    let lines: Vec<&str> = state.lines().collect();
+    let links: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("link "))
+        .collect();
+    assert_eq!(links.len(), plan.links.len(), "links:\n{state}");
+    let mut routes = Vec::new();
+    for lp in &plan.links {
+        let name = &lp.vm.interface;
+        let link = links
+            .iter()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{state}"));
+        let owner = match lp.tap.owner {
+            Some(0) => "root".to_string(),
+            Some(uid) => uid.to_string(),
+            None => "-".into(),
+        };
+        let group = match lp.tap.group {
+            Some(0) => "root".to_string(),
+            Some(gid) => gid.to_string(),
+            None => "-".into(),
+        };
+        let want = format!(
+            "{name} group={} alias={} mtu={} up=true qdisc={} tun=tap/pi=false/vnet_hdr={}/mq={}/persist=true/user={owner}/group={group}",
+            plan.ownership.link_group,
+            lp.alias,
+            lp.mtu,
+            if lp.noqueue { "noqueue" } else { "pfifo_fast" },
+            lp.tap.vnet_hdr,
+            lp.tap.multi_queue,
+        );
+        assert_eq!(*link, want, "link {name}:\n{state}");
+        let mut have: Vec<String> = lines
+            .iter()
+            .filter(|l| l.ends_with(&format!(" dev {name}")) && l.starts_with("  addr "))
+            .map(|l| l.trim().to_string())
+            .collect();
+        let mut want: Vec<String> = lp
+            .addresses
+            .iter()
+            .map(|a| format!("addr {a} dev {name}"))
+            .collect();
+        have.sort();
+        want.sort();
+        assert_eq!(have, want, "addresses of {name}:\n{state}");
+        routes.extend(lp.routes.iter().map(|r| {
+            let dst = if r.prefix_len() == r.max_prefix_len() {
+                r.addr().to_string()
+            } else {
+                r.to_string()
+            };
+            format!("route {dst} dev {name} table main")
+        }));
+    }
+    let mut have: Vec<String> = lines
+        .iter()
+        .filter(|l| l.starts_with("route "))
+        .map(|l| l.to_string())
+        .collect();
+    have.sort();
+    routes.sort();
+    assert_eq!(have, routes, "routes:\n{state}");
+    for s in plan
+        .sysctls
+        .iter()
+        .chain(plan.links.iter().flat_map(|l| &l.sysctls))
+    {
+        if s.when == SysctlCondition::Always {
+            assert_eq!(
+                read_sysctl(&s.key).as_deref(),
+                Some(s.value.as_str()),
+                "{}",
+                s.key
+            );
+        }
+    }
+    let table = &plan.firewall.table;
+    let tables = sh_ok("nft list tables");
+    assert_eq!(
+        tables.matches(&format!("table inet {table}\n")).count(),
+        1,
+        "{tables}"
+    );
+    let ruleset = sh_ok(&format!("nft list table inet {table}"));
+    for lp in &plan.links {
+        assert!(
+            ruleset.contains(&format!("\"{}\" . {}", lp.vm.interface, lp.vm.ipv4)),
+            "{} missing from our table:\n{ruleset}",
+            lp.vm.interface
+        );
+    }
+}
+
+/// Everything in the calling thread's namespace as `ip`/`nft` print it, to
+/// prove "nothing changed". Waits for taps to lose their carrier first (the
+/// kernel's link watch does that asynchronously after the creating fd
+/// closes), with a deadline.
+pub fn snapshot() -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sh_ok("ip -o link show type tun")
+        .lines()
+        .any(|l| !l.contains("NO-CARRIER"))
+    {
+        assert!(Instant::now() < deadline, "taps kept their carrier");
+        std::thread::yield_now();
+    }
+    sh_ok(
+        "ip -d link show; ip addr show; ip route show table all; ip -6 route show table all; nft list ruleset; \
+         for f in /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding /proc/sys/net/ipv4/conf/*/rp_filter; do echo $f $(cat $f); done",
+    )
+}
+
+/// Asserts two snapshots are equal, showing the lines that differ.
+pub fn assert_unchanged(before: &str, after: &str, what: &str) {
+    if before == after {
+        return;
+    }
+    let diff: BTreeMap<&str, (bool, bool)> = before
+        .lines()
+        .map(|l| (l, (true, false)))
+        .chain(after.lines().map(|l| (l, (false, true))))
+        .fold(BTreeMap::new(), |mut m, (l, (b, a))| {
+            let e = m.entry(l).or_insert((false, false));
+            e.0 |= b;
+            e.1 |= a;
+            m
+        });
+    let gone: Vec<_> = diff
+        .iter()
+        .filter(|(_, v)| **v == (true, false))
+        .map(|(l, _)| *l)
+        .collect();
+    let new: Vec<_> = diff
+        .iter()
+        .filter(|(_, v)| **v == (false, true))
+        .map(|(l, _)| *l)
+        .collect();
+    panic!("{what} changed the host:\ngone: {gone:#?}\nnew: {new:#?}");
+}
