@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
 use reliability::{
-    FULL, Scratch, assert_host_is, changes_made, cli, command, exits, host_state, ok, plan_of,
-    text, uplink,
+    FULL, Scratch, assert_host_is, assert_unchanged, changes_made, cli, command, exits, host_state,
+    ok, plan_of, text, uplink,
 };
 
 /// Checks what every interrupted run must end in: the repair apply works,
@@ -26,9 +26,10 @@ fn assert_converges(scratch: &Scratch, config: &std::path::Path, reference: &str
     let status = cli(scratch, config, &["status"]);
     assert_eq!(status.status.code(), Some(0), "{what}: {}", text(&status));
     let state = host_state(&plan_of(FULL));
-    assert_eq!(
-        state, reference,
-        "{what}: the host differs from a clean apply"
+    assert_unchanged(
+        reference,
+        &state,
+        &format!("{what}: differs from a clean apply"),
     );
     let again = ok(cli(scratch, config, &["apply"]));
     assert!(again.contains("no change"), "{what}: {again}");
@@ -208,7 +209,7 @@ fn an_apply_killed_at_random_points_converges_to_exactly_the_plan() {
                 midway += 1;
             }
             exits(cli(&scratch, &config, &["status"]), 0);
-            assert_eq!(host_state(&plan_of(FULL)), reference, "{what}");
+            assert_unchanged(&reference, &host_state(&plan_of(FULL)), &what);
             assert!(
                 ok(cli(&scratch, &config, &["apply"])).contains("no change"),
                 "{what}"

@@ -3,7 +3,6 @@
 //! host's state read back with `ip -j`, `nft` and `/proc/sys`.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -152,7 +151,7 @@ fn s(v: &Value, key: &str) -> String {
 pub fn host_state(plan: &HostPlan) -> String {
     let group = plan.ownership.link_group;
     let proto = plan.ownership.route_protocol;
-    let mut out = Vec::new();
+    let mut links = Vec::new();
     // `ip -j link show group N` prints `{}` for each link it filtered out.
     for link in json(&format!("ip -j -d link show group {group}"))
         .into_iter()
@@ -162,7 +161,7 @@ pub fn host_state(plan: &HostPlan) -> String {
         let up = link["flags"]
             .as_array()
             .is_some_and(|f| f.iter().any(|x| x == "UP"));
-        out.push(format!(
+        let mut block = vec![format!(
             "link {} group={} alias={} mtu={} up={up} qdisc={} tun={}/pi={}/vnet_hdr={}/mq={}/persist={}/user={}/group={}",
             s(&link, "ifname"),
             s(&link, "group"),
@@ -176,21 +175,27 @@ pub fn host_state(plan: &HostPlan) -> String {
             s(info, "persist"),
             s(info, "user"),
             s(info, "group"),
-        ));
-        for a in json(&format!("ip -j addr show dev {}", s(&link, "ifname")))
+        )];
+        let mut addrs: Vec<String> = json(&format!("ip -j addr show dev {}", s(&link, "ifname")))
             .iter()
             .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
-        {
-            if s(&a, "scope") != "link" {
-                out.push(format!(
+            .filter(|a| s(a, "scope") != "link")
+            .map(|a| {
+                format!(
                     "  addr {}/{} dev {}",
                     s(&a, "local"),
                     s(&a, "prefixlen"),
                     s(&link, "ifname")
-                ));
-            }
-        }
+                )
+            })
+            .collect();
+        addrs.sort();
+        block.extend(addrs);
+        links.push(block);
     }
+    // By name: the kernel lists links by ifindex, which a repair changes.
+    links.sort();
+    let mut out: Vec<String> = links.into_iter().flatten().collect();
     for family in ["-4", "-6"] {
         for r in json(&format!(
             "ip {family} -j route show table all proto {proto}"
@@ -352,30 +357,20 @@ pub fn snapshot() -> String {
     )
 }
 
-/// Asserts two snapshots are equal, showing the lines that differ.
+/// Asserts two snapshots are equal, showing only the lines that differ.
 pub fn assert_unchanged(before: &str, after: &str, what: &str) {
     if before == after {
         return;
     }
-    let diff: BTreeMap<&str, (bool, bool)> = before
+    let gone: Vec<&str> = before
         .lines()
-        .map(|l| (l, (true, false)))
-        .chain(after.lines().map(|l| (l, (false, true))))
-        .fold(BTreeMap::new(), |mut m, (l, (b, a))| {
-            let e = m.entry(l).or_insert((false, false));
-            e.0 |= b;
-            e.1 |= a;
-            m
-        });
-    let gone: Vec<_> = diff
-        .iter()
-        .filter(|(_, v)| **v == (true, false))
-        .map(|(l, _)| *l)
+        .filter(|l| !after.lines().any(|a| a == *l))
         .collect();
-    let new: Vec<_> = diff
-        .iter()
-        .filter(|(_, v)| **v == (false, true))
-        .map(|(l, _)| *l)
+    let new: Vec<&str> = after
+        .lines()
+        .filter(|l| !before.lines().any(|b| b == *l))
         .collect();
-    panic!("{what} changed the host:\ngone: {gone:#?}\nnew: {new:#?}");
+    panic!(
+        "{what}:\nonly before: {gone:#?}\nonly after: {new:#?}\n(lines in another order otherwise)"
+    );
 }
