@@ -359,3 +359,53 @@ fn a_vm_spoofing_another_vms_address_reaches_neither_peers_nor_host() {
         assert!(!vm3_neigh.contains("10.0.0.2"), "{vm3_neigh}");
     });
 }
+
+#[test]
+fn the_demo_prints_an_all_green_matrix() {
+    // The demo makes its own namespaces; run it from a fresh one anyway so a
+    // bug in it could never reach the machine's network.
+    in_fresh_netns("the_demo_prints_an_all_green_matrix", || {
+        let out = Command::new(env!("CARGO_BIN_EXE_blixard-net"))
+            .args(["--config", "/dev/null", "demo", "--vms", "2"])
+            .output()
+            .unwrap();
+        let all = text(&out);
+        assert!(out.status.success(), "{all}");
+        // 2 VMs: host<->VM 4, VM->host 2, VM<->VM 4, VM->upstream 4, each.
+        assert!(all.contains("28/28 probes ok: all green"), "{all}");
+        assert!(all.contains("second apply made 0 changes"), "{all}");
+        assert!(
+            !sh_ok("ip -o link show").contains("vm1"),
+            "demo leaked into the caller's namespace"
+        );
+    });
+}
+
+#[test]
+fn the_seed_script_workflow_sets_up_and_cleans_up() {
+    in_fresh_netns("the_seed_script_workflow", || {
+        let _upstream = Upstream::build().unwrap();
+        let scratch = Scratch::new("script");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/setup-tap-networking.sh"
+        );
+        let run = |args: &[&str]| {
+            Command::new(script)
+                .args(args)
+                .env("BLIXARD_NET", env!("CARGO_BIN_EXE_blixard-net"))
+                .env("BLIXARD_LOCK_DIR", &scratch.0)
+                .env_remove("SUDO_USER")
+                .output()
+                .unwrap()
+        };
+        ok(run(&["root", "4", testbed::UPLINK]));
+        let routes = sh_ok("ip -o route show proto 177");
+        assert_eq!(routes.lines().count(), 4, "{routes}");
+        assert!(sh_ok("ip -d link show vm4").contains("blixard:vm4"));
+        assert!(sh_ok("nft list table inet blixard").contains(testbed::UPLINK));
+        ok(run(&["cleanup"]));
+        assert!(!sh_ok("ip -o link show").contains("vm1"));
+        assert!(!sh_ok("nft list tables").contains("blixard"));
+    });
+}
