@@ -106,6 +106,11 @@ pub struct ApplyOutcome {
     pub changes: Vec<Change>,
     /// Whether they were carried out.
     pub applied: bool,
+    /// Foreign firewall state that will drop VM traffic even though the
+    /// apply succeeded (Docker's FORWARD DROP, ...), each with its fix. Only
+    /// `apply` fills it; a scan that fails is itself a warning.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A host (one network namespace) that plans are applied to.
@@ -227,9 +232,16 @@ impl Host {
                     });
                 }
             }
+            // An accept in our table cannot override a drop elsewhere on
+            // the same hook: say so now, not when the first VM is unreachable.
+            let warnings = match self.nft.scan(&plan.firewall) {
+                Ok(findings) => findings.iter().map(ToString::to_string).collect(),
+                Err(e) => vec![format!("could not scan for foreign firewall rules: {e}")],
+            };
             Ok(ApplyOutcome {
                 applied: !opts.dry_run,
                 changes,
+                warnings,
             })
         })
     }
@@ -264,6 +276,7 @@ impl Host {
             Ok(ApplyOutcome {
                 applied: !dry_run,
                 changes,
+                warnings: Vec::new(),
             })
         })
     }
@@ -292,6 +305,7 @@ impl Host {
             Ok(ApplyOutcome {
                 applied: !opts.dry_run,
                 changes,
+                warnings: Vec::new(),
             })
         })
     }
@@ -312,6 +326,7 @@ impl Host {
             Ok(ApplyOutcome {
                 applied: !dry_run,
                 changes,
+                warnings: Vec::new(),
             })
         })
     }

@@ -341,12 +341,16 @@ pub fn assert_host_is(plan: &HostPlan) {
 /// Everything in the calling thread's namespace as `ip`/`nft` print it, to
 /// prove "nothing changed". Waits for taps to lose their carrier first (the
 /// kernel's link watch does that asynchronously after the creating fd
-/// closes), with a deadline.
+/// closes), with a deadline; a tap that is down has no carrier to lose.
 pub fn snapshot() -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     while sh_ok("ip -o link show type tun")
         .lines()
-        .any(|l| !l.contains("NO-CARRIER"))
+        .filter_map(|l| l.split_once('<').and_then(|(_, r)| r.split_once('>')))
+        .any(|(flags, _)| {
+            let flags: Vec<&str> = flags.split(',').collect();
+            flags.contains(&"UP") && !flags.contains(&"NO-CARRIER")
+        })
     {
         assert!(Instant::now() < deadline, "taps kept their carrier");
         std::thread::yield_now();
