@@ -9,12 +9,15 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("schema") => schema(),
-        Some("bench") => bench(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
+        Some("__measure") => bench::measure(&args[1..]),
         Some("deps") => ensure_system_tools(),
         _ => {
             eprintln!(
@@ -170,8 +173,4 @@ fn schema() -> Result<()> {
             ])
             .env("BLIXARD_BLESS", "1"),
     )
-}
-
-fn bench(_args: &[String]) -> Result<()> {
-    bail!("the benchmark harness is not written yet (issue: Benchmarks)")
 }

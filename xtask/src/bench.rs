@@ -1,0 +1,748 @@
+//! `cargo xtask bench`: whole-process timings of `blixard-net` against the
+//! shell references, for 64..4096 VMs, each run in a fresh network namespace.
+//!
+//! Every measurement is one process started by `xtask __measure`, a small
+//! wrapper that times the process with a monotonic clock and reads its peak
+//! RSS from `getrusage(RUSAGE_CHILDREN)` (it has no other child, so that is
+//! exactly the measured process). The wrapper runs inside the namespace made
+//! for the run, so nothing here touches the machine's own network.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::json;
+
+use crate::{cargo, have, nix_is_root, root, run};
+
+const USAGE: &str = "usage: cargo xtask bench [--runs N] [--counts 64,256,1024,4096] [--json FILE] [--full-baseline]
+
+  --runs N          runs per case; medians are reported (default 5)
+  --counts LIST     VM counts (default 64,256,1024,4096; above 254 the pool is a /16)
+  --json FILE       also write every sample and median as JSON
+  --full-baseline   run the one-process-per-step baseline script at every
+                    count and every run (by default: every run up to 256 VMs,
+                    one run at 1024, skipped at 4096, where one run takes minutes)";
+
+/// The interface group `blixard-net` marks its taps with (the default config).
+const OUR_GROUP: u32 = 2833;
+/// A group the references' taps are moved into, so that they can be removed
+/// with one `RTM_DELLINK` before the namespace goes away.
+const CLEANUP_GROUP: u32 = 4094;
+
+struct Options {
+    runs: usize,
+    counts: Vec<u32>,
+    json: Option<PathBuf>,
+    full_baseline: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut opts = Options {
+        runs: 5,
+        counts: vec![64, 256, 1024, 4096],
+        json: None,
+        full_baseline: false,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{name} needs a value\n\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--runs" => {
+                opts.runs = value("--runs")?.parse().context("--runs: a number")?;
+                ensure!(opts.runs > 0, "--runs must be at least 1");
+            }
+            "--counts" => {
+                opts.counts = value("--counts")?
+                    .split(',')
+                    .map(|c| c.trim().parse::<u32>())
+                    .collect::<Result<_, _>>()
+                    .context("--counts: comma-separated numbers")?;
+                ensure!(
+                    opts.counts.iter().all(|&c| (1..=65_000).contains(&c)),
+                    "--counts: each between 1 and 65000"
+                );
+            }
+            "--json" => opts.json = Some(value("--json")?.into()),
+            "--full-baseline" => opts.full_baseline = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}\n\n{USAGE}"),
+        }
+    }
+    Ok(opts)
+}
+
+/// `xtask __measure OUT PROGRAM ARGS...`: runs the program with its output
+/// in OUT and prints `elapsed_ns peak_rss_kib exit_code`.
+pub fn measure(args: &[String]) -> Result<()> {
+    let [out, program, rest @ ..] = args else {
+        bail!("usage: xtask __measure OUT PROGRAM [ARGS...]");
+    };
+    let out = File::create(out).with_context(|| format!("creating {out}"))?;
+    let err = out.try_clone()?;
+    let mut cmd = Command::new(program);
+    cmd.args(rest).stdin(Stdio::null()).stdout(out).stderr(err);
+    let start = Instant::now();
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {program}"))?;
+    let elapsed = start.elapsed();
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .context("getrusage")?;
+    println!(
+        "{} {} {}",
+        elapsed.as_nanos(),
+        usage.max_rss(),
+        status.code().unwrap_or(-1)
+    );
+    Ok(())
+}
+
+/// One measured process.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    elapsed: Duration,
+    peak_rss_kib: u64,
+}
+
+/// Who does the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Contender {
+    /// `baseline-setup-tap-networking.sh`: one process per step.
+    Baseline,
+    /// `batch-ip.sh`: one `ip -batch` + one `nft`.
+    Floor,
+    /// `blixard-net` with single-queue taps: apply, no-op apply, down.
+    Ours,
+    /// `blixard-net` with multi-queue taps: apply, down.
+    MultiQueue,
+}
+
+/// What was timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    Setup,
+    Apply,
+    Noop,
+    Down,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Setup => "setup",
+            Step::Apply => "apply",
+            Step::Noop => "noop",
+            Step::Down => "down",
+        }
+    }
+}
+
+impl Contender {
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Baseline => "baseline-script",
+            Contender::Floor => "ip-batch-floor",
+            Contender::Ours => "blixard-net",
+            Contender::MultiQueue => "blixard-net-multi-queue",
+        }
+    }
+}
+
+type Samples = BTreeMap<(u32, Contender, Step), Vec<Sample>>;
+
+/// What the runs need to find.
+struct Env {
+    xtask: PathBuf,
+    blixard: PathBuf,
+    baseline: PathBuf,
+    floor: PathBuf,
+    scratch: PathBuf,
+}
+
+impl Env {
+    fn config(&self, count: u32, multi_queue: bool) -> Result<PathBuf> {
+        let path = self
+            .scratch
+            .join(format!("bench-{count}-{}.toml", u8::from(multi_queue)));
+        // The /24 default holds 254 VMs; the references use 10.0.0.0/16.
+        let pool = if count > 254 {
+            "10.0.0.0/16"
+        } else {
+            "10.0.0.0/24"
+        };
+        let toml = format!(
+            "vms = {count}\nowner = \"root\"\nexternal_interface = \"lo\"\n\n[ipv4]\npool = \"{pool}\"\n\n[tap]\nmulti_queue = {multi_queue}\n"
+        );
+        std::fs::write(&path, toml).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+}
+
+/// Runs `program` under `__measure` in the calling thread's namespace.
+fn timed(env: &Env, label: &str, program: &Path, args: &[&str]) -> Result<(Sample, String)> {
+    let log = env.scratch.join("step.log");
+    let out = Command::new(&env.xtask)
+        .arg("__measure")
+        .arg(&log)
+        .arg(program)
+        .args(args)
+        .env("BLIXARD_LOCK_DIR", &env.scratch)
+        .env("BLIXARD_STATE_DIR", &env.scratch)
+        .env("BX_ISOLATED", "1")
+        .env_remove("SUDO_USER")
+        .output()
+        .with_context(|| format!("{label}: starting the measuring wrapper"))?;
+    ensure!(
+        out.status.success(),
+        "{label}: measuring wrapper failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<u64> = text
+        .split_whitespace()
+        .map(|f| f.parse::<i64>().map(|v| v as u64))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{label}: unreadable measurement {text:?}"))?;
+    let [ns, rss, code] = fields[..] else {
+        bail!("{label}: unreadable measurement {text:?}");
+    };
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    ensure!(
+        code == 0,
+        "{label} exited with {} after {:.3} s:\n{output}",
+        code as i64,
+        ns as f64 / 1e9
+    );
+    Ok((
+        Sample {
+            elapsed: Duration::from_nanos(ns),
+            peak_rss_kib: rss,
+        },
+        output,
+    ))
+}
+
+/// Runs a shell snippet (not timed) in the calling thread's namespace.
+fn sh(script: &str) -> Result<String> {
+    let out = Command::new("sh")
+        .args(["-ec", script])
+        .output()
+        .with_context(|| format!("starting sh for {script:?}"))?;
+    ensure!(
+        out.status.success(),
+        "`{script}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn count_lines(script: &str) -> Result<usize> {
+    Ok(sh(script)?.lines().filter(|l| !l.trim().is_empty()).count())
+}
+
+/// Removes the references' taps with one group delete, so that the dying
+/// namespace leaves no teardown work to overlap with the next measurement.
+fn remove_reference_taps(env: &Env, count: u32) -> Result<()> {
+    let path = env.scratch.join("cleanup.batch");
+    let mut batch = String::new();
+    for i in 1..=count {
+        writeln!(batch, "link set dev vm{i} group {CLEANUP_GROUP}")?;
+    }
+    writeln!(batch, "link del group {CLEANUP_GROUP}")?;
+    std::fs::write(&path, batch)?;
+    sh(&format!("ip -force -batch {}", path.display()))?;
+    ensure!(
+        count_lines("ip -o link show type tun")? == 0,
+        "taps left after cleanup"
+    );
+    Ok(())
+}
+
+/// One run of one contender in a brand-new network namespace.
+fn run_case(env: &Env, count: u32, contender: Contender) -> Result<Vec<(Step, Sample)>> {
+    blixard_netns::run_in_new(|| -> Result<Vec<(Step, Sample)>> {
+        let label = |step: Step| format!("{} {} ({count} VMs)", contender.name(), step.name());
+        // Every contender uses lo as its external interface; it must be up
+        // for nothing, but a host's uplink would be.
+        sh("ip link set lo up")?;
+        ensure!(
+            count_lines("ip -o link show")? == 1,
+            "the fresh namespace is not empty"
+        );
+        let n = count.to_string();
+        let mut samples = Vec::new();
+        match contender {
+            Contender::Baseline | Contender::Floor => {
+                let (script, args): (&Path, Vec<&str>) = if contender == Contender::Baseline {
+                    (&env.baseline, vec!["root", &n, "lo"])
+                } else {
+                    (&env.floor, vec![&n, "lo"])
+                };
+                let (s, _) = timed(env, &label(Step::Setup), script, &args)?;
+                samples.push((Step::Setup, s));
+                let taps = count_lines("ip -o link show type tun")?;
+                ensure!(
+                    taps == count as usize,
+                    "{}: {taps} taps, expected {count}",
+                    label(Step::Setup)
+                );
+                remove_reference_taps(env, count)?;
+            }
+            Contender::Ours | Contender::MultiQueue => {
+                let mq = contender == Contender::MultiQueue;
+                let config = env.config(count, mq)?;
+                let config = config.to_str().context("utf-8 scratch path")?;
+                let cli = |cmd| ["--config", config, cmd];
+                let (s, out) = timed(env, &label(Step::Apply), &env.blixard, &cli("apply"))?;
+                ensure!(
+                    out.contains("change(s) made"),
+                    "{}: unexpected output:\n{out}",
+                    label(Step::Apply)
+                );
+                samples.push((Step::Apply, s));
+                let taps = count_lines(&format!("ip -o link show group {OUR_GROUP}"))?;
+                ensure!(
+                    taps == count as usize,
+                    "{}: {taps} taps, expected {count}",
+                    label(Step::Apply)
+                );
+                let details = sh("ip -d link show vm1")?;
+                ensure!(
+                    details.contains("multi_queue") == mq,
+                    "{}: vm1 multi_queue should be {mq}:\n{details}",
+                    label(Step::Apply)
+                );
+                if !mq {
+                    let (s, out) = timed(env, &label(Step::Noop), &env.blixard, &cli("apply"))?;
+                    ensure!(
+                        out.contains("no change"),
+                        "{}: the second apply changed something:\n{out}",
+                        label(Step::Noop)
+                    );
+                    samples.push((Step::Noop, s));
+                }
+                let (s, _) = timed(env, &label(Step::Down), &env.blixard, &cli("down"))?;
+                samples.push((Step::Down, s));
+                ensure!(
+                    count_lines("ip -o link show type tun")? == 0,
+                    "{}: taps left",
+                    label(Step::Down)
+                );
+                ensure!(
+                    !sh("nft list tables")?.contains("blixard"),
+                    "{}: nft table left",
+                    label(Step::Down)
+                );
+            }
+        }
+        Ok(samples)
+    })?
+}
+
+fn median(samples: &[Sample]) -> Option<Sample> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut times: Vec<Duration> = samples.iter().map(|s| s.elapsed).collect();
+    let mut rss: Vec<u64> = samples.iter().map(|s| s.peak_rss_kib).collect();
+    times.sort();
+    rss.sort();
+    let mid = samples.len() / 2;
+    let (elapsed, peak_rss_kib) = if samples.len() % 2 == 1 {
+        (times[mid], rss[mid])
+    } else {
+        (
+            (times[mid - 1] + times[mid]) / 2,
+            (rss[mid - 1] + rss[mid]) / 2,
+        )
+    };
+    Some(Sample {
+        elapsed,
+        peak_rss_kib,
+    })
+}
+
+fn ensure_iptables() -> Result<()> {
+    if have("iptables") && have("ip6tables") {
+        return Ok(());
+    }
+    if nix_is_root() && have("apt-get") {
+        run(
+            "apt-get update",
+            Command::new("apt-get").args(["update", "-qq"]),
+        )?;
+        run(
+            "apt-get install iptables (the baseline script uses it)",
+            Command::new("apt-get")
+                .args([
+                    "install",
+                    "-y",
+                    "-qq",
+                    "--no-install-recommends",
+                    "iptables",
+                ])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+        return Ok(());
+    }
+    bail!("the baseline script needs iptables and ip6tables: `sudo apt-get install iptables`")
+}
+
+fn machine() -> serde_json::Value {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']))
+        })
+        .unwrap_or("unknown")
+        .to_string();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_gib = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0.0, |kib| kib as f64 / (1024.0 * 1024.0));
+    let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
+    let nft = Command::new("nft")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    json!({ "cpu": cpu, "cores": cores, "memory_gib": (mem_gib * 10.0).round() / 10.0, "kernel": kernel, "nft": nft })
+}
+
+/// Whether the baseline script runs at `count` in run `run`.
+fn baseline_runs(count: u32, run: usize, full: bool) -> bool {
+    full || count <= 256 || (count <= 1024 && run == 0)
+}
+
+pub fn bench(args: &[String]) -> Result<()> {
+    let opts = parse(args)?;
+    ensure!(
+        nix_is_root(),
+        "the bench creates taps, routes and nft tables (in throwaway network namespaces): run it as root"
+    );
+    crate::ensure_system_tools()?;
+    ensure_iptables()?;
+    let refs = root()
+        .parent()
+        .context("the repository has a parent directory")?
+        .join("shared/bench");
+    let env = Env {
+        xtask: std::env::current_exe().context("locating xtask")?,
+        blixard: std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| root().join("target"), PathBuf::from)
+            .join("release/blixard-net"),
+        baseline: refs.join("baseline-setup-tap-networking.sh"),
+        floor: refs.join("batch-ip.sh"),
+        scratch: std::env::temp_dir().join(format!("blixard-bench-{}", std::process::id())),
+    };
+    for script in [&env.baseline, &env.floor] {
+        ensure!(
+            script.is_file(),
+            "reference script {} not found: the bench expects shared/bench/ beside the repository",
+            script.display()
+        );
+    }
+    run(
+        "cargo build --release -p blixard-cli",
+        cargo().args(["build", "--release", "-p", "blixard-cli"]),
+    )?;
+    std::fs::create_dir_all(&env.scratch)?;
+    let result = bench_runs(&env, &opts);
+    let _ = std::fs::remove_dir_all(&env.scratch);
+    let samples = result?;
+    report(&opts, &samples)
+}
+
+fn bench_runs(env: &Env, opts: &Options) -> Result<Samples> {
+    let mut samples: Samples = BTreeMap::new();
+    let started = Instant::now();
+    for run in 0..opts.runs {
+        for &count in &opts.counts {
+            let mut contenders = vec![Contender::Floor, Contender::Ours, Contender::MultiQueue];
+            if baseline_runs(count, run, opts.full_baseline) {
+                contenders.insert(0, Contender::Baseline);
+            }
+            // Rotate the order per run so that no contender always follows
+            // the same one (page cache, kernel work left behind).
+            let len = contenders.len();
+            contenders.rotate_left(run % len);
+            for contender in contenders {
+                for (step, sample) in run_case(env, count, contender)? {
+                    samples
+                        .entry((count, contender, step))
+                        .or_default()
+                        .push(sample);
+                }
+            }
+        }
+        eprintln!(
+            "==> run {}/{} done ({:.0} s)",
+            run + 1,
+            opts.runs,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(samples)
+}
+
+/// A target from the issue and whether the medians meet it.
+struct Verdict {
+    target: String,
+    measured: String,
+    met: bool,
+}
+
+fn report(opts: &Options, samples: &Samples) -> Result<()> {
+    let med = |count, contender, step| {
+        samples
+            .get(&(count, contender, step))
+            .and_then(|s| median(s))
+    };
+    let secs = |s: Option<Sample>| s.map(|s| s.elapsed.as_secs_f64());
+    let fmt_s = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3} s"));
+    let fmt_x = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    };
+    let mut table = String::new();
+    writeln!(
+        table,
+        "| VMs | baseline script | ip -batch floor | apply | baseline/apply | apply/floor | no-op apply | no-op/apply | down | down/apply | multi-queue apply | mq/apply | peak RSS |"
+    )?;
+    writeln!(
+        table,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    )?;
+    let mut verdicts = Vec::new();
+    let mut json_counts = Vec::new();
+    for &count in &opts.counts {
+        let baseline = secs(med(count, Contender::Baseline, Step::Setup));
+        let floor = secs(med(count, Contender::Floor, Step::Setup));
+        let apply = secs(med(count, Contender::Ours, Step::Apply));
+        let noop = secs(med(count, Contender::Ours, Step::Noop));
+        let down = secs(med(count, Contender::Ours, Step::Down));
+        let mq = secs(med(count, Contender::MultiQueue, Step::Apply));
+        let baseline_n = samples
+            .get(&(count, Contender::Baseline, Step::Setup))
+            .map_or(0, Vec::len);
+        let peak_kib = [
+            (Contender::Ours, Step::Apply),
+            (Contender::Ours, Step::Noop),
+            (Contender::Ours, Step::Down),
+            (Contender::MultiQueue, Step::Apply),
+            (Contender::MultiQueue, Step::Down),
+        ]
+        .iter()
+        .filter_map(|&(c, s)| samples.get(&(count, c, s)))
+        .flatten()
+        .map(|s| s.peak_rss_kib)
+        .max();
+        let baseline_cell = match (baseline, baseline_n) {
+            (None, _) => "skipped".to_string(),
+            (b, n) if n < opts.runs => format!("{} ({n} run)", fmt_s(b)),
+            (b, _) => fmt_s(b),
+        };
+        let pct = match (noop, apply) {
+            (Some(n), Some(a)) if a > 0.0 => format!("{:.0}%", 100.0 * n / a),
+            _ => "-".into(),
+        };
+        writeln!(
+            table,
+            "| {count} | {baseline_cell} | {} | {} | {} | {} | {} | {pct} | {} | {} | {} | {} | {} |",
+            fmt_s(floor),
+            fmt_s(apply),
+            fmt_x(baseline, apply),
+            fmt_x(apply, floor),
+            fmt_s(noop),
+            fmt_s(down),
+            fmt_x(down, apply),
+            fmt_s(mq),
+            fmt_x(mq, apply),
+            peak_kib.map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
+        )?;
+
+        let mut verdict = |target: String, value: Option<f64>, unit: &str, met: fn(f64) -> bool| {
+            if let Some(v) = value {
+                verdicts.push(Verdict {
+                    target,
+                    measured: format!("{v:.2}{unit}"),
+                    met: met(v),
+                });
+            }
+        };
+        let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+        if count == 64 {
+            verdict(
+                "apply, 64 VMs: >= 20x faster than the baseline script".into(),
+                ratio(baseline, apply),
+                "x",
+                |v| v >= 20.0,
+            );
+        }
+        if matches!(count, 256 | 1024 | 4096) {
+            verdict(
+                format!("apply, {count} VMs: <= 1.5x the ip -batch floor"),
+                ratio(apply, floor),
+                "x",
+                |v| v <= 1.5,
+            );
+        }
+        if count == 1024 {
+            verdict(
+                "no-op apply, 1024 VMs: <= 10% of a full apply".into(),
+                ratio(noop, apply).map(|r| r * 100.0),
+                "%",
+                |v| v <= 10.0,
+            );
+            verdict(
+                "down, 1024 VMs: <= 0.5x the apply".into(),
+                ratio(down, apply),
+                "x",
+                |v| v <= 0.5,
+            );
+        }
+        verdict(
+            format!("multi-queue apply, {count} VMs: <= 1.3x the single-queue apply"),
+            ratio(mq, apply),
+            "x",
+            |v| v <= 1.3,
+        );
+        if count == 4096 {
+            verdict(
+                "4096 VMs: peak RSS < 32 MiB".into(),
+                peak_kib.map(|k| k as f64 / 1024.0),
+                " MiB",
+                |v| v < 32.0,
+            );
+        }
+
+        let steps: Vec<serde_json::Value> = samples
+            .iter()
+            .filter(|((c, _, _), _)| *c == count)
+            .map(|((_, contender, step), s)| {
+                let m = median(s).expect("non-empty");
+                json!({
+                    "contender": contender.name(),
+                    "step": step.name(),
+                    "runs": s.len(),
+                    "median_s": m.elapsed.as_secs_f64(),
+                    "median_peak_rss_kib": m.peak_rss_kib,
+                    "samples_s": s.iter().map(|x| x.elapsed.as_secs_f64()).collect::<Vec<_>>(),
+                    "peak_rss_kib": s.iter().map(|x| x.peak_rss_kib).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json_counts.push(json!({
+            "vms": count,
+            "ratios": {
+                "baseline_over_apply": ratio(baseline, apply),
+                "apply_over_floor": ratio(apply, floor),
+                "noop_over_apply": ratio(noop, apply),
+                "down_over_apply": ratio(down, apply),
+                "multi_queue_over_apply": ratio(mq, apply),
+            },
+            "peak_rss_kib": peak_kib,
+            "steps": steps,
+        }));
+    }
+
+    let machine = machine();
+    println!();
+    println!(
+        "machine: {}, {} cores, {} GiB, Linux {}, {}; median of {} run(s), each in a fresh network namespace",
+        machine["cpu"].as_str().unwrap_or("?"),
+        machine["cores"],
+        machine["memory_gib"],
+        machine["kernel"].as_str().unwrap_or("?"),
+        machine["nft"].as_str().unwrap_or("?"),
+        opts.runs
+    );
+    println!();
+    print!("{table}");
+    println!();
+    for v in &verdicts {
+        println!(
+            "{} {}: {}",
+            if v.met { "met   " } else { "MISSED" },
+            v.target,
+            v.measured
+        );
+    }
+    if !opts.full_baseline && opts.counts.iter().any(|&c| c > 256) {
+        println!(
+            "\nbaseline script: every run up to 256 VMs, one run at 1024, skipped above (minutes per run); --full-baseline runs it everywhere"
+        );
+    }
+    if let Some(path) = &opts.json {
+        let doc = json!({
+            "machine": machine,
+            "runs": opts.runs,
+            "counts": json_counts,
+            "targets": verdicts.iter().map(|v| json!({"target": v.target, "measured": v.measured, "met": v.met})).collect::<Vec<_>>(),
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("==> wrote {}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(ms: u64, kib: u64) -> Sample {
+        Sample {
+            elapsed: Duration::from_millis(ms),
+            peak_rss_kib: kib,
+        }
+    }
+
+    #[test]
+    fn median_is_the_middle_sample_or_the_mean_of_the_two() {
+        let m = median(&[s(30, 3), s(10, 1), s(20, 2)]).unwrap();
+        assert_eq!((m.elapsed, m.peak_rss_kib), (Duration::from_millis(20), 2));
+        let m = median(&[s(40, 4), s(10, 1), s(20, 2), s(30, 3)]).unwrap();
+        assert_eq!((m.elapsed, m.peak_rss_kib), (Duration::from_millis(25), 2));
+        assert!(median(&[]).is_none());
+    }
+
+    #[test]
+    fn options_parse_and_reject_nonsense() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let o = parse(&args(&[
+            "--runs", "3", "--counts", "64, 256", "--json", "x.json",
+        ]))
+        .unwrap();
+        assert_eq!((o.runs, o.counts.clone()), (3, vec![64, 256]));
+        assert_eq!(o.json, Some(PathBuf::from("x.json")));
+        assert!(parse(&args(&["--runs", "0"])).is_err());
+        assert!(parse(&args(&["--counts", "64,x"])).is_err());
+        assert!(parse(&args(&["--bogus"])).is_err());
+    }
+
+    #[test]
+    fn baseline_is_thinned_out_only_where_it_takes_minutes() {
+        assert!(baseline_runs(256, 4, false));
+        assert!(baseline_runs(1024, 0, false) && !baseline_runs(1024, 1, false));
+        assert!(!baseline_runs(4096, 0, false));
+        assert!(baseline_runs(4096, 3, true));
+    }
+}
