@@ -168,6 +168,7 @@ pub(crate) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
         ));
     }
     check_safe(&ownership.nft_table, false)
+        .and_then(|()| check_nft_identifier(&ownership.nft_table))
         .map_err(|k| ConfigError::at_key("ownership.nft_table", k))?;
     for (key, value) in [("owner", &config.owner), ("group", &config.group)] {
         if let Some(v) = value {
@@ -416,6 +417,19 @@ fn check_safe(value: &str, dots: bool) -> Result<(), ConfigErrorKind> {
         )));
     }
     Ok(())
+}
+
+/// nft's own parser reads the table name when we list the table (`nft list
+/// table inet NAME`): a leading digit makes it a number there.
+fn check_nft_identifier(name: &str) -> Result<(), ConfigErrorKind> {
+    if name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        Ok(())
+    } else {
+        Err(ConfigErrorKind::UnsafeName {
+            value: name.to_string(),
+            reason: "an nft table name must start with a letter or '_'".into(),
+        })
+    }
 }
 
 fn check_interface_name(name: &str) -> Result<(), ConfigErrorKind> {

@@ -345,6 +345,12 @@ fn file_cases() -> Vec<Case> {
             "link_group 0",
         ),
         f(
+            "nft_table_leading_digit",
+            "vms = 2\n[ownership]\nnft_table = \"1blixard\"\n",
+            Line(3, "ownership.nft_table"),
+            "must start with a letter",
+        ),
+        f(
             "kernel_route_protocol",
             "vms = 2\n[ownership]\nroute_protocol = 4\n",
             Line(3, "ownership.route_protocol"),
