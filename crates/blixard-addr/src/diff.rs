@@ -500,7 +500,11 @@ fn route_changes(
     };
     let mut deletes: Vec<((u32, String), IpNet, String)> = Vec::new();
     for r in observed.routes.iter().filter(|r| r.protocol == proto) {
-        let dev = r.interface.as_deref().unwrap_or("");
+        // We never create a route without a link (blackhole, multipath):
+        // one with our protocol is not our doing, as in `teardown`.
+        let Some(dev) = r.interface.as_deref() else {
+            continue;
+        };
         if wanted.contains(&(dev, r.destination)) || dropped.contains(dev) {
             continue;
         }
@@ -540,7 +544,8 @@ fn route_changes(
 }
 
 /// Foreign routes inside a pool (equal or more specific) that are not local
-/// routes and not on a link of ours. With `only`, just those covering that
+/// routes and not on a link of ours. A route with our protocol but no link
+/// is foreign too: we never make one. With `only`, just those covering that
 /// VM's addresses.
 fn foreign_routes(
     plan: &HostPlan,
@@ -554,15 +559,20 @@ fn foreign_routes(
         .filter(|l| is_ours(l, own))
         .map(|l| l.name.as_str())
         .collect();
+    let planned: BTreeSet<&IpNet> = plan.links.iter().flat_map(|l| &l.routes).collect();
     let mut pools = vec![IpNet::V4(plan.layout.ipv4_pool())];
     if let Some(v6) = plan.firewall.ipv6_pool {
         pools.push(IpNet::V6(v6));
     }
     let mut found = Vec::new();
     for r in &observed.routes {
-        if r.protocol == own.route_protocol
+        // A foreign route on a tap of ours is tolerated unless it takes a
+        // VM's own destination: our add would replace it (or fail).
+        let on_ours = r.interface.as_deref().is_some_and(|d| ours.contains(d))
+            && !planned.contains(&r.destination);
+        if (r.protocol == own.route_protocol && r.interface.is_some())
             || r.table == LOCAL_TABLE
-            || r.interface.as_deref().is_some_and(|d| ours.contains(d))
+            || on_ours
         {
             continue;
         }

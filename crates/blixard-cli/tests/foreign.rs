@@ -207,3 +207,15 @@ fn a_docker_style_forward_drop_is_reported_not_touched() {
         assert_eq!(clean.warnings, Vec::<String>::new());
     });
 }
+
+#[test]
+fn a_foreign_route_to_a_vm_on_our_own_tap_is_refused_not_replaced() {
+    in_fresh_netns("a_foreign_route_on_our_tap", || {
+        let scratch = Scratch::new("foreign-route-ours");
+        uplink();
+        ok(cli(&scratch, &scratch.config(FULL), &["apply"]));
+        // Someone's own route to vm2, on vm2, with their protocol.
+        sh_ok("ip route del 10.0.0.2/32 && ip route add 10.0.0.2/32 dev vm2 proto static");
+        refused(&scratch, FULL, &["route 10.0.0.2/32", "proto 4"]);
+    });
+}

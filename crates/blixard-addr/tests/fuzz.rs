@@ -1,0 +1,664 @@
+//! Fuzzing (proptest) beyond `properties.rs`: configs with every field
+//! arbitrary (mostly invalid) and TOML assembled from random fragments never
+//! panic the parser or the planner; observed states with foreign objects,
+//! half-marked links, misplaced routes and non-taps of ours either give
+//! conflicts that name real foreign objects or changes that touch only
+//! ours, apply in the kernel model and converge in one round — also when
+//! an apply is cut after any change. `PROPTEST_CASES` sets the case count
+//! (default 128 per property: a few seconds in debug).
+// Configs are built as the default plus the fields under test.
+#![allow(clippy::field_reassign_with_default)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use blixard_addr::config::{ALIAS_PREFIX, Action, Protocol, RuleConfig, VmSelection, VmSpec};
+use blixard_addr::diff::{DiffOptions, diff, is_ours, unwire_vm, wire_vm};
+use blixard_addr::state::{
+    Change, Conflict, ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, TunInfo,
+};
+use blixard_addr::{Config, HostFacts, HostPlan, VmIndex, build_plan, model};
+use common::observed_equal_to;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use proptest::prelude::*;
+
+fn cases() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(128);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+const SELECTOR_WORDS: &[&str] = &[
+    "any",
+    "host",
+    "external",
+    "vm1",
+    "vm2",
+    "vm0",
+    "vm99999",
+    "@1",
+    "@1-@3",
+    "@3-@1",
+    "10.0.0.0/8",
+    "10.0.0.5",
+    "fec0::/16",
+    "2001:db8::/129",
+    "1.2.3.4/33",
+    "",
+    " ",
+    "vm1,vm2",
+];
+
+/// A config with every field arbitrary: most are invalid somewhere.
+fn wild_config() -> impl Strategy<Value = Config> {
+    (
+        (
+            prop_oneof![
+                (0u32..300).prop_map(VmSelection::Count),
+                prop::collection::vec(
+                    prop_oneof![
+                        (0u32..300).prop_map(VmSpec::Index),
+                        "[0-9]{0,3}-?[0-9]{0,3}".prop_map(VmSpec::Range),
+                    ],
+                    0..5
+                )
+                .prop_map(VmSelection::List),
+            ],
+            "[a-z{}0-9 ._/-]{0,18}",
+            (
+                any::<u32>(),
+                0u8..=32,
+                any::<u128>(),
+                0u8..=128,
+                any::<bool>(),
+            ),
+        ),
+        (
+            any::<bool>(),
+            0u16..=300,
+            any::<bool>(),
+            prop_oneof![0u32..200, 60u32..70_000, any::<u32>()],
+            any::<(bool, bool, bool)>(),
+        ),
+        (
+            any::<u32>(),
+            any::<u8>(),
+            "[a-z0-9 _.-]{0,40}",
+            prop::option::of("[a-z0-9#{}-]{0,10}"),
+            prop::option::of("[a-z0-9]{0,6}"),
+            "[a-z0-9-]{0,20}",
+        ),
+        prop::collection::vec(
+            (
+                prop::sample::select(SELECTOR_WORDS),
+                prop::sample::select(SELECTOR_WORDS),
+                any::<bool>(),
+                prop::option::of(prop_oneof![
+                    Just(Protocol::Tcp),
+                    Just(Protocol::Udp),
+                    Just(Protocol::Icmp)
+                ]),
+                prop::option::of(any::<u16>()),
+            ),
+            0..5,
+        ),
+        (
+            prop::collection::vec(any::<u32>(), 0..3),
+            prop::collection::vec(any::<u16>(), 0..4),
+            any::<(bool, bool)>(),
+        ),
+    )
+        .prop_map(|(vms, tap, names, rules, misc)| {
+            let (vms, template, (v4, p4, v6, p6, ipv6)) = vms;
+            let (mq, queues, vnet, mtu, (nat4, nat6, anti)) = tap;
+            let (group, proto, table, owner, gid, ext) = names;
+            let (dns, ports, (inbound_drop, input_drop)) = misc;
+            let mut c = Config::default();
+            c.vms = vms;
+            c.interface_template = template;
+            c.ipv4.pool = Ipv4Net::new(Ipv4Addr::from(v4), p4).unwrap();
+            c.ipv6.pool = Ipv6Net::new(Ipv6Addr::from(v6), p6).unwrap();
+            c.ipv6.enabled = ipv6;
+            c.tap.multi_queue = mq;
+            c.tap.queues = queues;
+            c.tap.vnet_hdr = vnet;
+            c.tap.mtu = mtu;
+            c.nat.ipv4 = nat4;
+            c.nat.ipv6 = nat6;
+            c.security.anti_spoofing = anti;
+            c.ownership.link_group = group;
+            c.ownership.route_protocol = proto;
+            c.ownership.nft_table = table;
+            c.owner = owner;
+            c.group = gid;
+            c.external_interface = ext;
+            c.dns = dns
+                .into_iter()
+                .map(|d| IpAddr::V4(Ipv4Addr::from(d)))
+                .collect();
+            c.firewall.host_ports = ports;
+            if inbound_drop {
+                c.firewall.inbound_default = Action::Drop;
+            }
+            if input_drop {
+                c.firewall.host_input_default = Action::Drop;
+            }
+            c.firewall.rules = rules
+                .into_iter()
+                .map(|(from, to, accept, protocol, port)| RuleConfig {
+                    from: from.replace("@1", "vm1").replace("@3", "vm3"),
+                    to: to.replace("@1", "vm1").replace("@3", "vm3"),
+                    action: if accept { Action::Accept } else { Action::Drop },
+                    protocol,
+                    port,
+                })
+                .collect();
+            c
+        })
+}
+
+fn wild_facts() -> impl Strategy<Value = HostFacts> {
+    (
+        prop::option::of(any::<u32>()),
+        prop::option::of(any::<u32>()),
+        prop::option::of("[a-z0-9.@-]{0,17}"),
+    )
+        .prop_map(|(o, g, e)| HostFacts {
+            owner_uid: o,
+            group_gid: g,
+            external_interface: e,
+        })
+}
+
+/// Keys of the config file (valid and not), and values of every TOML type.
+const KEYS: &[&str] = &[
+    "vms",
+    "owner",
+    "group",
+    "external_interface",
+    "interface_template",
+    "dns",
+    "ipv4.pool",
+    "ipv6.pool",
+    "ipv6.enabled",
+    "tap.multi_queue",
+    "tap.queues",
+    "tap.vnet_hdr",
+    "tap.mtu",
+    "nat.ipv4",
+    "nat.ipv6",
+    "security.anti_spoofing",
+    "firewall.inbound_default",
+    "firewall.host_input_default",
+    "firewall.host_ports",
+    "ownership.link_group",
+    "ownership.route_protocol",
+    "ownership.nft_table",
+    "bogus",
+    "tap.bogus",
+];
+const VALUES: &[&str] = &[
+    "3",
+    "0",
+    "-1",
+    "4096",
+    "99999999999",
+    "1.5",
+    "true",
+    "\"\"",
+    "\"root\"",
+    "\"vm{index}\"",
+    "\"x{index}{index}\"",
+    "\"10.0.0.0/24\"",
+    "\"10.0.0.1/24\"",
+    "\"fec0::/64\"",
+    "\"fd00::/127\"",
+    "\"auto\"",
+    "\"none\"",
+    "\"drop\"",
+    "\"accept\"",
+    "[1, 2, \"3-5\"]",
+    "[\"5-1\"]",
+    "[]",
+    "[\"8.8.8.8\"]",
+    "[22, 80]",
+    "{ a = 1 }",
+    "\"a b\"",
+    "65535",
+    "1500",
+];
+const RULE_LINES: &[&str] = &[
+    "from = \"vm1\"",
+    "to = \"vm2\"",
+    "from = \"external\"",
+    "to = \"host\"",
+    "action = \"drop\"",
+    "action = \"accept\"",
+    "action = \"maybe\"",
+    "protocol = \"tcp\"",
+    "protocol = \"icmp\"",
+    "port = 22",
+    "port = 0",
+    "port = 70000",
+    "from = \"10.0.0.0/33\"",
+];
+
+/// A TOML document assembled from random `key = value` lines, sections,
+/// `[[firewall.rules]]` blocks and raw junk.
+fn toml_fragments() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => (prop::sample::select(KEYS), prop::sample::select(VALUES)).prop_map(|(k, v)| {
+                match k.split_once('.') {
+                    Some((section, key)) => format!("[{section}]\n{key} = {v}"),
+                    None => format!("{k} = {v}"),
+                }
+            }),
+            2 => prop::collection::vec(prop::sample::select(RULE_LINES), 0..5)
+                .prop_map(|l| format!("[[firewall.rules]]\n{}", l.join("\n"))),
+            1 => "[\\[\\]=\"a-z0-9 .,{}#\n-]{0,16}",
+        ],
+        0..8,
+    )
+    .prop_map(|parts| parts.join("\n"))
+}
+
+proptest! {
+    #![proptest_config(cases())]
+
+    #[test]
+    fn arbitrary_configs_never_panic_and_accepted_plans_are_sound(config in wild_config(), facts in wild_facts()) {
+        let Ok(plan) = build_plan(&config, &facts) else { return Ok(()) };
+        let mut names = BTreeSet::new();
+        let mut v4 = BTreeSet::new();
+        for l in &plan.links {
+            prop_assert!(names.insert(l.vm.interface.clone()), "{} twice", l.vm.interface);
+            prop_assert!(v4.insert(l.vm.ipv4));
+            prop_assert!(l.vm.interface.len() <= 15);
+            prop_assert!(plan.layout.ipv4_pool().contains(&l.vm.ipv4));
+            prop_assert!(l.mtu >= 68);
+        }
+        // An accepted plan is a fixed point of its own diff.
+        prop_assert_eq!(diff(&plan, &observed_equal_to(&plan), &DiffOptions::default()).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn toml_from_random_fragments_never_panics(text in toml_fragments(), facts in wild_facts()) {
+        match Config::from_toml_str(&text, "fuzz.toml") {
+            Ok(config) => {
+                if let Err(e) = build_plan(&config, &facts) {
+                    prop_assert!(!e.to_string().is_empty());
+                }
+            }
+            Err(e) => {
+                prop_assert_eq!(e.file.as_deref(), Some("fuzz.toml"));
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+}
+
+/// Small valid plans: 1..6 VMs, IPv6 and NAT on or off, single- or
+/// multi-queue taps.
+fn plan_strategy() -> impl Strategy<Value = HostPlan> {
+    (
+        1u32..6,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of(0u32..3),
+    )
+        .prop_map(|(n, ipv6, mq, nat, owner)| {
+            let mut c = Config::default();
+            c.vms = VmSelection::Count(n);
+            c.ipv6.enabled = ipv6;
+            c.tap.multi_queue = mq;
+            c.nat.ipv4 = nat;
+            let facts = HostFacts {
+                owner_uid: owner,
+                group_gid: None,
+                external_interface: nat.then(|| "eth0".to_string()),
+            };
+            build_plan(&c, &facts).unwrap()
+        })
+}
+
+/// One observed link: a name that may collide with the plan, marks that
+/// may be ours, half ours or foreign, any tun flags (or none), addresses
+/// from a set that overlaps the plan's.
+/// (name, group, alias, tun (tap, vnet_hdr, multi_queue, owner), up, mtu,
+/// addresses), each an index into the tables below or a flag.
+type LinkSpec = (
+    usize,
+    u8,
+    u8,
+    Option<(bool, bool, bool, Option<u32>)>,
+    bool,
+    u32,
+    Vec<usize>,
+);
+
+fn link_strategy() -> impl Strategy<Value = LinkSpec> {
+    (
+        0usize..9,
+        0u8..3,
+        0u8..3,
+        prop::option::of((
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            prop::option::of(0u32..3),
+        )),
+        any::<bool>(),
+        prop::sample::select(&[1500u32, 1400, 9000][..]),
+        prop::collection::vec(0usize..6, 0..4),
+    )
+}
+
+const LINK_NAMES: &[&str] = &[
+    "vm1", "vm2", "vm3", "vm4", "vm5", "vm6", "vm9", "eth0", "zz",
+];
+const ADDRESSES: &[&str] = &[
+    "10.0.0.0/32",
+    "fec0::/128",
+    "10.0.0.0/24",
+    "192.0.2.1/24",
+    "fe80::1/64",
+    "10.0.0.3/32",
+];
+const DESTINATIONS: &[&str] = &[
+    "10.0.0.1/32",
+    "10.0.0.2/32",
+    "10.0.0.3/32",
+    "fec0::1/128",
+    "fec0::2/128",
+    "10.0.0.128/25",
+    "10.0.0.0/24",
+    "fec0::/64",
+    "0.0.0.0/0",
+    "198.51.100.0/24",
+    "10.1.0.0/16",
+];
+
+/// Any host: foreign and half-marked links under planned names, links of
+/// ours that are not taps or have other flags, routes of ours on the wrong
+/// link or in other tables, foreign routes inside and outside the pools,
+/// any sysctl values and any state of our table.
+fn wild_host(plan: &HostPlan) -> impl Strategy<Value = ObservedHost> + use<> {
+    let own = plan.ownership.clone();
+    let planned_sysctls = observed_equal_to(plan).sysctls;
+    (
+        prop::collection::vec(link_strategy(), 0..8),
+        prop::collection::vec(
+            (
+                0usize..DESTINATIONS.len(),
+                0usize..10,
+                any::<bool>(),
+                0u8..3,
+            ),
+            0..8,
+        ),
+        prop::collection::vec(prop::sample::select(&["0", "1", "2"][..]), 8),
+        0u8..3,
+        prop::collection::vec(any::<bool>(), 8),
+    )
+        .prop_map(move |(links, routes, sysvals, fw, sys_present)| {
+            let mut host = common::empty_host();
+            let mut seen = BTreeSet::new();
+            for (i, (name, group, alias, tun, up, mtu, addrs)) in links.into_iter().enumerate() {
+                let name = LINK_NAMES[name];
+                if !seen.insert(name) {
+                    continue;
+                }
+                let mut addresses: Vec<IpNet> = addrs
+                    .iter()
+                    .map(|a| ADDRESSES[*a].parse().unwrap())
+                    .collect();
+                addresses.sort();
+                addresses.dedup();
+                host.links.push(ObservedLink {
+                    ifindex: 10 + i as u32,
+                    name: name.to_string(),
+                    group: [own.link_group, 0, 7][group as usize],
+                    alias: match alias {
+                        0 => Some(own.alias_for(name)),
+                        1 => None,
+                        _ => Some(format!("{ALIAS_PREFIX}stale")),
+                    },
+                    up,
+                    mtu,
+                    tun: tun.map(|(tap, vnet_hdr, multi_queue, owner)| TunInfo {
+                        tap,
+                        pi: false,
+                        vnet_hdr,
+                        multi_queue,
+                        persist: true,
+                        owner,
+                        group: None,
+                        queues: 0,
+                    }),
+                    root_noqueue: false,
+                    addresses,
+                });
+            }
+            let names: Vec<String> = host.links.iter().map(|l| l.name.clone()).collect();
+            let mut keys = BTreeSet::new();
+            for (dest, dev, ours, table) in routes {
+                let destination: IpNet = DESTINATIONS[dest].parse().unwrap();
+                let table = [254u32, 255, 100][table as usize];
+                let interface = names.get(dev).cloned();
+                // The kernel holds one route per destination and table.
+                if !keys.insert((destination, table)) {
+                    continue;
+                }
+                // A route needs its link to be up (or to be a local route).
+                if let Some(dev) = &interface
+                    && table != 255
+                    && !host.links.iter().any(|l| &l.name == dev && l.up)
+                {
+                    continue;
+                }
+                host.routes.push(ObservedRoute {
+                    destination,
+                    interface,
+                    protocol: if ours { own.route_protocol } else { 4 },
+                    table,
+                });
+            }
+            // Per-link keys of absent links do not exist; others may hold anything.
+            for ((k, _), (v, present)) in planned_sysctls
+                .iter()
+                .zip(sysvals.into_iter().zip(sys_present))
+            {
+                if present {
+                    host.sysctls.insert(k.clone(), v.to_string());
+                }
+            }
+            host.firewall = match fw {
+                0 => ObservedFirewall::Absent,
+                1 => ObservedFirewall::InSync,
+                _ => ObservedFirewall::Differs(vec!["drift".into()]),
+            };
+            host
+        })
+}
+
+fn plan_and_wild_host() -> impl Strategy<Value = (HostPlan, ObservedHost, bool)> {
+    plan_strategy().prop_flat_map(|plan| (Just(plan.clone()), wild_host(&plan), any::<bool>()))
+}
+
+/// A link the changes may touch: ours when observed, or created by them.
+fn may_touch(host: &ObservedHost, plan: &HostPlan, name: &str, created: &BTreeSet<String>) -> bool {
+    created.contains(name)
+        || host
+            .links
+            .iter()
+            .any(|l| l.name == name && is_ours(l, &plan.ownership))
+}
+
+/// Every change acts on our objects only.
+fn touches_only_ours(
+    plan: &HostPlan,
+    host: &ObservedHost,
+    changes: &[Change],
+) -> Result<(), TestCaseError> {
+    let own = &plan.ownership;
+    let created: BTreeSet<String> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::CreateTap { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    for c in changes {
+        match c {
+            Change::DeleteLink { name } => {
+                let link = host.links.iter().find(|l| &l.name == name);
+                prop_assert!(link.is_some_and(|l| is_ours(l, own)), "{:?}", c);
+            }
+            Change::DeleteLinkGroup { group } => prop_assert_eq!(*group, own.link_group),
+            Change::DeleteRoute { protocol, .. } | Change::AddRoute { protocol, .. } => {
+                prop_assert_eq!(*protocol, own.route_protocol)
+            }
+            Change::DeleteAddress { interface, .. } | Change::AddAddress { interface, .. } => {
+                prop_assert!(may_touch(host, plan, interface, &created), "{:?}", c)
+            }
+            Change::CreateTap { name, .. } => {
+                let existing = host.links.iter().find(|l| &l.name == name);
+                prop_assert!(existing.is_none_or(|l| is_ours(l, own)), "{:?}", c);
+            }
+            Change::SetTapOwnership { name, .. }
+            | Change::SetLink { name, .. }
+            | Change::AddNoqueue { name }
+            | Change::LinkUp { name } => {
+                prop_assert!(may_touch(host, plan, name, &created), "{:?}", c)
+            }
+            Change::SetSysctl { key, .. } => prop_assert!(
+                plan.sysctls
+                    .iter()
+                    .chain(plan.links.iter().flat_map(|l| &l.sysctls))
+                    .any(|s| &s.key == key),
+                "{:?}",
+                c
+            ),
+            Change::ReplaceFirewall { firewall } => {
+                prop_assert_eq!(&firewall.table, &own.nft_table)
+            }
+            Change::DeleteFirewall { table }
+            | Change::AddFirewallVm { table, .. }
+            | Change::RemoveFirewallVm { table, .. } => prop_assert_eq!(table, &own.nft_table),
+        }
+    }
+    Ok(())
+}
+
+/// Foreign links and routes (not ours, not deleted with a link of ours)
+/// are exactly as they were.
+fn foreign_kept(
+    plan: &HostPlan,
+    before: &ObservedHost,
+    after: &ObservedHost,
+) -> Result<(), TestCaseError> {
+    let own = &plan.ownership;
+    for l in before.links.iter().filter(|l| !is_ours(l, own)) {
+        prop_assert!(after.links.contains(l), "foreign link changed: {:?}", l);
+    }
+    let ours: BTreeSet<&str> = before
+        .links
+        .iter()
+        .filter(|l| is_ours(l, own))
+        .map(|l| l.name.as_str())
+        .collect();
+    for r in before
+        .routes
+        .iter()
+        .filter(|r| r.protocol != own.route_protocol)
+    {
+        if r.interface.as_deref().is_some_and(|d| ours.contains(d)) {
+            continue;
+        }
+        prop_assert!(after.routes.contains(r), "foreign route changed: {:?}", r);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(cases())]
+
+    #[test]
+    fn diff_on_any_host_names_real_conflicts_or_converges_in_one_round((plan, host, recreate) in plan_and_wild_host()) {
+        let options = DiffOptions { allow_recreate: recreate };
+        let changes = match diff(&plan, &host, &options) {
+            Ok(changes) => changes,
+            Err(conflicts) => {
+                prop_assert!(!conflicts.0.is_empty());
+                for c in &conflicts.0 {
+                    match c {
+                        Conflict::ForeignLink { name, .. } => prop_assert!(
+                            host.links.iter().any(|l| &l.name == name && !is_ours(l, &plan.ownership)), "{}", c),
+                        Conflict::ForeignRoute { destination, interface, protocol, .. } => prop_assert!(
+                            (*protocol != plan.ownership.route_protocol || interface.is_none())
+                                && host.routes.iter().any(|r| r.destination == *destination), "{}", c),
+                        Conflict::TapFlags { name, .. } => prop_assert!(
+                            !recreate && host.links.iter().any(|l| &l.name == name && is_ours(l, &plan.ownership)), "{}", c),
+                        Conflict::VmNotPlanned { .. } => prop_assert!(false, "{}", c),
+                    }
+                }
+                return Ok(());
+            }
+        };
+        touches_only_ours(&plan, &host, &changes)?;
+        let after = model::try_apply(&host, &changes, &plan);
+        prop_assert!(after.is_ok(), "{:?}\n{:#?}", after, changes);
+        let after = after.unwrap();
+        prop_assert_eq!(diff(&plan, &after, &options).unwrap(), vec![]);
+        foreign_kept(&plan, &host, &after)?;
+    }
+
+    #[test]
+    fn an_apply_cut_after_any_change_converges_on_the_next_run((plan, host, recreate) in plan_and_wild_host(), cut in any::<prop::sample::Index>()) {
+        let options = DiffOptions { allow_recreate: recreate };
+        let Ok(changes) = diff(&plan, &host, &options) else { return Ok(()) };
+        let k = cut.index(changes.len() + 1);
+        let partial = model::try_apply(&host, &changes[..k], &plan);
+        prop_assert!(partial.is_ok(), "{:?}", partial);
+        let partial = partial.unwrap();
+        let rest = diff(&plan, &partial, &options);
+        prop_assert!(rest.is_ok(), "cut after {}: {:?}", k, rest);
+        let rest = rest.unwrap();
+        // Never more to do than before, nothing redone twice.
+        prop_assert!(rest.len() <= changes.len() - k + changes.len(), "{:?}", rest);
+        let after = model::try_apply(&partial, &rest, &plan);
+        prop_assert!(after.is_ok(), "cut after {}: {:?}", k, after);
+        let after = after.unwrap();
+        prop_assert_eq!(diff(&plan, &after, &options).unwrap(), vec![]);
+        foreign_kept(&plan, &host, &after)?;
+    }
+
+    #[test]
+    fn unwire_then_wire_one_vm_returns_to_the_plan((plan, host, _) in plan_and_wild_host(), pick in any::<prop::sample::Index>()) {
+        let Ok(changes) = diff(&plan, &host, &DiffOptions::default()) else { return Ok(()) };
+        let synced = model::try_apply(&host, &changes, &plan).unwrap();
+        let index: VmIndex = plan.links[pick.index(plan.links.len())].vm.index;
+        let removed = model::try_apply(&synced, &unwire_vm(&plan, index, &synced), &plan);
+        prop_assert!(removed.is_ok(), "{:?}", removed);
+        let removed = removed.unwrap();
+        prop_assert!(!removed.links.iter().any(|l| plan.link(index).is_some_and(|p| p.vm.interface == l.name)));
+        let wire = wire_vm(&plan, index, &removed, &DiffOptions::default());
+        prop_assert!(wire.is_ok(), "{:?}", wire);
+        let rewired = model::try_apply(&removed, &wire.unwrap(), &plan);
+        prop_assert!(rewired.is_ok(), "{:?}", rewired);
+        // The table is only modelled as present, so compare all but it.
+        let mut rewired = rewired.unwrap();
+        rewired.firewall = ObservedFirewall::InSync;
+        prop_assert_eq!(diff(&plan, &rewired, &DiffOptions::default()).unwrap(), vec![]);
+    }
+}
