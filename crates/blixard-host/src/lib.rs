@@ -214,34 +214,41 @@ impl Host {
     /// with a foreign object changes nothing.
     pub fn apply(&self, plan: &HostPlan, opts: &ApplyOptions) -> Result<ApplyOutcome, HostError> {
         self.run(|| {
-            let observed = observe_here(&self.nft, plan)?;
-            let changes = diff::diff(
-                plan,
-                &observed,
-                &DiffOptions {
-                    allow_recreate: opts.allow_recreate,
-                },
-            )?;
-            if !opts.dry_run {
-                let (todo, fault) = split_at_fault(&changes);
-                execute(&self.nft, &plan.ownership, todo)?;
-                if let Some(total) = fault {
-                    return Err(HostError::InjectedFault {
-                        done: todo.len(),
-                        total,
-                    });
+            std::thread::scope(|scope| {
+                // The scan lists the whole ruleset in an `nft` process of its own
+                // and skips our table, so it sees the same before as after the
+                // apply: let it run meanwhile (a scoped thread starts in this
+                // thread's namespace).
+                let scan = scope.spawn(|| self.nft.scan(&plan.firewall));
+                let observed = observe_here(&self.nft, plan)?;
+                let changes = diff::diff(
+                    plan,
+                    &observed,
+                    &DiffOptions {
+                        allow_recreate: opts.allow_recreate,
+                    },
+                )?;
+                if !opts.dry_run {
+                    let (todo, fault) = split_at_fault(&changes);
+                    execute(&self.nft, &plan.ownership, todo)?;
+                    if let Some(total) = fault {
+                        return Err(HostError::InjectedFault {
+                            done: todo.len(),
+                            total,
+                        });
+                    }
                 }
-            }
-            // An accept in our table cannot override a drop elsewhere on
-            // the same hook: say so now, not when the first VM is unreachable.
-            let warnings = match self.nft.scan(&plan.firewall) {
-                Ok(findings) => findings.iter().map(ToString::to_string).collect(),
-                Err(e) => vec![format!("could not scan for foreign firewall rules: {e}")],
-            };
-            Ok(ApplyOutcome {
-                applied: !opts.dry_run,
-                changes,
-                warnings,
+                // An accept in our table cannot override a drop elsewhere on
+                // the same hook: say so now, not when the first VM is unreachable.
+                let warnings = match joined(scan) {
+                    Ok(findings) => findings.iter().map(ToString::to_string).collect(),
+                    Err(e) => vec![format!("could not scan for foreign firewall rules: {e}")],
+                };
+                Ok(ApplyOutcome {
+                    applied: !opts.dry_run,
+                    changes,
+                    warnings,
+                })
             })
         })
     }
@@ -259,16 +266,31 @@ impl Host {
     /// failures are reported together.
     pub fn down(&self, plan: &HostPlan, dry_run: bool) -> Result<ApplyOutcome, HostError> {
         self.run(|| {
-            let observed = observe_here(&self.nft, plan)?;
+            let observed = observe_for_teardown(&self.nft, plan)?;
             let changes = diff::teardown(&plan.ownership, &observed);
             if !dry_run {
-                let errors: Vec<String> = changes
+                let each = |changes: &[Change]| -> Vec<String> {
+                    changes
+                        .iter()
+                        .filter_map(|c| {
+                            execute_in_order(&self.nft, &plan.ownership, std::slice::from_ref(c))
+                                .err()
+                        })
+                        .map(|e| e.to_string())
+                        .collect()
+                };
+                // Deleting the table does not depend on the links: let nft
+                // do it while the kernel unregisters the taps.
+                let (firewall, kernel): (Vec<Change>, Vec<Change>) = changes
                     .iter()
-                    .filter_map(|c| {
-                        execute(&self.nft, &plan.ownership, std::slice::from_ref(c)).err()
-                    })
-                    .map(|e| e.to_string())
-                    .collect();
+                    .cloned()
+                    .partition(|c| c.executor() == Executor::Firewall);
+                let errors: Vec<String> = std::thread::scope(|scope| {
+                    let firewall = scope.spawn(|| each(&firewall));
+                    let mut errors = each(&kernel);
+                    errors.extend(joined(firewall));
+                    errors
+                });
                 if !errors.is_empty() {
                     return Err(HostError::Teardown(errors));
                 }
@@ -352,22 +374,85 @@ fn split_at_fault(changes: &[Change]) -> (&[Change], Option<usize>) {
     }
 }
 
-/// Observes in the calling thread's namespace.
+/// Observes in the calling thread's namespace. `nft` runs as a process of
+/// its own, so our table is listed while the netlink dumps run.
 fn observe_here(nft: &Nft, plan: &HostPlan) -> Result<ObservedHost, HostError> {
-    let mut session = Session::new()?;
-    let mut observed = session.observe(&ObserveScope::for_plan(plan))?;
-    let mut tuns: BTreeMap<String, _> = blixard_tap::list()?;
-    for link in &mut observed.links {
-        link.tun = tuns.remove(&link.name);
-    }
-    observed.firewall = nft.observe(&plan.firewall)?;
-    Ok(observed)
+    observe_scoped(nft, plan, ObserveScope::for_plan(plan))
+}
+
+/// What [`diff::teardown`] reads: links and routes with their marks, and
+/// whether our table exists; no addresses, qdiscs, sysctls or tun details.
+fn observe_for_teardown(nft: &Nft, plan: &HostPlan) -> Result<ObservedHost, HostError> {
+    observe_scoped(
+        nft,
+        plan,
+        ObserveScope {
+            links_and_routes_only: true,
+            ..ObserveScope::for_plan(plan)
+        },
+    )
+}
+
+fn observe_scoped(
+    nft: &Nft,
+    plan: &HostPlan,
+    scope: ObserveScope,
+) -> Result<ObservedHost, HostError> {
+    std::thread::scope(|threads| {
+        let firewall = threads.spawn(|| nft.observe(&plan.firewall));
+        let kernel = (|| -> Result<ObservedHost, HostError> {
+            let mut session = Session::new()?;
+            let mut observed = session.observe(&scope)?;
+            if !scope.links_and_routes_only {
+                let mut tuns: BTreeMap<String, _> = blixard_tap::list()?;
+                for link in &mut observed.links {
+                    link.tun = tuns.remove(&link.name);
+                }
+            }
+            Ok(observed)
+        })();
+        let firewall = joined(firewall);
+        let mut observed = kernel?;
+        observed.firewall = firewall?;
+        Ok(observed)
+    })
+}
+
+/// The result of a scoped helper thread; its panic is this thread's.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Carries out `changes` in order in the calling thread's namespace: each run
 /// of consecutive changes for the same effect crate goes to it in one call,
 /// so netlink changes are pipelined on one socket.
+///
+/// The firewall comes last in a diff, and nothing in the kernel orders it
+/// after the links (our rules match interface names, not indexes), so a
+/// trailing firewall run goes to `nft` on a helper thread while the links
+/// are made. On a failure elsewhere it may therefore be in place already;
+/// the next apply finds it in sync.
 fn execute(nft: &Nft, ownership: &Ownership, changes: &[Change]) -> Result<(), HostError> {
+    let split = changes
+        .iter()
+        .rposition(|c| c.executor() != Executor::Firewall)
+        .map_or(0, |i| i + 1);
+    let (kernel, firewall) = changes.split_at(split);
+    if firewall.is_empty() || kernel.is_empty() {
+        return execute_in_order(nft, ownership, changes);
+    }
+    std::thread::scope(|scope| {
+        let firewall = scope.spawn(|| execute_in_order(nft, ownership, firewall));
+        let kernel = execute_in_order(nft, ownership, kernel);
+        let firewall = joined(firewall);
+        kernel.and(firewall)
+    })
+}
+
+/// [`execute`] without the overlap.
+fn execute_in_order(nft: &Nft, ownership: &Ownership, changes: &[Change]) -> Result<(), HostError> {
     let mut session: Option<Session> = None;
     let mut start = 0;
     while start < changes.len() {
@@ -385,7 +470,7 @@ fn execute(nft: &Nft, ownership: &Ownership, changes: &[Change]) -> Result<(), H
                 };
                 session.apply(run)?;
             }
-            Executor::Tap => run.iter().try_for_each(|c| execute_tap(ownership, c))?,
+            Executor::Tap => execute_taps(ownership, run)?,
             Executor::Firewall => run.iter().try_for_each(|c| execute_firewall(nft, c))?,
         }
         start = end;
@@ -393,31 +478,60 @@ fn execute(nft: &Nft, ownership: &Ownership, changes: &[Change]) -> Result<(), H
     Ok(())
 }
 
-fn execute_tap(ownership: &Ownership, change: &Change) -> Result<(), HostError> {
-    match change {
-        Change::CreateTap { name, tap } => blixard_tap::create(
-            name,
-            tap,
-            blixard_tap::LinkMark {
-                group: ownership.link_group,
-                alias: &ownership.alias_for(name),
-            },
-        )?,
-        Change::SetTapOwnership { name, owner, group } => {
-            blixard_tap::set_ownership(name, *owner, *group)?
+/// Tap changes in order; consecutive creations go to
+/// [`blixard_tap::create_many`] together (one netlink socket, batched marks).
+fn execute_taps(ownership: &Ownership, run: &[Change]) -> Result<(), HostError> {
+    for group in run.chunk_by(|a, b| {
+        matches!(a, Change::CreateTap { .. }) && matches!(b, Change::CreateTap { .. })
+    }) {
+        if let [Change::CreateTap { .. }, ..] = group {
+            let aliases: Vec<String> = group
+                .iter()
+                .filter_map(|c| match c {
+                    Change::CreateTap { name, .. } => Some(ownership.alias_for(name)),
+                    _ => None,
+                })
+                .collect();
+            let taps: Vec<blixard_tap::NewTap<'_>> = group
+                .iter()
+                .zip(&aliases)
+                .filter_map(|(c, alias)| match c {
+                    Change::CreateTap { name, tap } => Some(blixard_tap::NewTap {
+                        name,
+                        tap,
+                        mark: blixard_tap::LinkMark {
+                            group: ownership.link_group,
+                            alias,
+                        },
+                    }),
+                    _ => None,
+                })
+                .collect();
+            blixard_tap::create_many(&taps)?;
+            continue;
         }
-        Change::DeleteLink { name } => blixard_tap::delete(name)?,
-        Change::DeleteLinkGroup { group } => blixard_tap::delete_group(*group)?,
-        other => unreachable!("not a tap change: {other:?}"),
+        for change in group {
+            match change {
+                Change::SetTapOwnership { name, owner, group } => {
+                    blixard_tap::set_ownership(name, *owner, *group)?
+                }
+                Change::DeleteLink { name } => blixard_tap::delete(name)?,
+                Change::DeleteLinkGroup { group } => blixard_tap::delete_group(*group)?,
+                other => unreachable!("not a tap change: {other:?}"),
+            }
+        }
     }
     Ok(())
 }
 
 fn execute_firewall(nft: &Nft, change: &Change) -> Result<(), HostError> {
     match change {
-        Change::ReplaceFirewall { firewall } => {
-            nft.apply(firewall)?;
-        }
+        // The diff asks for this only when observe found the table out of
+        // sync, so `Nft::apply`'s own listing would repeat that work.
+        Change::ReplaceFirewall { firewall } => nft.run_batch(
+            &Nft::render(firewall),
+            &format!("replace table inet {}", firewall.table),
+        )?,
         Change::DeleteFirewall { table } => {
             nft.delete(table)?;
         }

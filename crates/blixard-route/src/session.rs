@@ -1,6 +1,6 @@
 //! The synchronous session: observe, apply, default-route lookup.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::mem::discriminant;
 use std::net::IpAddr;
@@ -20,7 +20,9 @@ use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_REPLACE, NetlinkMessage, Netlin
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::link::{
+    AfSpecInet, AfSpecUnspec, InetDevConf, LinkAttribute, LinkExtentMask, LinkFlags, LinkMessage,
+};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -54,6 +56,9 @@ pub struct ObserveScope {
     pub pools: Vec<IpNet>,
     /// Sysctl keys to read; missing keys are left out.
     pub sysctls: Vec<String>,
+    /// Only links and routes, with their marks (what a teardown needs): no
+    /// qdisc or address dump, and `sysctls` is not read.
+    pub links_and_routes_only: bool,
 }
 
 impl ObserveScope {
@@ -64,22 +69,21 @@ impl ObserveScope {
         if let Some(v6) = plan.firewall.ipv6_pool {
             pools.push(IpNet::V6(v6));
         }
-        let mut sysctls: Vec<String> = Vec::new();
-        for s in plan
+        let mut seen = HashSet::new();
+        let sysctls: Vec<String> = plan
             .sysctls
             .iter()
             .chain(plan.links.iter().flat_map(|l| &l.sysctls))
-        {
-            if !sysctls.contains(&s.key) {
-                sysctls.push(s.key.clone());
-            }
-        }
+            .filter(|s| seen.insert(s.key.as_str()))
+            .map(|s| s.key.clone())
+            .collect();
         ObserveScope {
             link_group: plan.ownership.link_group,
             route_protocol: plan.ownership.route_protocol,
             names: plan.links.iter().map(|l| l.vm.interface.clone()).collect(),
             pools,
             sysctls,
+            links_and_routes_only: false,
         }
     }
 }
@@ -227,10 +231,12 @@ impl Session {
     }
 
     fn links(&mut self) -> Result<Vec<LinkMessage>, RouteError> {
-        let msgs = self.dump(
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            "links",
-        )?;
+        // Counters are most of a link message and nothing here reads them.
+        let mut request = LinkMessage::default();
+        request
+            .attributes
+            .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+        let msgs = self.dump(RouteNetlinkMessage::GetLink(request), "links")?;
         Ok(msgs
             .into_iter()
             .filter_map(|m| match m {
@@ -272,9 +278,12 @@ impl Session {
 
     /// Observes links, qdiscs, addresses, routes and sysctls in one dump
     /// each. `tun` is left `None` and `firewall` `Absent`: other crates fill
-    /// them in.
+    /// them in. Per-link IPv4 settings (`net.ipv4.conf.IF.rp_filter` and the
+    /// like) come from the link dump, which carries them, rather than from
+    /// one `/proc/sys` file each.
     pub fn observe(&mut self, scope: &ObserveScope) -> Result<ObservedHost, RouteError> {
         let links = self.links()?;
+        let wanted: HashSet<&str> = scope.names.iter().map(String::as_str).collect();
         let names: HashMap<u32, String> = links
             .iter()
             .filter_map(|l| Some((l.header.index, link_name(l)?)))
@@ -291,7 +300,7 @@ impl Session {
                         _ => None,
                     })
                     .unwrap_or(0);
-                if group != scope.link_group && !scope.names.contains(&name) {
+                if group != scope.link_group && !wanted.contains(name.as_str()) {
                     return None;
                 }
                 Some(ObservedLink {
@@ -322,6 +331,15 @@ impl Session {
             .enumerate()
             .map(|(i, l)| (l.ifindex, i))
             .collect();
+
+        if scope.links_and_routes_only {
+            return Ok(ObservedHost {
+                links: observed,
+                routes: self.observe_routes(scope, &names)?,
+                sysctls: BTreeMap::new(),
+                firewall: ObservedFirewall::Absent,
+            });
+        }
 
         let qdiscs = self.dump(
             RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()),
@@ -369,6 +387,47 @@ impl Session {
             l.addresses.sort();
         }
 
+        let routes = self.observe_routes(scope, &names)?;
+
+        let mut sysctls = BTreeMap::new();
+        let mut from_files = Vec::new();
+        let devconf: HashMap<String, &InetDevConf> = links
+            .iter()
+            .filter_map(|l| Some((link_name(l)?, inet_devconf(l)?)))
+            .collect();
+        for key in &scope.sysctls {
+            match link_conf_value(key, &devconf) {
+                Some(value) => {
+                    sysctls.insert(key.clone(), value.to_string());
+                }
+                None => from_files.push(key.clone()),
+            }
+        }
+        let from_files = self.in_netns(move || {
+            let mut out = BTreeMap::new();
+            for key in from_files {
+                if let Some(v) = crate::read_sysctl(&key)? {
+                    out.insert(key, v);
+                }
+            }
+            Ok(out)
+        })?;
+        sysctls.extend(from_files);
+
+        Ok(ObservedHost {
+            links: observed,
+            routes,
+            sysctls,
+            firewall: ObservedFirewall::Absent,
+        })
+    }
+
+    /// Our routes, and foreign unicast routes inside the scope's pools.
+    fn observe_routes(
+        &mut self,
+        scope: &ObserveScope,
+        names: &HashMap<u32, String>,
+    ) -> Result<Vec<ObservedRoute>, RouteError> {
         let mut routes = Vec::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let pools: Vec<IpNet> = scope
@@ -390,7 +449,7 @@ impl Session {
                 self.routes(family, None, None)?
             };
             for r in dumped {
-                let Some(route) = observed_route(&r, &names) else {
+                let Some(route) = observed_route(&r, names) else {
                     continue;
                 };
                 let ours = route.protocol == scope.route_protocol;
@@ -401,24 +460,7 @@ impl Session {
                 }
             }
         }
-
-        let sysctls = scope.sysctls.clone();
-        let sysctls = self.in_netns(move || {
-            let mut out = BTreeMap::new();
-            for key in sysctls {
-                if let Some(v) = crate::read_sysctl(&key)? {
-                    out.insert(key, v);
-                }
-            }
-            Ok(out)
-        })?;
-
-        Ok(ObservedHost {
-            links: observed,
-            routes,
-            sysctls,
-            firewall: ObservedFirewall::Absent,
-        })
+        Ok(routes)
     }
 
     /// Carries out the [`Executor::Route`] changes in list order (others are
@@ -555,6 +597,46 @@ impl Session {
                 e => e,
             })
     }
+}
+
+/// The IPv4 settings of a link (`IFLA_AF_SPEC`/`AF_INET`/`IFLA_INET_CONF`):
+/// the same array `/proc/sys/net/ipv4/conf/IF/` shows.
+fn inet_devconf(l: &LinkMessage) -> Option<&InetDevConf> {
+    l.attributes.iter().find_map(|a| match a {
+        LinkAttribute::AfSpecUnspec(specs) => specs.iter().find_map(|s| match s {
+            AfSpecUnspec::Inet(inet) => inet.iter().find_map(|i| match i {
+                AfSpecInet::DevConf(conf) => Some(conf),
+                _ => None,
+            }),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// The value of `net.ipv4.conf.IF.NAME` from IF's link message, for the
+/// settings read here; `None` sends the key to `/proc/sys` (other settings,
+/// `all`/`default`, links that were not dumped).
+fn link_conf_value(key: &str, devconf: &HashMap<String, &InetDevConf>) -> Option<i32> {
+    let (interface, name) = key.strip_prefix("net.ipv4.conf.")?.rsplit_once('.')?;
+    if matches!(interface, "all" | "default") {
+        return None;
+    }
+    let conf = devconf.get(interface)?;
+    Some(match name {
+        "forwarding" => conf.forwarding,
+        "proxy_arp" => conf.proxy_arp,
+        "accept_redirects" => conf.accept_redirects,
+        "send_redirects" => conf.send_redirects,
+        "rp_filter" => conf.rp_filter,
+        "accept_source_route" => conf.accept_source_route,
+        "log_martians" => conf.log_martians,
+        "arp_ignore" => conf.arp_ignore,
+        "arp_announce" => conf.arp_announce,
+        "accept_local" => conf.accept_local,
+        "route_localnet" => conf.route_localnet,
+        _ => return None,
+    })
 }
 
 fn link_name(l: &LinkMessage) -> Option<String> {

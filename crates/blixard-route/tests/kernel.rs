@@ -829,3 +829,82 @@ fn with_the_real_planner_and_diff_the_second_diff_has_nothing_for_us() {
         );
     });
 }
+
+#[test]
+fn per_link_ipv4_settings_from_the_link_dump_agree_with_proc_sys() {
+    in_fresh_netns("per_link_ipv4_settings_agree_with_proc_sys", || {
+        make_taps(2, false);
+        sh_ok(
+            "sysctl -qw net.ipv4.conf.vm1.rp_filter=2 net.ipv4.conf.vm1.arp_ignore=1 \
+             net.ipv4.conf.vm2.rp_filter=1 net.ipv4.conf.vm2.proxy_arp=1 \
+             net.ipv4.conf.vm2.forwarding=1 net.ipv4.conf.vm2.log_martians=1",
+        );
+        let names = [
+            "forwarding",
+            "proxy_arp",
+            "accept_redirects",
+            "send_redirects",
+            "rp_filter",
+            "accept_source_route",
+            "log_martians",
+            "arp_ignore",
+            "arp_announce",
+            "accept_local",
+            "route_localnet",
+        ];
+        let mut sysctls: Vec<String> = ["vm1", "vm2", "all"]
+            .iter()
+            .flat_map(|i| names.iter().map(move |n| format!("net.ipv4.conf.{i}.{n}")))
+            .collect();
+        sysctls.push("net.ipv4.conf.vm9.rp_filter".into());
+        let scope = ObserveScope {
+            link_group: GROUP,
+            names: vec!["vm1".into(), "vm2".into()],
+            sysctls: sysctls.clone(),
+            ..ObserveScope::default()
+        };
+        let seen = Session::new().unwrap().observe(&scope).unwrap().sysctls;
+        for key in &sysctls {
+            assert_eq!(
+                seen.get(key).map(String::as_str),
+                read_sysctl(key).unwrap().as_deref(),
+                "{key}"
+            );
+        }
+        assert_eq!(seen["net.ipv4.conf.vm1.rp_filter"], "2");
+        assert_eq!(seen["net.ipv4.conf.vm2.proxy_arp"], "1");
+        assert!(!seen.contains_key("net.ipv4.conf.vm9.rp_filter"));
+    });
+}
+
+#[test]
+fn links_and_routes_only_skips_addresses_qdiscs_and_sysctls() {
+    in_fresh_netns("links_and_routes_only", || {
+        let plan = plan(2, false);
+        make_taps(2, false);
+        let mut s = Session::new().unwrap();
+        s.apply(&changes_from_scratch(&plan)).unwrap();
+        let full = s.observe(&ObserveScope::for_plan(&plan)).unwrap();
+        let narrow = s
+            .observe(&ObserveScope {
+                links_and_routes_only: true,
+                ..ObserveScope::for_plan(&plan)
+            })
+            .unwrap();
+        assert_eq!(narrow.routes, full.routes);
+        assert_eq!(
+            narrow
+                .links
+                .iter()
+                .map(|l| (&l.name, l.group, &l.alias))
+                .collect::<Vec<_>>(),
+            full.links
+                .iter()
+                .map(|l| (&l.name, l.group, &l.alias))
+                .collect::<Vec<_>>()
+        );
+        assert!(full.links.iter().all(|l| !l.addresses.is_empty()));
+        assert!(narrow.links.iter().all(|l| l.addresses.is_empty()));
+        assert!(!full.sysctls.is_empty() && narrow.sysctls.is_empty());
+    });
+}

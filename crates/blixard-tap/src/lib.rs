@@ -154,10 +154,20 @@ pub fn features() -> Result<TunFeatures, TapError> {
         .map_err(|e| TapError::ioctl(TUN_DEVICE, "TUNGETFEATURES", e))
 }
 
-fn flags_for(name: &str, vnet_hdr: bool, multi_queue: bool) -> Result<u16, TapError> {
+/// `IFF_*` flags for a tap, probing the driver's features (once per
+/// `probed`) only when an optional flag is asked for.
+fn flags_for(
+    name: &str,
+    vnet_hdr: bool,
+    multi_queue: bool,
+    probed: &mut Option<TunFeatures>,
+) -> Result<u16, TapError> {
     let mut flags = IFF_TAP | IFF_NO_PI;
     if vnet_hdr || multi_queue {
-        let feats = features()?;
+        let feats = match probed {
+            Some(f) => *f,
+            None => *probed.insert(features()?),
+        };
         for (wanted, flag, label) in [
             (vnet_hdr, IFF_VNET_HDR, "IFF_VNET_HDR"),
             (multi_queue, IFF_MULTI_QUEUE, "IFF_MULTI_QUEUE"),
@@ -184,36 +194,109 @@ fn flags_for(name: &str, vnet_hdr: bool, multi_queue: bool) -> Result<u16, TapEr
 /// step the tap lives only as long as this call's fd, so a process killed
 /// half-way leaves nothing behind, and a persistent tap always carries our mark.
 pub fn create(name: &str, tap: &TapPlan, mark: LinkMark) -> Result<(), TapError> {
-    create_inner(name, tap, mark, || ())
+    create_many(&[NewTap { name, tap, mark }])
 }
 
-fn create_inner(
-    name: &str,
-    tap: &TapPlan,
-    mark: LinkMark,
-    before_persist: impl FnOnce(),
-) -> Result<(), TapError> {
-    validate_name(name)?;
-    let flags = flags_for(name, tap.vnet_hdr, tap.multi_queue)? | IFF_TUN_EXCL;
+/// One tap for [`create_many`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewTap<'a> {
+    /// Interface name.
+    pub name: &'a str,
+    /// Flags and ownership.
+    pub tap: &'a TapPlan,
+    /// The mark that makes it ours.
+    pub mark: LinkMark<'a>,
+}
+
+/// Taps in flight at once in [`create_many`]: each holds an fd until it is
+/// persistent (the soft `RLIMIT_NOFILE` is often 1024), and the acks of one
+/// window must fit in the netlink socket's receive buffer.
+const CREATE_WINDOW: usize = 128;
+
+/// Creates many taps as [`create`] does, in order, with the same crash
+/// safety (a tap becomes persistent only after its mark is set), but sharing
+/// one feature probe and one netlink socket, and setting the marks of up to
+/// [`CREATE_WINDOW`] taps with one `send`. Every name is validated before
+/// anything is touched. On a failure the taps before the failing one exist,
+/// persistent and marked, and the failing one and those after it do not.
+pub fn create_many(taps: &[NewTap<'_>]) -> Result<(), TapError> {
+    create_many_inner(taps, || ())
+}
+
+fn create_many_inner(taps: &[NewTap<'_>], before_persist: impl FnOnce()) -> Result<(), TapError> {
+    let mut flags = Vec::with_capacity(taps.len());
+    let mut features = None;
+    for t in taps {
+        validate_name(t.name)?;
+        flags.push(
+            flags_for(t.name, t.tap.vnet_hdr, t.tap.multi_queue, &mut features)? | IFF_TUN_EXCL,
+        );
+    }
+    let mut before_persist = Some(before_persist);
+    let mut nl: Option<Rtnl> = None;
+    for (window, flags) in taps.chunks(CREATE_WINDOW).zip(flags.chunks(CREATE_WINDOW)) {
+        let mut fds = Vec::with_capacity(window.len());
+        let mut failure = None;
+        for (t, &flags) in window.iter().zip(flags) {
+            match open_new(t, flags) {
+                Ok(fd) => fds.push(fd),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let nl = match &mut nl {
+            Some(nl) => nl,
+            None => nl.insert(Rtnl::open()?),
+        };
+        let marks: Vec<(&str, u32, &str)> = window[..fds.len()]
+            .iter()
+            .map(|t| (t.name, t.mark.group, t.mark.alias))
+            .collect();
+        let mut marked = 0;
+        for answer in nl.set_marks(&marks)? {
+            if let Err(e) = answer {
+                // An earlier failure than the TUNSETIFF one, if any.
+                failure = Some(e);
+                break;
+            }
+            marked += 1;
+        }
+        if marked > 0
+            && let Some(hook) = before_persist.take()
+        {
+            hook();
+        }
+        for (t, fd) in window.iter().zip(&fds).take(marked) {
+            sys::set_persist(fd.as_fd(), true)
+                .map_err(|e| TapError::ioctl(t.name, "TUNSETPERSIST", e))?;
+        }
+        // Closing the fds drops every tap of the window that is not
+        // persistent: those after a failure vanish.
+        drop(fds);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// `TUNSETIFF` (exclusive) and ownership: a tap that lives as long as the fd.
+fn open_new(t: &NewTap<'_>, flags: u16) -> Result<OwnedFd, TapError> {
     let fd = open_tun(false)?;
-    sys::set_iff(fd.as_fd(), name, flags).map_err(|source| {
+    sys::set_iff(fd.as_fd(), t.name, flags).map_err(|source| {
         if source.raw_os_error() == Some(libc::EBUSY) {
             TapError::AlreadyExists {
-                name: name.to_string(),
+                name: t.name.to_string(),
                 source,
             }
         } else {
-            TapError::ioctl(name, "TUNSETIFF (create)", source)
+            TapError::ioctl(t.name, "TUNSETIFF (create)", source)
         }
     })?;
-    apply_ownership(fd.as_fd(), name, tap.owner, tap.group)?;
-    let mut nl = Rtnl::open()?;
-    let link = nl.get_link(name)?.ok_or_else(|| TapError::NotFound {
-        name: name.to_string(),
-    })?;
-    nl.set_mark(name, link.index, mark.group, mark.alias)?;
-    before_persist();
-    sys::set_persist(fd.as_fd(), true).map_err(|e| TapError::ioctl(name, "TUNSETPERSIST", e))
+    apply_ownership(fd.as_fd(), t.name, t.tap.owner, t.tap.group)?;
+    Ok(fd)
 }
 
 fn apply_ownership(
@@ -514,7 +597,7 @@ pub mod testing {
         mark: LinkMark,
         pause: impl FnOnce(),
     ) -> Result<(), TapError> {
-        create_inner(name, tap, mark, pause)
+        create_many_inner(&[NewTap { name, tap, mark }], pause)
     }
 }
 
@@ -528,7 +611,7 @@ pub(crate) fn create_transient(
     vnet_hdr_size: Option<i32>,
 ) -> Result<Vec<OwnedFd>, TapError> {
     validate_name(name)?;
-    let flags = flags_for(name, vnet_hdr, multi_queue)?;
+    let flags = flags_for(name, vnet_hdr, multi_queue, &mut None)?;
     let mut fds = Vec::with_capacity(queues);
     for i in 0..queues {
         let fd = open_tun(true)?;

@@ -9,7 +9,9 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NlaBuffer, NlasIterator,
 };
 use netlink_packet_route::RouteNetlinkMessage;
-use netlink_packet_route::link::{InfoData, InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, LinkAttribute, LinkExtentMask, LinkInfo, LinkMessage,
+};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
 use crate::error::TapError;
@@ -188,7 +190,7 @@ impl Rtnl {
         let replies = self.request(
             "links",
             "dumping",
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            RouteNetlinkMessage::GetLink(skip_stats()),
             NLM_F_DUMP,
         )?;
         Ok(replies.into_iter().filter_map(link_record).collect())
@@ -196,7 +198,7 @@ impl Rtnl {
 
     /// The link called `name`, if any.
     pub fn get_link(&mut self, name: &str) -> Result<Option<LinkRecord>, TapError> {
-        let mut msg = LinkMessage::default();
+        let mut msg = skip_stats();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         match self.request(name, "looking up", RouteNetlinkMessage::GetLink(msg), 0) {
             Ok(replies) => Ok(replies.into_iter().find_map(link_record)),
@@ -205,26 +207,97 @@ impl Rtnl {
         }
     }
 
-    /// Sets interface group and alias of link `index` in one request.
-    pub fn set_mark(
+    /// Sets interface group and alias of each named link (`RTM_SETLINK` by
+    /// name, so no index lookup first). All requests go out in one `send`
+    /// and the kernel handles them in order; the answer of each comes back
+    /// in the same order as `marks`. The caller bounds `marks` so that the
+    /// acks fit in the socket's receive buffer.
+    pub fn set_marks(
         &mut self,
-        name: &str,
-        index: u32,
-        group: u32,
-        alias: &str,
-    ) -> Result<(), TapError> {
-        let mut msg = LinkMessage::default();
-        msg.header.index = index;
-        msg.attributes.push(LinkAttribute::Group(group));
-        msg.attributes
-            .push(LinkAttribute::IfAlias(alias.to_string()));
-        self.request(
-            name,
-            "marking",
-            RouteNetlinkMessage::SetLink(msg),
-            NLM_F_ACK,
-        )?;
-        Ok(())
+        marks: &[(&str, u32, &str)],
+    ) -> Result<Vec<Result<(), TapError>>, TapError> {
+        let first = self.seq.wrapping_add(1);
+        let mut buf = Vec::new();
+        for (name, group, alias) in marks {
+            self.seq = self.seq.wrapping_add(1);
+            let mut msg = LinkMessage::default();
+            msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+            msg.attributes.push(LinkAttribute::Group(*group));
+            msg.attributes
+                .push(LinkAttribute::IfAlias(alias.to_string()));
+            let mut header = NetlinkHeader::default();
+            header.flags = NLM_F_REQUEST | NLM_F_ACK;
+            header.sequence_number = self.seq;
+            let mut packet = NetlinkMessage::new(
+                header,
+                NetlinkPayload::from(RouteNetlinkMessage::SetLink(msg)),
+            );
+            packet.finalize();
+            let start = buf.len();
+            buf.resize(start + ((packet.buffer_len() + 3) & !3), 0);
+            packet.serialize(&mut buf[start..]);
+        }
+        let batch_err = |source| TapError::Netlink {
+            object: format!("{} link(s)", marks.len()),
+            op: "marking",
+            source,
+            detail: None,
+        };
+        if marks.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.socket.send(&buf, 0).map_err(batch_err)?;
+        let mut answers: Vec<Option<Result<(), TapError>>> =
+            (0..marks.len()).map(|_| None).collect();
+        let mut pending = marks.len();
+        while pending > 0 {
+            // ENOBUFS here means acks were dropped: fail rather than wait
+            // for answers that will never come.
+            let (data, _) = self.socket.recv_from_full().map_err(batch_err)?;
+            let mut offset = 0;
+            while offset < data.len() {
+                let msg: NetlinkMessage<RouteNetlinkMessage> =
+                    NetlinkMessage::deserialize(&data[offset..]).map_err(|e| {
+                        TapError::NetlinkReply {
+                            object: format!("{} link(s)", marks.len()),
+                            op: "marking",
+                            detail: e.to_string(),
+                        }
+                    })?;
+                let len = msg.header.length as usize;
+                if len == 0 {
+                    return Err(TapError::NetlinkReply {
+                        object: format!("{} link(s)", marks.len()),
+                        op: "marking",
+                        detail: "zero-length message".into(),
+                    });
+                }
+                offset += (len + 3) & !3;
+                let i = msg.header.sequence_number.wrapping_sub(first) as usize;
+                let msg_flags = msg.header.flags;
+                let (Some(slot), NetlinkPayload::Error(err)) = (answers.get_mut(i), msg.payload)
+                else {
+                    continue;
+                };
+                if slot.is_some() {
+                    continue;
+                }
+                *slot = Some(match err.code {
+                    None => Ok(()),
+                    Some(_) => Err(TapError::Netlink {
+                        object: marks[i].0.to_string(),
+                        op: "marking",
+                        detail: ext_ack_message(msg_flags, &err.header),
+                        source: err.to_io(),
+                    }),
+                });
+                pending -= 1;
+            }
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.expect("every request answered"))
+            .collect())
     }
 
     /// Sets the MAC address of link `index`.
@@ -267,6 +340,15 @@ impl Rtnl {
         )?;
         Ok(())
     }
+}
+
+/// A link request that leaves out the counters (most of a link message;
+/// nothing here reads them).
+fn skip_stats() -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    msg
 }
 
 /// The kernel's `NLMSGERR_ATTR_MSG`, if the error carries one.

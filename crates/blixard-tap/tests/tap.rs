@@ -10,8 +10,8 @@ use blixard_addr::state::TunInfo;
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
 use blixard_tap::sys::{IFF_MULTI_QUEUE, IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, TUN_F_CSUM};
 use blixard_tap::{
-    EnsureOptions, EnsureOutcome, LinkMark, OpenOptions, TapError, create, delete, delete_group,
-    ensure, list, open_queues, resolve_group, resolve_user,
+    EnsureOptions, EnsureOutcome, LinkMark, NewTap, OpenOptions, TapError, create, create_many,
+    delete, delete_group, ensure, list, open_queues, resolve_group, resolve_user,
 };
 use serde_json::Value;
 
@@ -466,4 +466,85 @@ fn names_resolve_and_features_are_reported() {
     let feats = blixard_tap::features().unwrap();
     assert!(feats.supports(IFF_TAP | IFF_NO_PI), "{feats:?}");
     assert!(feats.vnet_hdr() && feats.multi_queue(), "{feats:?}");
+}
+
+/// The taps of ours `ip` shows: name -> (alias, persistent).
+fn ours_by_ip() -> std::collections::BTreeMap<String, (String, bool)> {
+    let v: Value =
+        serde_json::from_str(&sh_ok(&format!("ip -d -j link show group {GROUP}"))).unwrap();
+    // `ip` prints `{}` for each link the group filter leaves out.
+    v.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| Some((l, l["ifname"].as_str()?)))
+        .map(|(l, name)| {
+            (
+                name.to_string(),
+                (
+                    l["ifalias"].as_str().unwrap_or_default().to_string(),
+                    l["linkinfo"]["info_data"]["persist"] == true,
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn create_many_marks_every_tap_and_stops_cleanly_at_a_failure() {
+    in_fresh_netns("create_many_marks_every_tap", || {
+        // More than one window (128), so the batching boundaries are crossed.
+        let names: Vec<String> = (1..=300).map(|i| format!("vm{i}")).collect();
+        let aliases: Vec<String> = names.iter().map(|n| alias(n)).collect();
+        let p = plan(false, true, Some(0), None);
+        fn taps<'a>(names: &'a [String], aliases: &'a [String], p: &'a TapPlan) -> Vec<NewTap<'a>> {
+            names
+                .iter()
+                .zip(aliases)
+                .map(|(name, a)| NewTap {
+                    name,
+                    tap: p,
+                    mark: mark(a),
+                })
+                .collect()
+        }
+        create_many(&taps(&names, &aliases, &p)).unwrap();
+        let ours = ours_by_ip();
+        assert_eq!(ours.len(), 300);
+        for (name, a) in names.iter().zip(&aliases) {
+            assert_eq!(ours[name], (a.clone(), true), "{name}");
+        }
+        assert!(list().unwrap()["vm300"].vnet_hdr);
+        delete_group(GROUP).unwrap();
+
+        // A foreign vm200 in the way: vm1..vm199 made, nothing from vm200 on.
+        sh_ok("ip tuntap add vm200 mode tap");
+        let e = create_many(&taps(&names, &aliases, &p)).unwrap_err();
+        assert!(
+            matches!(&e, TapError::AlreadyExists { name, .. } if name == "vm200"),
+            "{e}"
+        );
+        let ours = ours_by_ip();
+        assert_eq!(ours.len(), 199);
+        assert!(ours.values().all(|(_, persist)| *persist));
+        assert!(ours.contains_key("vm199") && !ours.contains_key("vm201"));
+        wait_until("vm201..vm300 to vanish with their fds", || {
+            list().unwrap().len() == 200
+        });
+        delete_group(GROUP).unwrap();
+
+        // A mark the kernel refuses (alias over 255 bytes) on vm150: the
+        // taps before it persist, it and those after it vanish unmarked.
+        let mut bad = aliases.clone();
+        bad[149] = "x".repeat(300);
+        let e = create_many(&taps(&names, &bad, &p)).unwrap_err();
+        assert!(e.to_string().contains("vm150"), "{e}");
+        // ERANGE or EINVAL, depending on the kernel's attribute policy.
+        assert!(e.raw_os_error().is_some(), "{e}");
+        let ours = ours_by_ip();
+        assert_eq!(ours.len(), 149);
+        assert!(ours.values().all(|(_, persist)| *persist));
+        wait_until("the unmarked taps to vanish", || {
+            list().unwrap().len() == 150
+        });
+    });
 }
