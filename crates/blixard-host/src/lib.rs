@@ -23,7 +23,7 @@ use blixard_addr::config::Config;
 use blixard_addr::diff::{self, DiffOptions};
 use blixard_addr::plan::{HostPlan, Ownership};
 use blixard_addr::planner::HostFacts;
-use blixard_addr::state::{Change, Conflicts, Executor, ObservedHost};
+use blixard_addr::state::{Change, Conflicts, Executor, ObservedFirewall, ObservedHost};
 use blixard_nat::Nft;
 use blixard_netns::Netns;
 use blixard_route::{ObserveScope, Session};
@@ -214,13 +214,26 @@ impl Host {
     /// with a foreign object changes nothing.
     pub fn apply(&self, plan: &HostPlan, opts: &ApplyOptions) -> Result<ApplyOutcome, HostError> {
         self.run(|| {
-            std::thread::scope(|scope| {
-                // The scan lists the whole ruleset in an `nft` process of its own
-                // and skips our table, so it sees the same before as after the
-                // apply: let it run meanwhile (a scoped thread starts in this
-                // thread's namespace).
-                let scan = scope.spawn(|| self.nft.scan(&plan.firewall));
-                let observed = observe_here(&self.nft, plan)?;
+            std::thread::scope(|threads| {
+                // `nft` runs as processes of their own: a helper thread (which
+                // starts in this thread's namespace) lists our table while
+                // the netlink dumps run here, then scans the ruleset while
+                // the changes are made. The scan skips our table, so it sees
+                // the same before as after the apply; running it after the
+                // listing, not beside it, keeps their two parsed JSON
+                // documents from taking memory at once.
+                let (listed, listing) = std::sync::mpsc::channel();
+                let nft = threads.spawn(move || {
+                    let _ = listed.send(self.nft.observe(&plan.firewall));
+                    self.nft.scan(&plan.firewall)
+                });
+                let kernel = observe_kernel(&ObserveScope::for_plan(plan));
+                let Ok(firewall) = listing.recv() else {
+                    // The helper died before sending: its panic is ours.
+                    std::panic::resume_unwind(nft.join().expect_err("no listing sent"))
+                };
+                let mut observed = kernel?;
+                observed.firewall = firewall?;
                 let changes = diff::diff(
                     plan,
                     &observed,
@@ -240,7 +253,7 @@ impl Host {
                 }
                 // An accept in our table cannot override a drop elsewhere on
                 // the same hook: say so now, not when the first VM is unreachable.
-                let warnings = match joined(scan) {
+                let warnings = match joined(nft) {
                     Ok(findings) => findings.iter().map(ToString::to_string).collect(),
                     Err(e) => vec![format!("could not scan for foreign firewall rules: {e}")],
                 };
@@ -399,23 +412,39 @@ fn observe_scoped(
     scope: ObserveScope,
 ) -> Result<ObservedHost, HostError> {
     std::thread::scope(|threads| {
-        let firewall = threads.spawn(|| nft.observe(&plan.firewall));
-        let kernel = (|| -> Result<ObservedHost, HostError> {
-            let mut session = Session::new()?;
-            let mut observed = session.observe(&scope)?;
+        let firewall = threads.spawn(|| {
             if !scope.links_and_routes_only {
-                let mut tuns: BTreeMap<String, _> = blixard_tap::list()?;
-                for link in &mut observed.links {
-                    link.tun = tuns.remove(&link.name);
-                }
+                return nft.observe(&plan.firewall);
             }
-            Ok(observed)
-        })();
+            // A teardown only asks whether the table is there: skip
+            // rendering the plan's table to compare.
+            Ok(match nft.list_table(&plan.firewall.table)? {
+                None => ObservedFirewall::Absent,
+                Some(_) => ObservedFirewall::Differs(vec![
+                    "not compared (a teardown only needs to know it exists)".into(),
+                ]),
+            })
+        });
+        let kernel = observe_kernel(&scope);
         let firewall = joined(firewall);
         let mut observed = kernel?;
         observed.firewall = firewall?;
         Ok(observed)
     })
+}
+
+/// The netlink side of an observation, in the calling thread's namespace;
+/// tun details only when the scope asks for more than links and routes.
+fn observe_kernel(scope: &ObserveScope) -> Result<ObservedHost, HostError> {
+    let mut session = Session::new()?;
+    let mut observed = session.observe(scope)?;
+    if !scope.links_and_routes_only {
+        let mut tuns: BTreeMap<String, _> = blixard_tap::list()?;
+        for link in &mut observed.links {
+            link.tun = tuns.remove(&link.name);
+        }
+    }
+    Ok(observed)
 }
 
 /// The result of a scoped helper thread; its panic is this thread's.

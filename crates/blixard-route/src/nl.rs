@@ -7,6 +7,8 @@ use rtnetlink::packet_core::{
     NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
 };
 use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::sys::protocols::NETLINK_ROUTE;
+use rtnetlink::sys::{Socket, SocketAddr};
 
 use crate::RouteError;
 
@@ -77,96 +79,165 @@ pub(crate) async fn pipeline(handle: &Handle, reqs: Vec<Request>) -> Vec<Result<
         .await
 }
 
-enum DumpOutcome {
-    Complete(Vec<RouteNetlinkMessage>),
-    Interrupted,
+/// Why one pass of a dump stopped short.
+enum DumpFailure {
+    /// The kernel answered with this errno.
+    Kernel(std::io::Error),
+    /// The socket failed, or the reply made no sense.
+    Socket(std::io::Error),
+    /// Messages were dropped (receive buffer overrun).
+    Lost,
 }
 
-async fn dump_once(
-    mut handle: Handle,
-    request: RouteNetlinkMessage,
-    what: &'static str,
-) -> Result<DumpOutcome, RouteError> {
-    let mut msg = NetlinkMessage::from(request);
-    msg.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    let no_reply = |reason: String| RouteError::NoReply {
-        op: "dump",
-        object: what.to_string(),
-        reason,
-    };
-    let mut replies = handle
-        .request(msg)
-        .map_err(|e| no_reply(format!("cannot send: {e}")))?;
-    let mut out = Vec::new();
-    let mut interrupted = false;
-    while let Some(reply) = replies.next().await {
-        // The kernel flags the message where it noticed the change, often
-        // the final DONE.
-        interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;
-        match reply.payload {
-            NetlinkPayload::InnerMessage(m) => out.push(m),
-            NetlinkPayload::Done(done) => {
-                // See below: a missing routing table is an empty dump.
-                if done.code == -(nix::errno::Errno::ENOENT as i32) {
-                    return Ok(DumpOutcome::Complete(out));
+/// A blocking socket for dumps, beside the connection that pipelines
+/// changes. Each message is handed to the caller as it is read, so a dump
+/// of thousands of links never exists as parsed messages all at once
+/// (netlink-proto would decode the whole dump into its channel first: the
+/// kernel refills the socket on every read, so it never runs dry).
+pub(crate) struct DumpSocket {
+    socket: Socket,
+    seq: u32,
+}
+
+impl DumpSocket {
+    /// A socket in the calling thread's namespace, with strict checking so
+    /// that the kernel filters route dumps by the request's header fields.
+    pub(crate) fn open() -> std::io::Result<DumpSocket> {
+        let mut socket = Socket::new(NETLINK_ROUTE)?;
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+        socket.set_netlink_get_strict_chk(true)?;
+        let _ = socket.set_ext_ack(true);
+        Ok(DumpSocket { socket, seq: 0 })
+    }
+
+    /// A complete, consistent dump (retried when the kernel marks it
+    /// interrupted), each message mapped by `keep` as it arrives.
+    pub(crate) fn dump<T>(
+        &mut self,
+        request: &RouteNetlinkMessage,
+        what: &'static str,
+        mut keep: impl FnMut(RouteNetlinkMessage) -> Option<T>,
+    ) -> Result<Vec<T>, RouteError> {
+        for _ in 0..DUMP_ATTEMPTS {
+            let mut out = Vec::new();
+            match self.dump_once(request, what, &mut |m| out.extend(keep(m))) {
+                Ok(true) => return Ok(out),
+                Ok(false) => continue,
+                // Messages were lost: the rest of this dump may still be
+                // queued, so start over on a clean socket.
+                Err(DumpFailure::Lost) => {
+                    *self = DumpSocket::open().map_err(RouteError::Setup)?;
                 }
-                if done.code != 0 && done.code != -libc_eintr() {
+                Err(DumpFailure::Kernel(errno)) => {
                     return Err(RouteError::Kernel {
                         op: "dump",
                         object: what.to_string(),
-                        errno: std::io::Error::from_raw_os_error(-done.code),
+                        errno,
                     });
                 }
-                interrupted |= done.code == -libc_eintr();
-                return Ok(if interrupted {
-                    DumpOutcome::Interrupted
-                } else {
-                    DumpOutcome::Complete(out)
-                });
-            }
-            NetlinkPayload::Error(e) if e.code.is_some() => {
-                let errno = -e.raw_code();
-                if errno == libc_eintr() || errno == libc_enobufs() {
-                    return Ok(DumpOutcome::Interrupted);
+                Err(DumpFailure::Socket(e)) => {
+                    return Err(RouteError::NoReply {
+                        op: "dump",
+                        object: what.to_string(),
+                        reason: e.to_string(),
+                    });
                 }
-                // A strict-check dump filtered by routing table answers
-                // ENOENT when that table does not exist yet (a fresh
-                // namespace has no main table until its first route): that
-                // is an empty result, not an error.
-                if errno == nix::errno::Errno::ENOENT as i32 {
-                    return Ok(DumpOutcome::Complete(out));
-                }
-                return Err(RouteError::Kernel {
-                    op: "dump",
-                    object: what.to_string(),
-                    errno: std::io::Error::from_raw_os_error(errno),
-                });
             }
-            NetlinkPayload::Overrun(_) => return Ok(DumpOutcome::Interrupted),
-            _ => {}
         }
+        Err(RouteError::DumpInterrupted {
+            what,
+            attempts: DUMP_ATTEMPTS,
+        })
     }
-    Err(no_reply(
-        "the netlink connection closed before the dump ended".into(),
-    ))
-}
 
-/// A complete, consistent dump, retried when interrupted.
-pub(crate) async fn dump(
-    handle: &Handle,
-    request: RouteNetlinkMessage,
-    what: &'static str,
-) -> Result<Vec<RouteNetlinkMessage>, RouteError> {
-    for _ in 0..DUMP_ATTEMPTS {
-        if let DumpOutcome::Complete(out) = dump_once(handle.clone(), request.clone(), what).await?
-        {
-            return Ok(out);
+    /// One pass: `Ok(true)` complete, `Ok(false)` interrupted.
+    fn dump_once(
+        &mut self,
+        request: &RouteNetlinkMessage,
+        what: &'static str,
+        each: &mut dyn FnMut(RouteNetlinkMessage),
+    ) -> Result<bool, DumpFailure> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let mut msg = NetlinkMessage::from(request.clone());
+        msg.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        msg.header.sequence_number = seq;
+        msg.finalize();
+        let mut buf = vec![0u8; msg.buffer_len()];
+        msg.serialize(&mut buf);
+        self.socket.send(&buf, 0).map_err(DumpFailure::Socket)?;
+        let mut interrupted = false;
+        loop {
+            let (data, _) = self.socket.recv_from_full().map_err(|e| {
+                if e.raw_os_error() == Some(libc_enobufs()) {
+                    DumpFailure::Lost
+                } else {
+                    DumpFailure::Socket(e)
+                }
+            })?;
+            let mut offset = 0;
+            while offset < data.len() {
+                let reply: NetlinkMessage<RouteNetlinkMessage> =
+                    NetlinkMessage::deserialize(&data[offset..]).map_err(|e| {
+                        DumpFailure::Socket(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("undecodable reply to the {what} dump: {e}"),
+                        ))
+                    })?;
+                let len = reply.header.length as usize;
+                if len == 0 {
+                    return Err(DumpFailure::Socket(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "zero-length netlink message",
+                    )));
+                }
+                offset += (len + 3) & !3;
+                if reply.header.sequence_number != seq {
+                    continue;
+                }
+                // The kernel flags the message where it noticed the change,
+                // often the final DONE.
+                interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;
+                match reply.payload {
+                    NetlinkPayload::InnerMessage(m) => each(m),
+                    NetlinkPayload::Done(done) => {
+                        let errno = -done.code;
+                        // A strict-check dump filtered by routing table
+                        // answers ENOENT when that table does not exist yet
+                        // (a fresh namespace has no main table until its
+                        // first route): that is an empty result.
+                        if errno == 0 || errno == nix::errno::Errno::ENOENT as i32 {
+                            return Ok(!interrupted);
+                        }
+                        if errno == libc_eintr() {
+                            return Ok(false);
+                        }
+                        return Err(DumpFailure::Kernel(std::io::Error::from_raw_os_error(
+                            errno,
+                        )));
+                    }
+                    NetlinkPayload::Error(e) if e.code.is_some() => {
+                        let errno = -e.raw_code();
+                        if errno == libc_eintr() {
+                            return Ok(false);
+                        }
+                        if errno == nix::errno::Errno::ENOENT as i32 {
+                            return Ok(true);
+                        }
+                        if errno == libc_enobufs() {
+                            return Err(DumpFailure::Lost);
+                        }
+                        return Err(DumpFailure::Kernel(std::io::Error::from_raw_os_error(
+                            errno,
+                        )));
+                    }
+                    NetlinkPayload::Overrun(_) => return Err(DumpFailure::Lost),
+                    _ => {}
+                }
+            }
         }
     }
-    Err(RouteError::DumpInterrupted {
-        what,
-        attempts: DUMP_ATTEMPTS,
-    })
 }
 
 fn libc_eintr() -> i32 {

@@ -34,11 +34,8 @@ use crate::RouteError;
 use crate::nl::{self, Request};
 
 /// Receive buffer asked for (root may exceed `rmem_max`): room for the acks
-/// of a full pipeline window and for large dumps.
+/// of a full pipeline window.
 const RECV_BUFFER: usize = 8 << 20;
-
-/// How often a dump is restarted after the receive buffer overran.
-const OVERRUN_ATTEMPTS: u32 = 3;
 
 /// What [`Session::observe`] looks at.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -110,6 +107,8 @@ pub struct Session {
     /// Where the socket reports receive-buffer overruns (seq 0, so netlink-proto
     /// routes them here rather than to a request).
     unsolicited: Unsolicited,
+    /// Dumps go through a blocking socket of their own (see [`nl::DumpSocket`]).
+    dumps: nl::DumpSocket,
     /// The namespace the socket lives in, so sysctls go to the same one even
     /// if the session is used from a thread elsewhere.
     netns: std::fs::File,
@@ -166,6 +165,7 @@ impl Session {
             runtime,
             handle,
             unsolicited,
+            dumps: nl::DumpSocket::open().map_err(RouteError::Setup)?,
             netns,
             netns_ino,
         })
@@ -197,21 +197,13 @@ impl Session {
         })
     }
 
-    fn dump(
+    fn dump<T>(
         &mut self,
         request: RouteNetlinkMessage,
         what: &'static str,
-    ) -> Result<Vec<RouteNetlinkMessage>, RouteError> {
-        let mut last = None;
-        for _ in 0..OVERRUN_ATTEMPTS {
-            let handle = self.handle.clone();
-            match self.block(what, nl::dump(&handle, request.clone(), what)) {
-                Ok(result) => return result,
-                Err(e @ RouteError::Overrun { .. }) => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.expect("at least one attempt"))
+        keep: impl FnMut(RouteNetlinkMessage) -> Option<T>,
+    ) -> Result<Vec<T>, RouteError> {
+        self.dumps.dump(&request, what, keep)
     }
 
     /// Runs `f` in the session's namespace: directly when the calling thread
@@ -230,28 +222,24 @@ impl Session {
         blixard_netns::run_in(&blixard_netns::Netns::Path(path.into()), f)?
     }
 
-    fn links(&mut self) -> Result<Vec<LinkMessage>, RouteError> {
+    fn links(&mut self) -> Result<Vec<LinkRow>, RouteError> {
         // Counters are most of a link message and nothing here reads them.
         let mut request = LinkMessage::default();
         request
             .attributes
             .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-        let msgs = self.dump(RouteNetlinkMessage::GetLink(request), "links")?;
-        Ok(msgs
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(l),
-                _ => None,
-            })
-            .collect())
+        self.dump(RouteNetlinkMessage::GetLink(request), "links", link_row)
     }
 
-    fn routes(
+    /// Route messages of `family` mapped by `keep` as they arrive; the
+    /// kernel filters by `protocol` and `table` when given.
+    fn routes<T>(
         &mut self,
         family: AddressFamily,
         protocol: Option<u8>,
         table: Option<u8>,
-    ) -> Result<Vec<RouteMessage>, RouteError> {
+        mut keep: impl FnMut(&RouteMessage) -> Option<T>,
+    ) -> Result<Vec<T>, RouteError> {
         let mut req = RouteMessage::default();
         req.header.address_family = family;
         // With NETLINK_GET_STRICT_CHK the kernel filters by these header fields.
@@ -266,14 +254,10 @@ impl Session {
         } else {
             "IPv6 routes"
         };
-        let msgs = self.dump(RouteNetlinkMessage::GetRoute(req), what)?;
-        Ok(msgs
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r) => Some(r),
-                _ => None,
-            })
-            .collect())
+        self.dump(RouteNetlinkMessage::GetRoute(req), what, |m| match m {
+            RouteNetlinkMessage::NewRoute(r) => keep(&r),
+            _ => None,
+        })
     }
 
     /// Observes links, qdiscs, addresses, routes and sysctls in one dump
@@ -284,46 +268,20 @@ impl Session {
     pub fn observe(&mut self, scope: &ObserveScope) -> Result<ObservedHost, RouteError> {
         let links = self.links()?;
         let wanted: HashSet<&str> = scope.names.iter().map(String::as_str).collect();
-        let names: HashMap<u32, String> = links
-            .iter()
-            .filter_map(|l| Some((l.header.index, link_name(l)?)))
-            .collect();
+        let names: HashMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
         let mut observed: Vec<ObservedLink> = links
             .iter()
-            .filter_map(|l| {
-                let name = link_name(l)?;
-                let group = l
-                    .attributes
-                    .iter()
-                    .find_map(|a| match a {
-                        LinkAttribute::Group(g) => Some(*g),
-                        _ => None,
-                    })
-                    .unwrap_or(0);
-                if group != scope.link_group && !wanted.contains(name.as_str()) {
-                    return None;
-                }
-                Some(ObservedLink {
-                    ifindex: l.header.index,
-                    name,
-                    group,
-                    alias: l.attributes.iter().find_map(|a| match a {
-                        LinkAttribute::IfAlias(s) => Some(s.clone()),
-                        _ => None,
-                    }),
-                    up: l.header.flags.contains(LinkFlags::Up),
-                    mtu: l
-                        .attributes
-                        .iter()
-                        .find_map(|a| match a {
-                            LinkAttribute::Mtu(m) => Some(*m),
-                            _ => None,
-                        })
-                        .unwrap_or(0),
-                    tun: None,
-                    root_noqueue: false,
-                    addresses: Vec::new(),
-                })
+            .filter(|l| l.group == scope.link_group || wanted.contains(l.name.as_str()))
+            .map(|l| ObservedLink {
+                ifindex: l.index,
+                name: l.name.clone(),
+                group: l.group,
+                alias: l.alias.clone(),
+                up: l.up,
+                mtu: l.mtu,
+                tun: None,
+                root_noqueue: false,
+                addresses: Vec::new(),
             })
             .collect();
         let position: HashMap<u32, usize> = observed
@@ -341,25 +299,22 @@ impl Session {
             });
         }
 
-        let qdiscs = self.dump(
+        let noqueue = self.dump(
             RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()),
             "qdiscs",
+            |q| {
+                let RouteNetlinkMessage::NewQueueDiscipline(q) = q else {
+                    return None;
+                };
+                let root_noqueue = q.header.parent == TcHandle::ROOT
+                    && q.attributes
+                        .iter()
+                        .any(|a| matches!(a, TcAttribute::Kind(k) if k == "noqueue"));
+                root_noqueue.then_some(q.header.index)
+            },
         )?;
-        for q in qdiscs {
-            let RouteNetlinkMessage::NewQueueDiscipline(q) = q else {
-                continue;
-            };
-            let Some(&i) = u32::try_from(q.header.index)
-                .ok()
-                .and_then(|ix| position.get(&ix))
-            else {
-                continue;
-            };
-            let noqueue = q
-                .attributes
-                .iter()
-                .any(|a| matches!(a, TcAttribute::Kind(k) if k == "noqueue"));
-            if q.header.parent == TcHandle::ROOT && noqueue {
+        for index in noqueue {
+            if let Some(&i) = u32::try_from(index).ok().and_then(|ix| position.get(&ix)) {
                 observed[i].root_noqueue = true;
             }
         }
@@ -367,21 +322,20 @@ impl Session {
         let addresses = self.dump(
             RouteNetlinkMessage::GetAddress(AddressMessage::default()),
             "addresses",
+            |a| {
+                let RouteNetlinkMessage::NewAddress(a) = a else {
+                    return None;
+                };
+                let &i = position.get(&a.header.index)?;
+                // Kernel-made link-local addresses are not the plan's business.
+                if a.header.scope == AddressScope::Link {
+                    return None;
+                }
+                Some((i, address_of(&a)?))
+            },
         )?;
-        for a in addresses {
-            let RouteNetlinkMessage::NewAddress(a) = a else {
-                continue;
-            };
-            let Some(&i) = position.get(&a.header.index) else {
-                continue;
-            };
-            // Kernel-made link-local addresses are not the plan's business.
-            if a.header.scope == AddressScope::Link {
-                continue;
-            }
-            if let Some(net) = address_of(&a) {
-                observed[i].addresses.push(net);
-            }
+        for (i, net) in addresses {
+            observed[i].addresses.push(net);
         }
         for l in &mut observed {
             l.addresses.sort();
@@ -393,7 +347,7 @@ impl Session {
         let mut from_files = Vec::new();
         let devconf: HashMap<String, &InetDevConf> = links
             .iter()
-            .filter_map(|l| Some((link_name(l)?, inet_devconf(l)?)))
+            .filter_map(|l| Some((l.name.clone(), l.inet.as_ref()?)))
             .collect();
         for key in &scope.sysctls {
             match link_conf_value(key, &devconf) {
@@ -443,22 +397,18 @@ impl Session {
                 .collect();
             // Pool overlap needs every route anyway, so then one unfiltered
             // dump covers ours too; otherwise the kernel filters by protocol.
-            let dumped = if pools.is_empty() {
-                self.routes(family, Some(scope.route_protocol), None)?
-            } else {
-                self.routes(family, None, None)?
-            };
-            for r in dumped {
-                let Some(route) = observed_route(&r, names) else {
-                    continue;
-                };
+            let keep = |r: &RouteMessage| {
+                let route = observed_route(r, names)?;
                 let ours = route.protocol == scope.route_protocol;
                 let in_pool = is_unicast_like(r.header.kind)
                     && pools.iter().any(|p| p.contains(&route.destination));
-                if ours || in_pool {
-                    routes.push(route);
-                }
-            }
+                (ours || in_pool).then_some(route)
+            };
+            routes.extend(if pools.is_empty() {
+                self.routes(family, Some(scope.route_protocol), None, keep)?
+            } else {
+                self.routes(family, None, None, keep)?
+            });
         }
         Ok(routes)
     }
@@ -475,8 +425,8 @@ impl Session {
         let needs_links = ours.iter().any(|c| !matches!(c, Change::SetSysctl { .. }));
         let index: HashMap<String, u32> = if needs_links {
             self.links()?
-                .iter()
-                .filter_map(|l| Some((link_name(l)?, l.header.index)))
+                .into_iter()
+                .map(|l| (l.name, l.index))
                 .collect()
         } else {
             HashMap::new()
@@ -538,18 +488,18 @@ impl Session {
     pub fn default_route_interfaces(&mut self) -> Result<Vec<String>, RouteError> {
         let names: HashMap<u32, String> = self
             .links()?
-            .iter()
-            .filter_map(|l| Some((l.header.index, link_name(l)?)))
+            .into_iter()
+            .map(|l| (l.index, l.name))
             .collect();
         let mut out: Vec<String> = Vec::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            let mut defaults: Vec<(u32, Vec<u32>)> = self
-                .routes(family, None, Some(RouteHeader::RT_TABLE_MAIN))?
-                .iter()
-                .filter(|r| {
-                    r.header.destination_prefix_length == 0 && r.header.kind == RouteType::Unicast
-                })
-                .map(|r| {
+            let mut defaults: Vec<(u32, Vec<u32>)> =
+                self.routes(family, None, Some(RouteHeader::RT_TABLE_MAIN), |r| {
+                    if r.header.destination_prefix_length != 0
+                        || r.header.kind != RouteType::Unicast
+                    {
+                        return None;
+                    }
                     let metric = r
                         .attributes
                         .iter()
@@ -568,9 +518,8 @@ impl Session {
                             _ => {}
                         }
                     }
-                    (metric, oifs)
-                })
-                .collect();
+                    Some((metric, oifs))
+                })?;
             defaults.sort_by_key(|(metric, _)| *metric);
             for name in defaults
                 .into_iter()
@@ -599,18 +548,52 @@ impl Session {
     }
 }
 
-/// The IPv4 settings of a link (`IFLA_AF_SPEC`/`AF_INET`/`IFLA_INET_CONF`):
-/// the same array `/proc/sys/net/ipv4/conf/IF/` shows.
-fn inet_devconf(l: &LinkMessage) -> Option<&InetDevConf> {
-    l.attributes.iter().find_map(|a| match a {
-        LinkAttribute::AfSpecUnspec(specs) => specs.iter().find_map(|s| match s {
-            AfSpecUnspec::Inet(inet) => inet.iter().find_map(|i| match i {
-                AfSpecInet::DevConf(conf) => Some(conf),
-                _ => None,
-            }),
-            _ => None,
-        }),
-        _ => None,
+/// One link as observe and apply need it, taken from its message as the
+/// dump arrives so that the (large) parsed message is dropped at once.
+struct LinkRow {
+    index: u32,
+    name: String,
+    group: u32,
+    alias: Option<String>,
+    up: bool,
+    mtu: u32,
+    /// The IPv4 settings (`IFLA_AF_SPEC`/`AF_INET`/`IFLA_INET_CONF`): the
+    /// same array `/proc/sys/net/ipv4/conf/IF/` shows.
+    inet: Option<InetDevConf>,
+}
+
+fn link_row(m: RouteNetlinkMessage) -> Option<LinkRow> {
+    let RouteNetlinkMessage::NewLink(l) = m else {
+        return None;
+    };
+    let (mut name, mut group, mut alias, mut mtu, mut inet) = (None, 0, None, 0, None);
+    for a in l.attributes {
+        match a {
+            LinkAttribute::IfName(n) => name = Some(n),
+            LinkAttribute::Group(g) => group = g,
+            LinkAttribute::IfAlias(s) => alias = Some(s),
+            LinkAttribute::Mtu(m) => mtu = m,
+            LinkAttribute::AfSpecUnspec(specs) => {
+                for spec in specs {
+                    if let AfSpecUnspec::Inet(conf) = spec {
+                        inet = conf.into_iter().find_map(|c| match c {
+                            AfSpecInet::DevConf(c) => Some(c),
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(LinkRow {
+        index: l.header.index,
+        name: name?,
+        group,
+        alias,
+        up: l.header.flags.contains(LinkFlags::Up),
+        mtu,
+        inet,
     })
 }
 
@@ -636,13 +619,6 @@ fn link_conf_value(key: &str, devconf: &HashMap<String, &InetDevConf>) -> Option
         "accept_local" => conf.accept_local,
         "route_localnet" => conf.route_localnet,
         _ => return None,
-    })
-}
-
-fn link_name(l: &LinkMessage) -> Option<String> {
-    l.attributes.iter().find_map(|a| match a {
-        LinkAttribute::IfName(n) => Some(n.clone()),
-        _ => None,
     })
 }
 

@@ -64,11 +64,12 @@ impl Rtnl {
 
     /// Sends one request and collects the inner messages of its reply. A
     /// request without `NLM_F_DUMP` ends at its first reply or ack.
-    fn exchange(
+    fn exchange<T>(
         &mut self,
         message: RouteNetlinkMessage,
         flags: u16,
-    ) -> Result<Vec<RouteNetlinkMessage>, NlFailure> {
+        keep: &mut impl FnMut(RouteNetlinkMessage) -> Option<T>,
+    ) -> Result<Vec<T>, NlFailure> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let mut header = NetlinkHeader::default();
@@ -112,7 +113,9 @@ impl Rtnl {
                 let msg_flags = msg.header.flags;
                 match msg.payload {
                     NetlinkPayload::InnerMessage(inner) => {
-                        out.push(inner);
+                        // Mapped as it arrives: a parsed link message is
+                        // large, a dump of thousands of them is not kept.
+                        out.extend(keep(inner));
                         if !dump {
                             return Ok(out);
                         }
@@ -150,11 +153,24 @@ impl Rtnl {
         op: &'static str,
         message: RouteNetlinkMessage,
         flags: u16,
-    ) -> Result<Vec<RouteNetlinkMessage>, TapError> {
+    ) -> Result<(), TapError> {
+        self.request_map(object, op, message, flags, |_| None::<()>)
+            .map(|_| ())
+    }
+
+    /// [`Self::request`] keeping each reply message that `keep` maps.
+    fn request_map<T>(
+        &mut self,
+        object: &str,
+        op: &'static str,
+        message: RouteNetlinkMessage,
+        flags: u16,
+        mut keep: impl FnMut(RouteNetlinkMessage) -> Option<T>,
+    ) -> Result<Vec<T>, TapError> {
         let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
         let attempts = if dump { DUMP_ATTEMPTS } else { 1 };
         for _ in 0..attempts {
-            match self.exchange(message.clone(), flags) {
+            match self.exchange(message.clone(), flags, &mut keep) {
                 Ok(v) => return Ok(v),
                 Err(NlFailure::Kernel(source, detail)) => {
                     return Err(TapError::Netlink {
@@ -187,21 +203,27 @@ impl Rtnl {
 
     /// Every link in the namespace.
     pub fn dump_links(&mut self) -> Result<Vec<LinkRecord>, TapError> {
-        let replies = self.request(
+        self.request_map(
             "links",
             "dumping",
             RouteNetlinkMessage::GetLink(skip_stats()),
             NLM_F_DUMP,
-        )?;
-        Ok(replies.into_iter().filter_map(link_record).collect())
+            link_record,
+        )
     }
 
     /// The link called `name`, if any.
     pub fn get_link(&mut self, name: &str) -> Result<Option<LinkRecord>, TapError> {
         let mut msg = skip_stats();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        match self.request(name, "looking up", RouteNetlinkMessage::GetLink(msg), 0) {
-            Ok(replies) => Ok(replies.into_iter().find_map(link_record)),
+        match self.request_map(
+            name,
+            "looking up",
+            RouteNetlinkMessage::GetLink(msg),
+            0,
+            link_record,
+        ) {
+            Ok(mut replies) => Ok(replies.pop()),
             Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
             Err(e) => Err(e),
         }
