@@ -16,8 +16,6 @@
 
 pub mod testbed;
 
-use std::collections::BTreeMap;
-
 use blixard_addr::VmIndex;
 use blixard_addr::config::Config;
 use blixard_addr::diff::{self, DiffOptions};
@@ -437,14 +435,11 @@ fn observe_scoped(
 /// tun details only when the scope asks for more than links and routes.
 fn observe_kernel(scope: &ObserveScope) -> Result<ObservedHost, HostError> {
     let mut session = Session::new()?;
-    let mut observed = session.observe(scope)?;
-    if !scope.links_and_routes_only {
-        let mut tuns: BTreeMap<String, _> = blixard_tap::list()?;
-        for link in &mut observed.links {
-            link.tun = tuns.remove(&link.name);
-        }
+    if scope.links_and_routes_only {
+        return Ok(session.observe(scope)?);
     }
-    Ok(observed)
+    // The tun details come out of the same link dump.
+    Ok(session.observe_with(scope, &blixard_tap::tun_info)?)
 }
 
 /// The result of a scoped helper thread; its panic is this thread's.

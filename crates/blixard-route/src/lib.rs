@@ -20,5 +20,5 @@ mod session;
 mod sysctl;
 
 pub use error::RouteError;
-pub use session::{ApplyReport, ObserveScope, Session};
+pub use session::{ApplyReport, ObserveScope, Session, TunParser};
 pub use sysctl::{read_sysctl, sysctl_path, write_sysctl};

@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 
 use blixard_addr::plan::HostPlan;
 use blixard_addr::state::{
-    Change, Executor, ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute,
+    Change, Executor, ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, TunInfo,
 };
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
@@ -84,6 +84,10 @@ impl ObserveScope {
         }
     }
 }
+
+/// Reads the tun details of a link from its message, for
+/// [`Session::observe_with`].
+pub type TunParser<'a> = dyn Fn(&LinkMessage) -> Option<TunInfo> + 'a;
 
 /// What [`Session::apply`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -223,12 +227,19 @@ impl Session {
     }
 
     fn links(&mut self) -> Result<Vec<LinkRow>, RouteError> {
+        self.links_with(&|_| None)
+    }
+
+    /// [`Self::links`], reading tun details with `tun` from each message.
+    fn links_with(&mut self, tun: &TunParser<'_>) -> Result<Vec<LinkRow>, RouteError> {
         // Counters are most of a link message and nothing here reads them.
         let mut request = LinkMessage::default();
         request
             .attributes
             .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-        self.dump(RouteNetlinkMessage::GetLink(request), "links", link_row)
+        self.dump(RouteNetlinkMessage::GetLink(request), "links", |m| {
+            link_row(m, tun)
+        })
     }
 
     /// Route messages of `family` mapped by `keep` as they arrive; the
@@ -266,7 +277,18 @@ impl Session {
     /// like) come from the link dump, which carries them, rather than from
     /// one `/proc/sys` file each.
     pub fn observe(&mut self, scope: &ObserveScope) -> Result<ObservedHost, RouteError> {
-        let links = self.links()?;
+        self.observe_with(scope, &|_| None)
+    }
+
+    /// [`Self::observe`], also filling each link's `tun` with what `tun`
+    /// reads from its message (e.g. `blixard_tap::tun_info`), so that the
+    /// tun details need no second link dump.
+    pub fn observe_with(
+        &mut self,
+        scope: &ObserveScope,
+        tun: &TunParser<'_>,
+    ) -> Result<ObservedHost, RouteError> {
+        let links = self.links_with(tun)?;
         let wanted: HashSet<&str> = scope.names.iter().map(String::as_str).collect();
         let names: HashMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
         let mut observed: Vec<ObservedLink> = links
@@ -279,7 +301,7 @@ impl Session {
                 alias: l.alias.clone(),
                 up: l.up,
                 mtu: l.mtu,
-                tun: None,
+                tun: l.tun.clone(),
                 root_noqueue: false,
                 addresses: Vec::new(),
             })
@@ -560,12 +582,14 @@ struct LinkRow {
     /// The IPv4 settings (`IFLA_AF_SPEC`/`AF_INET`/`IFLA_INET_CONF`): the
     /// same array `/proc/sys/net/ipv4/conf/IF/` shows.
     inet: Option<InetDevConf>,
+    tun: Option<TunInfo>,
 }
 
-fn link_row(m: RouteNetlinkMessage) -> Option<LinkRow> {
+fn link_row(m: RouteNetlinkMessage, tun: &TunParser<'_>) -> Option<LinkRow> {
     let RouteNetlinkMessage::NewLink(l) = m else {
         return None;
     };
+    let tun = tun(&l);
     let (mut name, mut group, mut alias, mut mtu, mut inet) = (None, 0, None, 0, None);
     for a in l.attributes {
         match a {
@@ -594,6 +618,7 @@ fn link_row(m: RouteNetlinkMessage) -> Option<LinkRow> {
         up: l.header.flags.contains(LinkFlags::Up),
         mtu,
         inet,
+        tun,
     })
 }
 

@@ -359,6 +359,13 @@ pub fn set_ownership(name: &str, owner: Option<u32>, group: Option<u32>) -> Resu
     apply_ownership(fd.as_fd(), name, owner, group)
 }
 
+/// The tun attributes carried by one `RTM_NEWLINK` message (from a dump
+/// made elsewhere, e.g. `blixard_route`'s), `None` for a link that is not a
+/// tun/tap device. Lets a caller that dumps links anyway skip [`list`]'s.
+pub fn tun_info(link: &netlink_packet_route::link::LinkMessage) -> Option<TunInfo> {
+    netlink::tun_info(link)
+}
+
 /// Every tun/tap device in the namespace, by name, from one `RTM_GETLINK`
 /// dump (retried when the kernel marks it interrupted).
 pub fn list() -> Result<BTreeMap<String, TunInfo>, TapError> {

@@ -398,46 +398,54 @@ fn link_record(msg: RouteNetlinkMessage) -> Option<LinkRecord> {
     let RouteNetlinkMessage::NewLink(link) = msg else {
         return None;
     };
+    let tun = tun_info(&link);
     let mut rec = LinkRecord {
         index: link.header.index,
         name: String::new(),
         group: 0,
         alias: None,
         kind: None,
-        tun: None,
+        tun,
     };
-    let mut carrier = None;
-    let mut tun_data: Option<Vec<(u16, Vec<u8>)>> = None;
     for attr in link.attributes {
         match attr {
             LinkAttribute::IfName(n) => rec.name = n,
             LinkAttribute::Group(g) => rec.group = g,
             LinkAttribute::IfAlias(a) => rec.alias = Some(a),
-            LinkAttribute::Carrier(c) => carrier = Some(c),
+            LinkAttribute::LinkInfo(infos) => {
+                rec.kind = infos.into_iter().find_map(|i| match i {
+                    LinkInfo::Kind(kind) => Some(kind.to_string()),
+                    _ => None,
+                })
+            }
+            _ => {}
+        }
+    }
+    Some(rec)
+}
+
+/// The tun attributes of a link message, `None` for any other kind of link.
+pub(crate) fn tun_info(link: &LinkMessage) -> Option<TunInfo> {
+    let mut carrier = None;
+    let mut is_tun = false;
+    let mut tun_data: Vec<(u16, Vec<u8>)> = Vec::new();
+    for attr in &link.attributes {
+        match attr {
+            LinkAttribute::Carrier(c) => carrier = Some(*c),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     match info {
-                        LinkInfo::Kind(kind) => {
-                            if kind == InfoKind::Tun {
-                                tun_data.get_or_insert_with(Vec::new);
-                            }
-                            rec.kind = Some(kind.to_string());
-                        }
+                        LinkInfo::Kind(kind) => is_tun = *kind == InfoKind::Tun,
                         LinkInfo::Data(InfoData::Tun(nlas)) => {
-                            let v = tun_data.get_or_insert_with(Vec::new);
                             for nla in nlas {
                                 use netlink_packet_core::Nla;
                                 let mut value = vec![0u8; nla.value_len()];
                                 nla.emit_value(&mut value);
-                                v.push((nla.kind(), value));
+                                tun_data.push((nla.kind(), value));
                             }
                         }
                         // Other crate versions may not know kind `tun`.
-                        LinkInfo::Data(InfoData::Other(raw))
-                            if rec.kind.as_deref() == Some("tun") =>
-                        {
-                            tun_data.get_or_insert_with(Vec::new).extend(raw_nlas(&raw));
-                        }
+                        LinkInfo::Data(InfoData::Other(raw)) => tun_data.extend(raw_nlas(raw)),
                         _ => {}
                     }
                 }
@@ -445,10 +453,7 @@ fn link_record(msg: RouteNetlinkMessage) -> Option<LinkRecord> {
             _ => {}
         }
     }
-    if rec.kind.as_deref() == Some("tun") {
-        rec.tun = Some(parse_tun(&tun_data.unwrap_or_default(), carrier));
-    }
-    Some(rec)
+    is_tun.then(|| parse_tun(&tun_data, carrier))
 }
 
 fn raw_nlas(raw: &[u8]) -> Vec<(u16, Vec<u8>)> {
