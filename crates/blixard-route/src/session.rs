@@ -290,7 +290,8 @@ impl Session {
     ) -> Result<ObservedHost, RouteError> {
         let links = self.links_with(tun)?;
         let wanted: HashSet<&str> = scope.names.iter().map(String::as_str).collect();
-        let names: HashMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
+        // Borrowed from `links`: at thousands of links every copy counts.
+        let names: HashMap<u32, &str> = links.iter().map(|l| (l.index, l.name.as_str())).collect();
         let mut observed: Vec<ObservedLink> = links
             .iter()
             .filter(|l| l.group == scope.link_group || wanted.contains(l.name.as_str()))
@@ -367,9 +368,9 @@ impl Session {
 
         let mut sysctls = BTreeMap::new();
         let mut from_files = Vec::new();
-        let devconf: HashMap<String, &InetDevConf> = links
+        let devconf: HashMap<&str, &InetDevConf> = links
             .iter()
-            .filter_map(|l| Some((l.name.clone(), l.inet.as_ref()?)))
+            .filter_map(|l| Some((l.name.as_str(), l.inet.as_deref()?)))
             .collect();
         for key in &scope.sysctls {
             match link_conf_value(key, &devconf) {
@@ -402,7 +403,7 @@ impl Session {
     fn observe_routes(
         &mut self,
         scope: &ObserveScope,
-        names: &HashMap<u32, String>,
+        names: &HashMap<u32, &str>,
     ) -> Result<Vec<ObservedRoute>, RouteError> {
         let mut routes = Vec::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
@@ -581,7 +582,8 @@ struct LinkRow {
     mtu: u32,
     /// The IPv4 settings (`IFLA_AF_SPEC`/`AF_INET`/`IFLA_INET_CONF`): the
     /// same array `/proc/sys/net/ipv4/conf/IF/` shows.
-    inet: Option<InetDevConf>,
+    /// Boxed: most of a row's size, and a dump's row vector doubles as it grows.
+    inet: Option<Box<InetDevConf>>,
     tun: Option<TunInfo>,
 }
 
@@ -601,7 +603,7 @@ fn link_row(m: RouteNetlinkMessage, tun: &TunParser<'_>) -> Option<LinkRow> {
                 for spec in specs {
                     if let AfSpecUnspec::Inet(conf) = spec {
                         inet = conf.into_iter().find_map(|c| match c {
-                            AfSpecInet::DevConf(c) => Some(c),
+                            AfSpecInet::DevConf(c) => Some(Box::new(c)),
                             _ => None,
                         });
                     }
@@ -625,7 +627,7 @@ fn link_row(m: RouteNetlinkMessage, tun: &TunParser<'_>) -> Option<LinkRow> {
 /// The value of `net.ipv4.conf.IF.NAME` from IF's link message, for the
 /// settings read here; `None` sends the key to `/proc/sys` (other settings,
 /// `all`/`default`, links that were not dumped).
-fn link_conf_value(key: &str, devconf: &HashMap<String, &InetDevConf>) -> Option<i32> {
+fn link_conf_value(key: &str, devconf: &HashMap<&str, &InetDevConf>) -> Option<i32> {
     let (interface, name) = key.strip_prefix("net.ipv4.conf.")?.rsplit_once('.')?;
     if matches!(interface, "all" | "default") {
         return None;
@@ -671,7 +673,7 @@ fn is_unicast_like(kind: RouteType) -> bool {
     )
 }
 
-fn observed_route(r: &RouteMessage, names: &HashMap<u32, String>) -> Option<ObservedRoute> {
+fn observed_route(r: &RouteMessage, names: &HashMap<u32, &str>) -> Option<ObservedRoute> {
     let mut dst: Option<IpAddr> = None;
     let mut oif = None;
     let mut table = u32::from(r.header.table);
@@ -692,7 +694,7 @@ fn observed_route(r: &RouteMessage, names: &HashMap<u32, String>) -> Option<Obse
     };
     Some(ObservedRoute {
         destination: IpNet::new(dst, r.header.destination_prefix_length).ok()?,
-        interface: oif.and_then(|i| names.get(&i).cloned()),
+        interface: oif.and_then(|i| names.get(&i).map(|n| n.to_string())),
         protocol: u8::from(r.header.protocol),
         table,
     })
