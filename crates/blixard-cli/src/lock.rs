@@ -63,19 +63,22 @@ pub fn acquire(dir: &Path, name: &str, what: &str) -> std::io::Result<Lock> {
     };
     file.set_len(0)?;
     file.seek(SeekFrom::Start(0))?;
-    writeln!(file, "pid {} ({what})", std::process::id())?;
+    // One write, so a waiter never reads half a line.
+    file.write_all(format!("pid {} ({what})\n", std::process::id()).as_bytes())?;
     Ok(Lock { _file: file })
 }
 
-/// Who holds the lock: its own line once that names the pid the kernel
-/// says holds it (the file may still hold a finished holder's line, or be
-/// empty while a new holder is about to write); when `patient` is over, the
-/// pid alone, or "another run". `None`: look again (the lock was released
+/// Who holds the lock: its own line once that is complete and names the
+/// pid the kernel says holds it (the file may still hold a finished
+/// holder's line, or be empty or half written by a new holder); when
+/// `patient` is over, the pid alone, or "another run". `None`: look again (the lock was released
 /// meanwhile, or the holder has not written its line yet).
 fn describe_holder(file: &mut File, patient: bool) -> Option<String> {
     let text = holder_text(file);
     match kernel_holder(file) {
-        Some(pid) if text.starts_with(&format!("pid {pid} ")) => Some(text),
+        Some(pid) if text.starts_with(&format!("pid {pid} ")) && text.ends_with('\n') => {
+            Some(text.trim_end().to_string())
+        }
         _ if patient => None,
         Some(pid) => Some(format!("pid {pid}")),
         None => Some("another run".into()),
@@ -87,7 +90,7 @@ fn holder_text(file: &mut File) -> String {
     let _ = file
         .seek(SeekFrom::Start(0))
         .and_then(|_| file.read_to_string(&mut text));
-    text.trim().to_string()
+    text
 }
 
 /// The pid holding a `flock` on `file`, from the kernel's table

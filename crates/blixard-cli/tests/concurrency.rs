@@ -5,7 +5,7 @@
 
 mod reliability;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
@@ -211,9 +211,10 @@ fn exits_either(scratch: &Scratch, config: &Path) -> bool {
     }
 }
 
-/// Puts a gate in front of the real `nft`: the first call blocks on a
-/// FIFO until the test releases it, so a run is held inside its locked
-/// section for as long as the test needs. The real binary does the work.
+/// Puts a gate in front of the real `nft`: every call made before the gate
+/// opens (an apply may run more than one at once) blocks reading a line
+/// from a FIFO, so a run is held inside its locked section for as long as
+/// the test needs. The real binary does the work.
 fn gated_nft(scratch: &Scratch) -> String {
     let real = sh_ok("command -v nft").trim().to_string();
     let dir = scratch.0.join("gate");
@@ -231,6 +232,25 @@ fn gated_nft(scratch: &Scratch) -> String {
         dir.display(),
         std::env::var("PATH").unwrap_or_default()
     )
+}
+
+/// Opens the gate when dropped, so a failing test does not leave its runs
+/// blocked in a dead namespace.
+struct OpenGateOnDrop(std::path::PathBuf);
+
+impl Drop for OpenGateOnDrop {
+    fn drop(&mut self) {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::write(self.0.join("open"), "");
+        // Non-blocking: with no reader left there is nothing to release.
+        if let Ok(mut fifo) = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(self.0.join("fifo"))
+        {
+            let _ = fifo.write_all("go\n".repeat(64).as_bytes());
+        }
+    }
 }
 
 /// The first line a child prints on stderr, within a deadline.
@@ -260,6 +280,7 @@ fn runs_waiting_for_the_lock_name_its_holder() {
         uplink();
         let path = gated_nft(&scratch);
         let gate = scratch.0.join("gate");
+        let _unblock = OpenGateOnDrop(gate.clone());
         let lock = lock_file(&scratch);
 
         let holder = command(&scratch, &config, &["apply"])
@@ -300,9 +321,17 @@ fn runs_waiting_for_the_lock_name_its_holder() {
             assert!(child.try_wait().unwrap().is_none(), "{args:?} did not wait");
         }
 
+        // A line for each gated call; the write end stays open until the
+        // holder is done, so a call that opens the FIFO late still finds
+        // its line.
         std::fs::write(gate.join("open"), "").unwrap();
-        std::fs::write(gate.join("fifo"), "go\n").unwrap();
+        let mut release = std::fs::OpenOptions::new()
+            .write(true)
+            .open(gate.join("fifo"))
+            .unwrap();
+        release.write_all("go\n".repeat(64).as_bytes()).unwrap();
         let applied = holder.wait_with_output().unwrap();
+        drop(release);
         assert!(changes("apply", &applied) > 0, "{}", text(&applied));
         for (args, child, rest) in waiting {
             let out = child.wait_with_output().unwrap();
