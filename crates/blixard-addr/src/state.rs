@@ -258,7 +258,7 @@ pub enum Conflict {
     },
     /// A route we do not own overlaps a pool.
     #[error(
-        "route {destination} (dev {interface:?}, proto {protocol}) overlaps the VM pool {pool} and is not ours; choose another pool"
+        "route {destination} (dev {}, proto {protocol}) overlaps the VM pool {pool} and is not ours; choose another pool", interface.as_deref().unwrap_or("none")
     )]
     ForeignRoute {
         /// Its destination.

@@ -228,6 +228,15 @@ fn plan_with(loaded: &Loaded, facts: &HostFacts) -> Result<HostPlan, Failure> {
     build_plan(&loaded.config, facts).map_err(|e| loaded.config_error(e))
 }
 
+/// A progress line for people watching a terminal; pipes and logs stay
+/// quiet so scripts see only the result.
+fn progress(message: &str) {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprintln!("blixard-net: {message}…");
+    }
+}
+
 fn take_lock(what: &str) -> Result<lock::Lock, Failure> {
     lock::acquire(&lock::lock_dir(), "host", what).map_err(|e| {
         Failure::Failed(format!(
@@ -252,6 +261,11 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
             } else {
                 Some(take_lock("blixard-net apply")?)
             };
+            progress(&format!(
+                "reconciling {} VMs in {}",
+                plan.links.len(),
+                host.netns()
+            ));
             let outcome = host
                 .apply(
                     &plan,
@@ -261,7 +275,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
                     },
                 )
                 .map_err(|e| loaded.failure(e))?;
-            output::changes(args, &outcome.changes, *dry_run, "apply");
+            output::changes(args, &outcome.changes, &outcome.warnings, *dry_run, "apply");
             Ok(ExitCode::SUCCESS)
         }
         Command::Down { dry_run } => {
@@ -272,8 +286,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
             } else {
                 Some(take_lock("blixard-net down")?)
             };
+            progress(&format!(
+                "removing everything of ours from {}",
+                host.netns()
+            ));
             let outcome = host.down(&plan, *dry_run).map_err(|e| loaded.failure(e))?;
-            output::changes(args, &outcome.changes, *dry_run, "down");
+            output::changes(args, &outcome.changes, &outcome.warnings, *dry_run, "down");
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => {

@@ -14,10 +14,17 @@ fn print_json<T: serde::Serialize>(value: &T) {
 }
 
 /// The change list of `apply`/`down`.
-pub fn changes(args: &Args, changes: &[Change], dry_run: bool, verb: &str) {
+pub fn changes(args: &Args, changes: &[Change], warnings: &[String], dry_run: bool, verb: &str) {
     if args.json {
-        print_json(&serde_json::json!({ "dry_run": dry_run, "changes": changes }));
+        print_json(
+            &serde_json::json!({ "dry_run": dry_run, "changes": changes, "warnings": warnings }),
+        );
         return;
+    }
+    // Foreign state that will break VM traffic despite a successful apply
+    // (Docker's FORWARD DROP, firewalld): on stderr so scripts still see it.
+    for warning in warnings {
+        eprintln!("blixard-net: warning: {warning}");
     }
     if changes.is_empty() {
         println!("{verb}: no change: the host already matches");

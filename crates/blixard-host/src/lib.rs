@@ -62,8 +62,9 @@ pub enum HostError {
         key: &'static str,
         /// Its value.
         value: String,
-        /// Why it did not resolve.
-        source: blixard_tap::TapError,
+        /// Why it did not resolve (boxed: it is much larger than the
+        /// other variants).
+        source: Box<blixard_tap::TapError>,
     },
     /// The test-only fault hook ([`FAULT_AFTER_ENV`]) stopped an apply after
     /// its first `done` changes: the host holds exactly those.
@@ -159,7 +160,7 @@ impl Host {
             blixard_tap::resolve_user(value).map_err(|source| HostError::UnknownName {
                 key,
                 value: value.to_string(),
-                source,
+                source: Box::new(source),
             })
         };
         let owner = match &config.owner {
@@ -176,7 +177,7 @@ impl Host {
                 blixard_tap::resolve_group(g).map_err(|source| HostError::UnknownName {
                     key: "group",
                     value: g.to_string(),
-                    source,
+                    source: Box::new(source),
                 })
             })
             .transpose()?;
