@@ -543,8 +543,9 @@ fn route_changes(
     }
 }
 
-/// Foreign routes inside a pool (equal or more specific) that are not local
-/// routes and not on a link of ours. A route with our protocol but no link
+/// Foreign routes overlapping a pool (inside it, or a connected subnet
+/// holding it, as the observer reports them) that are not local routes and
+/// not on a link of ours. A route with our protocol but no link
 /// is foreign too: we never make one. With `only`, just those covering that
 /// VM's addresses.
 fn foreign_routes(
@@ -576,7 +577,13 @@ fn foreign_routes(
         {
             continue;
         }
-        let Some(pool) = pools.iter().find(|p| p.contains(&r.destination)) else {
+        // The observer reports routes inside a pool and connected subnets
+        // holding one; a default route is never in the way.
+        let overlaps = |p: &&IpNet| {
+            p.contains(&r.destination)
+                || (r.destination.prefix_len() > 0 && r.destination.contains(*p))
+        };
+        let Some(pool) = pools.iter().find(overlaps) else {
             continue;
         };
         if let Some(lp) = only

@@ -151,16 +151,18 @@ fn every_conflict_is_reported_at_once() {
     host.links[1] = foreign("vm2");
     host.routes.push(route("10.0.0.0/24", Some("eth1"), 4, 254));
     host.routes.push(route("fec0::8/125", None, 3, 254));
-    // Not in the way: containing routes, local routes, kernel routes on our
-    // links, and routes elsewhere.
+    // A connected subnet holding the pool (the observer reports only those
+    // among wider routes, not routes through a gateway).
     host.routes.push(route("10.0.0.0/8", Some("eth1"), 4, 254));
+    // Not in the way: the default route, local routes, kernel routes on our
+    // links, and routes elsewhere.
     host.routes.push(route("0.0.0.0/0", Some("eth0"), 3, 254));
     host.routes.push(route("10.0.0.0/32", Some("vm1"), 2, 255));
     host.routes.push(route("fec0::/128", Some("vm1"), 2, 254));
     host.routes
         .push(route("192.168.1.0/24", Some("eth0"), 2, 254));
     let conflicts = diff(&plan, &host, &opts()).unwrap_err().0;
-    assert_eq!(conflicts.len(), 3, "{conflicts:?}");
+    assert_eq!(conflicts.len(), 4, "{conflicts:?}");
     assert_eq!(
         conflicts[0],
         Conflict::ForeignLink {
@@ -182,6 +184,11 @@ fn every_conflict_is_reported_at_once() {
     assert!(
         matches!(&conflicts[2], Conflict::ForeignRoute { pool, .. } if *pool == net("fec0::/64"))
     );
+    assert!(matches!(
+        &conflicts[3],
+        Conflict::ForeignRoute { destination, pool, .. }
+            if *destination == net("10.0.0.0/8") && *pool == net("10.0.0.0/24")
+    ));
 }
 
 #[test]

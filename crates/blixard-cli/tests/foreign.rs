@@ -84,6 +84,12 @@ fn a_foreign_route_inside_the_pool_is_refused_by_name() {
         ("ip -6 route add fec0::80/121 dev fx0", "route fec0::80/121"),
         // Even one VM's exact address, on a foreign link.
         ("ip route add 10.0.0.2/32 dev fx0", "route 10.0.0.2/32"),
+        // A LAN holding the whole pool: our /32s would steal its hosts.
+        ("ip addr add 10.0.0.250/16 dev fx0", "route 10.0.0.0/16"),
+        (
+            "ip -6 addr add fec0::ff:1/32 dev fx0 nodad",
+            "route fec0::/32",
+        ),
     ] {
         in_fresh_netns("a_foreign_route_inside_the_pool", || {
             let scratch = Scratch::new("foreign-route");
@@ -94,6 +100,23 @@ fn a_foreign_route_inside_the_pool_is_refused_by_name() {
             refused(&scratch, &six_vms(), &[named, "not ours"]);
         });
     }
+}
+
+#[test]
+fn a_wider_route_through_a_gateway_is_not_in_the_way() {
+    // A VPN's 10.0.0.0/8: only the pool's addresses are shadowed, and those
+    // are ours by configuration. Refusing it would refuse most laptops.
+    in_fresh_netns("a_wider_route_through_a_gateway", || {
+        let scratch = Scratch::new("foreign-wide");
+        uplink();
+        sh_ok(
+            "ip link add fx0 type veth peer name fx1 && ip link set fx0 up && \
+             ip addr add 198.51.100.1/24 dev fx0 && ip route add 10.0.0.0/8 via 198.51.100.254",
+        );
+        let config = scratch.config(FULL);
+        ok(cli(&scratch, &config, &["apply"]));
+        assert!(sh_ok("ip route show 10.0.0.0/8").contains("via 198.51.100.254"));
+    });
 }
 
 /// Foreign nft tables of every family, with sets, counters, NAT and

@@ -399,7 +399,8 @@ impl Session {
         })
     }
 
-    /// Our routes, and foreign unicast routes inside the scope's pools.
+    /// Our routes, foreign unicast routes inside the scope's pools, and
+    /// connected subnets that contain a pool.
     fn observe_routes(
         &mut self,
         scope: &ObserveScope,
@@ -424,7 +425,10 @@ impl Session {
                 let route = observed_route(r, names)?;
                 let ours = route.protocol == scope.route_protocol;
                 let in_pool = is_unicast_like(r.header.kind)
-                    && pools.iter().any(|p| p.contains(&route.destination));
+                    && pools.iter().any(|p| {
+                        p.contains(&route.destination)
+                            || (is_connected_subnet(r, &route) && route.destination.contains(p))
+                    });
                 (ours || in_pool).then_some(route)
             };
             routes.extend(if pools.is_empty() {
@@ -671,6 +675,20 @@ fn is_unicast_like(kind: RouteType) -> bool {
         kind,
         RouteType::Local | RouteType::Broadcast | RouteType::Anycast | RouteType::Multicast
     )
+}
+
+/// A directly connected subnet (no gateway, not a default route), such as a
+/// LAN's `10.0.0.0/16 dev eth0`: if it holds a pool, our /32 routes would
+/// steal its hosts' addresses. A wider route through a gateway (a VPN's
+/// 10.0.0.0/8) is only shadowed for the pool's addresses and is left alone.
+fn is_connected_subnet(r: &RouteMessage, route: &ObservedRoute) -> bool {
+    route.destination.prefix_len() > 0
+        && !r.attributes.iter().any(|a| {
+            matches!(
+                a,
+                RouteAttribute::Gateway(_) | RouteAttribute::Via(_) | RouteAttribute::MultiPath(_)
+            )
+        })
 }
 
 fn observed_route(r: &RouteMessage, names: &HashMap<u32, &str>) -> Option<ObservedRoute> {

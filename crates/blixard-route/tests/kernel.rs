@@ -367,7 +367,7 @@ fn observe_reports_changes_made_behind_our_back() {
 }
 
 #[test]
-fn observe_reports_a_foreign_route_inside_the_pool_but_not_wider_ones() {
+fn observe_reports_foreign_routes_inside_the_pool_and_connected_subnets_holding_it() {
     in_fresh_netns("observe_reports_a_foreign_route_inside_the_pool", || {
         let plan = plan(1, false);
         make_taps(1, false);
@@ -405,6 +405,10 @@ fn observe_reports_a_foreign_route_inside_the_pool_but_not_wider_ones() {
                 ("10.0.0.128/25".to_string(), dummy.clone(), 3, 254),
                 ("10.0.0.64/26".to_string(), dummy.clone(), 3, 100),
                 ("fec0::100/120".to_string(), dummy.clone(), 4, 254),
+                // A connected subnet holding the pool: its hosts would lose
+                // their addresses to our /128s. The default route and
+                // 10.0.0.0/8 via a gateway are not reported.
+                ("fec0::/16".to_string(), dummy.clone(), 3, 254),
             ])
         );
         assert_eq!(
