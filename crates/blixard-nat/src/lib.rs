@@ -176,7 +176,14 @@ impl Nft {
     /// Our table as nft prints it (`None` when it does not exist).
     pub fn list_table(&self, table: &str) -> Result<Option<Value>, NatError> {
         let what = format!("list table inet {table}");
-        let out = self.run(&["-j", "list", "table", "inet", table], None, &what);
+        // The JSON form of `list table`: on the command line nft's text
+        // parser would take a table named like a keyword (`delete`,
+        // `counter`) as that keyword, and no quoting gets it through.
+        let request = serde_json::json!({
+            "nftables": [{ "list": { "table": { "family": "inet", "name": table } } }]
+        })
+        .to_string();
+        let out = self.run(&["-j", "-f", "-"], Some(&request), &what);
         match out {
             Ok(stdout) => serde_json::from_str(&stdout)
                 .map(Some)
