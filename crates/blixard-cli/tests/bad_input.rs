@@ -4,8 +4,8 @@
 //! the namespace byte-identical. The corpus is listed, with each message,
 //! in docs/RELIABILITY.md.
 
+mod common;
 mod rejects;
-mod reliability;
 
 use blixard_netns::testing::in_fresh_netns;
 use rejects::{Case, Whence};

@@ -3,7 +3,7 @@
 //! what each reports and what the host ends in is what some one-at-a-time
 //! order of them gives; and a run that has to wait names the holder.
 
-mod reliability;
+mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
-use reliability::{FULL, Scratch, assert_host_is, cli, command, exits, ok, plan_of, text, uplink};
+use common::{FULL, Scratch, assert_host_is, cli, command, exits, ok, plan_of, text, uplink};
 
 /// What a finished `apply` or `down` (or its `--dry-run`) reported: how
 /// many changes it made or would make (0 for "no change").

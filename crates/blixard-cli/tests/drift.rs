@@ -2,11 +2,11 @@
 //! difference with exit 3, `apply` repairs exactly those, and the host ends
 //! equal to a clean apply. Each kind of drift gets a fresh namespace.
 
-mod reliability;
+mod common;
 
 use blixard_addr::plan::TapPlan;
 use blixard_netns::testing::{in_fresh_netns, privileged, sh_ok};
-use reliability::{
+use common::{
     FULL, Scratch, assert_host_is, assert_unchanged, changes_made, cli, exits, host_state, ok,
     plan_of, uplink,
 };

@@ -3,9 +3,10 @@
 //! (frame relays through real taps); an upstream namespace with no route
 //! back to the pool stands in for the internet. Real ping and TCP.
 
+mod common;
+
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use blixard_addr::Config;
@@ -14,96 +15,17 @@ use blixard_addr::render::{self, GuestNetwork};
 use blixard_host::testbed::{self, Guest, Upstream};
 use blixard_netns::Netns;
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
+use common::{Scratch, assert_unchanged, cli, ok, snapshot, text};
 
 const PATIENCE: Duration = Duration::from_secs(5);
 /// A connection that must fail is given less time: a drop shows as a timeout.
 const REFUSAL: Duration = Duration::from_secs(2);
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("blixard-e2e-{test}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn config(&self, toml: &str) -> PathBuf {
-        let path = self.0.join("network.toml");
-        std::fs::write(&path, toml).unwrap();
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Runs the binary from the calling thread (so in its namespace).
-fn cli(scratch: &Scratch, config: &PathBuf, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_blixard-net"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("BLIXARD_LOCK_DIR", &scratch.0)
-        .env("BLIXARD_STATE_DIR", &scratch.0)
-        .env_remove("SUDO_USER")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "blixard-net failed: {}", text(&out));
-    text(&out)
-}
 
 const BASE: &str = r#"
 vms = 3
 owner = "root"
 external_interface = "bx-up0"
 "#;
-
-/// Panics naming the objects that differ between two snapshots.
-fn assert_unchanged(before: &str, after: &str, what: &str) {
-    let objects = |s: &str| s.split("},{").map(str::to_string).collect::<Vec<_>>();
-    let (b, a) = (objects(before), objects(after));
-    let gone: Vec<_> = b.iter().filter(|o| !a.contains(o)).collect();
-    let new: Vec<_> = a.iter().filter(|o| !b.contains(o)).collect();
-    assert!(
-        gone.is_empty() && new.is_empty(),
-        "{what} changed the host:\nbefore: {gone:#?}\nafter: {new:#?}"
-    );
-}
-
-/// The host's state as `ip`/`nft` print it, to prove "nothing changed".
-/// A tap loses its carrier asynchronously (the kernel's link watch) after its
-/// creating fd closes, so wait for that to settle first: no VMM is attached
-/// when snapshots are taken.
-fn snapshot() -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while sh_ok("ip -o link show group 2833")
-        .lines()
-        .any(|l| !l.contains("NO-CARRIER"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "taps kept their carrier"
-        );
-        std::thread::yield_now();
-    }
-    sh_ok(
-        "ip -j -d link show; ip -j addr show; ip -j route show table all; ip -6 -j route show table all; nft -j list ruleset",
-    )
-}
 
 fn start_guests(config_toml: &str) -> Vec<Guest> {
     let config = Config::from_toml_str(config_toml, "test").unwrap();

@@ -3,12 +3,12 @@
 //! partial host; the next apply must converge to exactly the plan, with
 //! nothing duplicated. Each run gets a fresh network namespace.
 
-mod reliability;
+mod common;
 
 use std::time::{Duration, Instant};
 
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
-use reliability::{
+use common::{
     FULL, Scratch, assert_host_is, assert_unchanged, changes_made, cli, command, exits, host_state,
     ok, plan_of, text, uplink,
 };

@@ -2,12 +2,12 @@
 //! refuses (exit 2, naming the object, changing nothing) or reports, and
 //! apply + down leave every foreign object exactly as it was.
 
-mod reliability;
+mod common;
 
 use blixard_host::{ApplyOptions, Host};
 use blixard_netns::Netns;
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
-use reliability::{
+use common::{
     FULL, Scratch, assert_host_is, assert_unchanged, cli, exits, ok, plan_of, snapshot, uplink,
 };
 
@@ -215,9 +215,9 @@ fn a_docker_style_forward_drop_is_reported_not_touched() {
         exits(cli(&scratch, &config, &["status"]), 0);
         let doctor = cli(&scratch, &config, &["doctor"]);
         assert!(
-            reliability::text(&doctor).contains("FORWARD"),
+            common::text(&doctor).contains("FORWARD"),
             "doctor does not name the chain: {}",
-            reliability::text(&doctor)
+            common::text(&doctor)
         );
         assert_eq!(docker(), docker_before, "apply touched the FORWARD chain");
         ok(cli(&scratch, &config, &["down"]));

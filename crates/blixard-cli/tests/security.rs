@@ -9,16 +9,16 @@
 //! on real IPv4 and IPv6 packets in `e2e.rs`
 //! (`a_vm_spoofing_another_vms_address_reaches_neither_peers_nor_host`).
 
+mod common;
 mod rejects;
-mod reliability;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
+use common::{Scratch, cli, exits, ok, text};
 use rejects::{BASE, Case, Whence};
-use reliability::{Scratch, cli, exits, ok, text};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)

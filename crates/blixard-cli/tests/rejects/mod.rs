@@ -1,13 +1,13 @@
 //! The oracle of the bad-input and injection corpora: a run is rejected
 //! with exit 2, its message names the file, line and key (or the flag), and
-//! the host is byte-identical before and after. Builds on `reliability`.
+//! the host is byte-identical before and after. Builds on `common`.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 
 use blixard_netns::testing::sh_ok;
 
-use crate::reliability::{self, Scratch};
+use crate::common::{self, Scratch};
 
 /// A valid config that the corpus runs against after applying it, so that
 /// "nothing changed" covers existing state, not just an empty namespace.
@@ -80,10 +80,10 @@ pub struct Rejection {
 /// The namespace as the issue names it: `ip -j` link/address/route dumps
 /// and `nft -j list ruleset` (pretty-printed, so a difference shows as the
 /// lines that differ; JSON carries rule handles, so even an identical
-/// replacement of a table shows), after `reliability::snapshot` (which
+/// replacement of a table shows), after `common::snapshot` (which
 /// waits for taps to lose their carrier and adds the sysctls we set).
 pub fn snapshot() -> String {
-    let mut out = reliability::snapshot();
+    let mut out = common::snapshot();
     for dump in [
         "ip -j -d link show",
         "ip -j addr show",
@@ -111,7 +111,7 @@ pub fn assert_all_rejected(scratch: &Scratch, cases: &[Case]) -> Vec<Rejection> 
         if let Some(toml) = &case.toml {
             std::fs::write(&path, toml).unwrap();
         }
-        let out = reliability::cli(scratch, &path, &case.args);
+        let out = common::cli(scratch, &path, &case.args);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         let file = path.display().to_string();
         let mut wanted = vec![case.says.to_string()];
@@ -139,7 +139,7 @@ pub fn assert_all_rejected(scratch: &Scratch, cases: &[Case]) -> Vec<Rejection> 
         if matches!(case.whence, Whence::Flag(_)) && stderr.contains(&file) {
             problems.push("a flag's error blames the config file".into());
         }
-        reliability::assert_unchanged(&before, &snapshot(), case.name);
+        common::assert_unchanged(&before, &snapshot(), case.name);
         if !problems.is_empty() {
             failures.push(format!(
                 "{}: {}\n  stderr: {stderr}\n  stdout: {}",
@@ -176,9 +176,9 @@ pub fn report(rejections: &[Rejection]) {
 /// scratch dir.
 pub fn prepared_host(test: &str) -> Scratch {
     let scratch = Scratch::new(test);
-    reliability::uplink();
+    common::uplink();
     let base = scratch.config(BASE);
-    reliability::ok(reliability::cli(&scratch, &base, &["apply"]));
+    common::ok(common::cli(&scratch, &base, &["apply"]));
     sh_ok(
         "ip addr add 192.0.2.1/24 dev bx-up0 && \
          ip route add 198.51.100.0/24 via 192.0.2.254 && \

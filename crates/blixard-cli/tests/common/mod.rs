@@ -1,6 +1,6 @@
-//! Shared by the reliability suites (`faults`, `drift`, `foreign`): run the
-//! real binary against a scratch lock/state dir, and an exact oracle of the
-//! host's state read back with `ip -j`, `nft` and `/proc/sys`.
+//! Shared by the end-to-end and reliability suites: run the real binary
+//! against a scratch lock/state dir, and an exact oracle of the host's state
+//! read back with `ip -j`, `nft` and `/proc/sys`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -14,8 +14,9 @@ use blixard_netns::testing::sh_ok;
 use serde_json::Value;
 
 /// The host's uplink: one end of a veth pair (the `dummy` module may be
-/// missing), up, so NAT has an interface to name.
-pub const UPLINK: &str = "bx-up0";
+/// missing), up, so NAT has an interface to name. The same name as the
+/// testbed's, so configs work with either.
+pub const UPLINK: &str = blixard_host::testbed::UPLINK;
 
 /// 3 VMs with IPv6 and NAT, multi-queue taps (so a root qdisc per tap), a
 /// tap group and one firewall rule: every kind of change `apply` makes.
@@ -108,10 +109,13 @@ pub fn changes_made(output: &str) -> usize {
         .map_or(0, |n| n.parse().unwrap())
 }
 
-/// Creates the uplink in the calling thread's namespace.
+/// Creates the uplink in the calling thread's namespace. Without DAD, so its
+/// link-local address is not "tentative" in one snapshot and settled in the
+/// next.
 pub fn uplink() {
     sh_ok(&format!(
-        "ip link add {UPLINK} type veth peer name bx-up1 && ip link set {UPLINK} up"
+        "ip link add {UPLINK} type veth peer name bx-up1 && \
+         echo 0 > /proc/sys/net/ipv6/conf/{UPLINK}/accept_dad && ip link set {UPLINK} up"
     ));
 }
 
@@ -341,7 +345,8 @@ pub fn assert_host_is(plan: &HostPlan) {
 /// Everything in the calling thread's namespace as `ip`/`nft` print it, to
 /// prove "nothing changed". Waits for taps to lose their carrier first (the
 /// kernel's link watch does that asynchronously after the creating fd
-/// closes), with a deadline; a tap that is down has no carrier to lose.
+/// closes) and for duplicate address detection to finish, with a deadline;
+/// a tap that is down has no carrier to lose.
 pub fn snapshot() -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     while sh_ok("ip -o link show type tun")
@@ -353,6 +358,13 @@ pub fn snapshot() -> String {
         })
     {
         assert!(Instant::now() < deadline, "taps kept their carrier");
+        std::thread::yield_now();
+    }
+    // A tap brought up while its carrier was still on gets a link-local
+    // address whose duplicate detection finishes a second later: the
+    // kernel's doing, not a change of ours, so let it finish.
+    while !sh_ok("ip -6 addr show tentative").trim().is_empty() {
+        assert!(Instant::now() < deadline, "addresses stayed tentative");
         std::thread::yield_now();
     }
     sh_ok(
