@@ -28,7 +28,7 @@ use blixard_route::{ObserveScope, Session};
 use serde::Serialize;
 
 /// Up to this many VMs, [`Host::apply`] dumps the kernel's state while
-/// `nft` lists our table. Above it the two run one after the other: at 4096
+/// `nft` lists the ruleset. Above it the two run one after the other: at 4096
 /// VMs the parsed listing (~15 MiB of JSON values) and the dumps together
 /// would push a run past 32 MiB, and the overlap saves ~15 ms of ~200.
 const OVERLAP_LISTING_MAX_VMS: usize = 2048;
@@ -220,23 +220,28 @@ impl Host {
     pub fn apply(&self, plan: &HostPlan, opts: &ApplyOptions) -> Result<ApplyOutcome, HostError> {
         self.run(|| {
             std::thread::scope(|threads| {
-                // `nft` runs as processes of their own: a helper thread (which
-                // starts in this thread's namespace) lists our table while
-                // the netlink dumps run here, then scans the ruleset while
-                // the changes are made. The scan skips our table, so it sees
-                // the same before as after the apply; running it after the
-                // listing, not beside it, keeps their two parsed JSON
-                // documents from taking memory at once.
+                // `nft` runs as a process of its own: a helper thread (which
+                // starts in this thread's namespace) lists the ruleset once
+                // while the netlink dumps run here, and from that one listing
+                // compares our table and scans the foreign ones (the scan
+                // skips our table, so it holds before and after the apply).
                 let (listed, listing) = std::sync::mpsc::channel();
-                let nft = threads.spawn(move || {
-                    let _ = listed.send(self.nft.observe(&plan.firewall));
-                    self.nft.scan(&plan.firewall)
+                let nft = threads.spawn(move || match self.nft.observe_and_scan(&plan.firewall) {
+                    Ok((firewall, findings)) => {
+                        let _ = listed.send(Ok(firewall));
+                        Ok::<_, blixard_nat::NatError>(findings)
+                    }
+                    Err(e) => {
+                        // The apply fails on this error; no findings to add.
+                        let _ = listed.send(Err(e));
+                        Ok(Vec::new())
+                    }
                 });
                 let scope = ObserveScope::for_plan(plan);
                 // The netlink side overlaps the listing, except on hosts so
                 // large that the listing's parsed JSON and the dumps would
-                // not fit the memory budget together: then it overlaps the
-                // (smaller) scan instead.
+                // not fit the memory budget together: then the dumps wait
+                // until the listing has been compared, scanned and dropped.
                 let overlap = plan.links.len() <= OVERLAP_LISTING_MAX_VMS;
                 let early = overlap.then(|| observe_kernel(&scope));
                 let Ok(firewall) = listing.recv() else {

@@ -51,6 +51,28 @@ impl CanonTable {
         t
     }
 
+    /// Our table `inet NAME` out of a whole-ruleset listing
+    /// (`nft -j list ruleset`); `None` when the ruleset does not hold it.
+    pub fn from_ruleset(ruleset: &Value, table: &str) -> Option<CanonTable> {
+        let mut t = CanonTable::default();
+        let mut found = false;
+        for obj in objects(ruleset) {
+            let Value::Object(o) = obj else { continue };
+            for (kind, body) in o {
+                if body.get("family").and_then(Value::as_str) != Some("inet") {
+                    continue;
+                }
+                let field = if kind == "table" { "name" } else { "table" };
+                if body.get(field).and_then(Value::as_str) != Some(table) {
+                    continue;
+                }
+                found |= kind == "table";
+                t.take(kind, body);
+            }
+        }
+        found.then_some(t)
+    }
+
     fn take(&mut self, kind: &str, body: &Value) {
         let name = body.get("name").and_then(Value::as_str).unwrap_or_default();
         match kind {

@@ -164,13 +164,10 @@ impl Nft {
         let Some(listing) = self.list_table(&plan.table)? else {
             return Ok(ObservedFirewall::Absent);
         };
-        let have = canon::CanonTable::from_listing(&listing);
-        let diffs = Self::desired(plan).differences(&have);
-        Ok(if diffs.is_empty() {
-            ObservedFirewall::InSync
-        } else {
-            ObservedFirewall::Differs(diffs)
-        })
+        Ok(Self::compare(
+            plan,
+            &canon::CanonTable::from_listing(&listing),
+        ))
     }
 
     /// Our table as nft prints it (`None` when it does not exist).
@@ -260,16 +257,46 @@ impl Nft {
         }
     }
 
+    /// [`Nft::observe`] and [`Nft::scan`] from one `nft -j list ruleset`:
+    /// one process instead of two, which is most of a no-op apply's cost.
+    pub fn observe_and_scan(
+        &self,
+        plan: &FirewallPlan,
+    ) -> Result<(ObservedFirewall, Vec<Finding>), NatError> {
+        let ruleset = self.list_ruleset()?;
+        let observed = match canon::CanonTable::from_ruleset(&ruleset, &plan.table) {
+            None => ObservedFirewall::Absent,
+            Some(have) => Self::compare(plan, &have),
+        };
+        let mut findings = scan::scan_nft(&ruleset, plan);
+        drop(ruleset);
+        findings.extend(scan::scan_legacy(plan));
+        Ok((observed, findings))
+    }
+
+    fn list_ruleset(&self) -> Result<Value, NatError> {
+        let text = self.run(&["-j", "list", "ruleset"], None, "list ruleset")?;
+        serde_json::from_str(&text).map_err(|source| NatError::Parse {
+            what: "list ruleset".into(),
+            source,
+        })
+    }
+
+    fn compare(plan: &FirewallPlan, have: &canon::CanonTable) -> ObservedFirewall {
+        let diffs = Self::desired(plan).differences(have);
+        if diffs.is_empty() {
+            ObservedFirewall::InSync
+        } else {
+            ObservedFirewall::Differs(diffs)
+        }
+    }
+
     /// Coexistence scan: foreign base chains on the forward/input hooks whose
     /// policy or rules would drop VM traffic (Docker's FORWARD policy DROP,
     /// moby/moby#39439; firewalld), and iptables-legacy rules nft cannot see.
     /// Each finding names the table/chain and the exact fix command.
     pub fn scan(&self, plan: &FirewallPlan) -> Result<Vec<Finding>, NatError> {
-        let text = self.run(&["-j", "list", "ruleset"], None, "list ruleset")?;
-        let ruleset: Value = serde_json::from_str(&text).map_err(|source| NatError::Parse {
-            what: "list ruleset".into(),
-            source,
-        })?;
+        let ruleset = self.list_ruleset()?;
         let mut findings = scan::scan_nft(&ruleset, plan);
         findings.extend(scan::scan_legacy(plan));
         Ok(findings)

@@ -233,15 +233,27 @@ fn rich_plan() -> blixard_addr::plan::FirewallPlan {
     p
 }
 
+/// Our table as `observe` sees it, checked against the one-listing
+/// `observe_and_scan` that `apply` uses.
+fn observed(nft: &Nft, p: &blixard_addr::plan::FirewallPlan) -> ObservedFirewall {
+    let alone = nft.observe(p).unwrap();
+    assert_eq!(
+        nft.observe_and_scan(p).unwrap().0,
+        alone,
+        "the two observers disagree"
+    );
+    alone
+}
+
 #[test]
 fn apply_is_idempotent_and_observe_names_drift() {
     in_fresh_netns("apply_is_idempotent_and_observe_names_drift", || {
         let nft = Nft::new();
         let p = rich_plan();
-        assert_eq!(nft.observe(&p).unwrap(), ObservedFirewall::Absent);
+        assert_eq!(observed(&nft, &p), ObservedFirewall::Absent);
         assert!(nft.apply(&p).unwrap());
         // The canonical comparison holds against what nft 1.0.6 prints back.
-        assert_eq!(nft.observe(&p).unwrap(), ObservedFirewall::InSync);
+        assert_eq!(observed(&nft, &p), ObservedFirewall::InSync);
         let before = sh_ok("nft -a list ruleset");
         assert!(!nft.apply(&p).unwrap(), "second apply wrote");
         assert_eq!(
@@ -250,7 +262,7 @@ fn apply_is_idempotent_and_observe_names_drift() {
             "ruleset changed (handles too)"
         );
 
-        let differs = |want: &[&str]| match nft.observe(&p).unwrap() {
+        let differs = |want: &[&str]| match observed(&nft, &p) {
             ObservedFirewall::Differs(d) => {
                 let all = d.join("\n");
                 for w in want {
@@ -262,7 +274,7 @@ fn apply_is_idempotent_and_observe_names_drift() {
         sh_ok(r#"nft delete element inet blixard vm_v4 '{ "vm2" . 10.0.0.2 }'"#);
         differs(&["set vm_v4 lacks vm2 . 10.0.0.2"]);
         assert!(nft.apply(&p).unwrap());
-        assert_eq!(nft.observe(&p).unwrap(), ObservedFirewall::InSync);
+        assert_eq!(observed(&nft, &p), ObservedFirewall::InSync);
 
         let handle = sh_ok("nft -a list chain inet blixard postrouting")
             .lines()
@@ -280,7 +292,7 @@ fn apply_is_idempotent_and_observe_names_drift() {
         sh_ok("nft chain inet blixard forward '{ policy drop; }'");
         differs(&["chain forward is"]);
         assert!(nft.apply(&p).unwrap());
-        assert_eq!(nft.observe(&p).unwrap(), ObservedFirewall::InSync);
+        assert_eq!(observed(&nft, &p), ObservedFirewall::InSync);
 
         // Per-VM wiring touches set elements only.
         let rules_before = sh_ok("nft -a list chain inet blixard forward");
@@ -299,7 +311,7 @@ fn apply_is_idempotent_and_observe_names_drift() {
         );
         nft.remove_vm(TABLE, &vm(4)).unwrap();
         nft.remove_vm(TABLE, &vm(4)).unwrap();
-        assert_eq!(nft.observe(&p).unwrap(), ObservedFirewall::InSync);
+        assert_eq!(observed(&nft, &p), ObservedFirewall::InSync);
 
         assert!(nft.delete(TABLE).unwrap());
         nft.remove_vm(TABLE, &vm(1)).unwrap();
@@ -368,6 +380,8 @@ fn scan_reports_foreign_drop_policies_with_a_working_fix() {
             );
             let findings = nft.scan(&p).unwrap();
             assert_eq!(findings.len(), 1, "{findings:#?}");
+            let (ours, same) = nft.observe_and_scan(&p).unwrap();
+            assert_eq!((ours, &same), (ObservedFirewall::InSync, &findings));
             let f = &findings[0];
             assert_eq!(
                 (
