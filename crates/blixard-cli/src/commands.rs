@@ -297,9 +297,9 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         Command::Status => {
             let loaded = load_config(args)?;
             let plan = host_plan(&host, &loaded)?;
-            let drift = host.status(&plan).map_err(|e| loaded.failure(e))?;
-            output::status(args, &drift);
-            Ok(if drift.is_empty() {
+            let status = host.status(&plan).map_err(|e| loaded.failure(e))?;
+            output::status(args, &status);
+            Ok(if status.in_sync() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(3)

@@ -124,7 +124,7 @@ pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failur
             ));
         }
     }
-    match host.status(&plan) {
+    match host.status(&plan).map(|status| status.drift) {
         Ok(drift) if drift.is_empty() => checks.push(check(
             Level::Pass,
             "plan",

@@ -3,6 +3,7 @@
 use blixard_addr::Vm;
 use blixard_addr::plan::HostPlan;
 use blixard_addr::state::Change;
+use blixard_host::Status;
 
 use crate::cli::Args;
 
@@ -52,20 +53,29 @@ pub fn changes(args: &Args, changes: &[Change], warnings: &[String], dry_run: bo
 }
 
 /// `status`.
-pub fn status(args: &Args, drift: &[Change]) {
+pub fn status(args: &Args, status: &Status) {
     if args.json {
-        print_json(&serde_json::json!({ "in_sync": drift.is_empty(), "drift": drift }));
+        print_json(&serde_json::json!({
+            "in_sync": status.in_sync(),
+            "drift": status.drift,
+            "firewall_differences": status.firewall_differences,
+        }));
         return;
     }
-    if drift.is_empty() {
+    if status.in_sync() {
         println!("in sync: the host matches the plan");
-    } else {
-        println!(
-            "drift: {} difference(s) from the plan; `blixard-net apply` repairs them:",
-            drift.len()
-        );
-        for change in drift {
-            println!("  {change}");
+        return;
+    }
+    println!(
+        "drift: {} difference(s) from the plan; `blixard-net apply` repairs them:",
+        status.drift.len()
+    );
+    for change in &status.drift {
+        println!("  {change}");
+        if matches!(change, Change::ReplaceFirewall { .. }) {
+            for what in &status.firewall_differences {
+                println!("    differs: {what}");
+            }
         }
     }
 }

@@ -118,6 +118,23 @@ pub struct ApplyOutcome {
     pub warnings: Vec<String>,
 }
 
+/// How a host differs from a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The changes `apply` would make, in order (empty: in sync).
+    pub drift: Vec<Change>,
+    /// What differs inside our nft table, when it exists but differs (the
+    /// single `ReplaceFirewall` change in `drift` does not say).
+    pub firewall_differences: Vec<String>,
+}
+
+impl Status {
+    /// Whether the host matches the plan.
+    pub fn in_sync(&self) -> bool {
+        self.drift.is_empty()
+    }
+}
+
 /// A host (one network namespace) that plans are applied to.
 #[derive(Debug, Clone)]
 pub struct Host {
@@ -283,11 +300,19 @@ impl Host {
         })
     }
 
-    /// The differences between the host and the plan (empty: in sync).
-    pub fn status(&self, plan: &HostPlan) -> Result<Vec<Change>, HostError> {
+    /// The differences between the host and the plan.
+    pub fn status(&self, plan: &HostPlan) -> Result<Status, HostError> {
         self.run(|| {
             let observed = observe_here(&self.nft, plan)?;
-            Ok(diff::diff(plan, &observed, &DiffOptions::default())?)
+            let drift = diff::diff(plan, &observed, &DiffOptions::default())?;
+            let firewall_differences = match observed.firewall {
+                ObservedFirewall::Differs(what) => what,
+                ObservedFirewall::Absent | ObservedFirewall::InSync => Vec::new(),
+            };
+            Ok(Status {
+                drift,
+                firewall_differences,
+            })
         })
     }
 
