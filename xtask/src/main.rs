@@ -65,6 +65,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("ping", "iputils-ping"),
     ("unshare", "util-linux"),
     ("nsenter", "util-linux"),
+    // The coexistence scan reads legacy iptables rules; its test needs them.
+    ("iptables-legacy", "iptables"),
 ];
 
 fn have(tool: &str) -> bool {

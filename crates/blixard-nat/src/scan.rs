@@ -230,8 +230,17 @@ fn shell_word(s: &str) -> String {
 /// iptables-legacy rules live outside nftables; nft cannot list them.
 pub(crate) fn scan_legacy(plan: &FirewallPlan) -> Vec<Finding> {
     let mut out = Vec::new();
-    for (tool, fam) in [("iptables-legacy", "ip"), ("ip6tables-legacy", "ip6")] {
+    for (tool, fam, names) in [
+        ("iptables-legacy", "ip", "ip_tables_names"),
+        ("ip6tables-legacy", "ip6", "ip6_tables_names"),
+    ] {
         if fam == "ip6" && plan.ipv6_pool.is_none() {
+            continue;
+        }
+        // Listing with iptables-legacy would itself create the legacy filter
+        // table (and load its modules) in this namespace: only read one that
+        // already exists.
+        if !legacy_filter_exists(names) {
             continue;
         }
         let Some(path) = in_path(tool) else { continue };
@@ -251,6 +260,14 @@ pub(crate) fn scan_legacy(plan: &FirewallPlan) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Whether the legacy x_tables `filter` table exists in the calling
+/// thread's network namespace (`thread-self`: `/proc/net` would show the
+/// main thread's).
+fn legacy_filter_exists(names_file: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/thread-self/net/{names_file}"))
+        .is_ok_and(|names| names.lines().any(|n| n.trim() == "filter"))
 }
 
 fn unreadable(tool: &str, why: &str) -> Finding {
