@@ -205,9 +205,16 @@ pub fn wire_vm(
             table: plan.firewall.table.clone(),
             vm: firewall_vm(plan, lp),
         }),
-        ObservedFirewall::Absent => out.firewall.push(Change::ReplaceFirewall {
-            firewall: Box::new(plan.firewall.clone()),
-        }),
+        // The first VM wired creates the table with its own elements only:
+        // the other VMs' set entries are theirs to add when they are wired
+        // (or by a whole-host apply).
+        ObservedFirewall::Absent => {
+            let mut firewall = plan.firewall.clone();
+            firewall.vms.retain(|vm| vm.index == lp.vm.index);
+            out.firewall.push(Change::ReplaceFirewall {
+                firewall: Box::new(firewall),
+            })
+        }
     }
     if conflicts.is_empty() {
         Ok(out.finish())

@@ -57,6 +57,23 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Wire one VM (its tap, addresses, routes, firewall set elements),
+    /// touching no other VM: for orchestrators starting a VM.
+    Wire {
+        /// VM index (must be among the config's `vms`).
+        index: u32,
+        /// Print the change list and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove one VM's tap and firewall set elements, touching no other VM.
+    Unwire {
+        /// VM index.
+        index: u32,
+        /// Print the change list and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Compare the host with the plan; exit 3 and name each drift.
     Status,
     /// Troubleshooting checks, each PASS/WARN/FAIL with the fix.

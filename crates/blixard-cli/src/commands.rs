@@ -294,6 +294,33 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
             output::changes(args, &outcome.changes, &outcome.warnings, *dry_run, "down");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Wire { index, dry_run } | Command::Unwire { index, dry_run } => {
+            let wire = matches!(args.command, Command::Wire { .. });
+            let verb = if wire { "wire" } else { "unwire" };
+            let loaded = load_config(args)?;
+            let plan = host_plan(&host, &loaded)?;
+            let index = plan
+                .layout
+                .index(*index)
+                .map_err(|e| Failure::BadInput(format!("{verb} {index}: {e}")))?;
+            let _lock = if *dry_run {
+                None
+            } else {
+                Some(take_lock(&format!("blixard-net {verb}"))?)
+            };
+            let outcome = if wire {
+                let opts = ApplyOptions {
+                    dry_run: *dry_run,
+                    allow_recreate: false,
+                };
+                host.wire_vm(&plan, index, &opts)
+            } else {
+                host.unwire_vm(&plan, index, *dry_run)
+            }
+            .map_err(|e| loaded.failure(e))?;
+            output::changes(args, &outcome.changes, &outcome.warnings, *dry_run, verb);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status => {
             let loaded = load_config(args)?;
             let plan = host_plan(&host, &loaded)?;

@@ -331,3 +331,45 @@ fn the_seed_script_workflow_sets_up_and_cleans_up() {
         assert!(!sh_ok("nft list tables").contains("blixard"));
     });
 }
+
+#[test]
+fn wire_and_unwire_touch_only_their_vm() {
+    in_fresh_netns("wire_and_unwire_touch_only_their_vm", || {
+        let scratch = Scratch::new("wire");
+        let config = scratch.config(BASE);
+        let _upstream = Upstream::build().unwrap();
+        // From nothing, wiring VM 2 makes VM 2 (and the shared table and
+        // forwarding), nothing of VM 1 or 3.
+        ok(cli(&scratch, &config, &["wire", "2"]));
+        assert_eq!(sh_ok("ip -o link show group 2833").lines().count(), 1);
+        assert!(sh_ok("ip route show proto 177").contains("10.0.0.2 dev vm2"));
+        let ping2 = sh_ok("nft list set inet blixard vm_v4");
+        assert!(
+            ping2.contains("10.0.0.2") && !ping2.contains("10.0.0.1"),
+            "{ping2}"
+        );
+
+        ok(cli(&scratch, &config, &["apply"]));
+        let others = || {
+            sh_ok(
+                "ip -d link show vm1; ip -d link show vm3; ip route show dev vm1; ip route show dev vm3",
+            )
+        };
+        let before = others();
+        let out = ok(cli(&scratch, &config, &["unwire", "2"]));
+        assert!(out.contains("delete link vm2"), "{out}");
+        assert!(!sh_ok("ip -o link show").contains("vm2"));
+        assert!(!sh_ok("nft list set inet blixard vm_v4").contains("10.0.0.2"));
+        assert_eq!(others(), before, "unwire 2 touched vm1 or vm3");
+        // Unwired is drift against a config that lists VM 2; wire repairs it.
+        assert_eq!(cli(&scratch, &config, &["status"]).status.code(), Some(3));
+        ok(cli(&scratch, &config, &["wire", "2"]));
+        assert_eq!(others(), before, "wire 2 touched vm1 or vm3");
+        assert_eq!(cli(&scratch, &config, &["status"]).status.code(), Some(0));
+        let again = ok(cli(&scratch, &config, &["wire", "2"]));
+        assert!(again.contains("no change"), "{again}");
+        // An index the config does not wire is bad input.
+        let out = cli(&scratch, &config, &["wire", "7"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    });
+}
