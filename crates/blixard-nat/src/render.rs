@@ -32,14 +32,17 @@ pub const CHAIN_PREROUTING: &str = "prerouting";
 pub const CHAIN_FORWARD: &str = "forward";
 /// Chain at hook input (priority filter): what VMs may open on the host.
 pub const CHAIN_INPUT: &str = "input";
+/// Chain at hook output (priority filter): user rules `from = "host"`.
+pub const CHAIN_OUTPUT: &str = "output";
 /// Chain at hook postrouting (nat, srcnat): masquerade.
 pub const CHAIN_POSTROUTING: &str = "postrouting";
 
 /// Every chain of our table, in the order they are created.
-pub const CHAINS: [&str; 4] = [
+pub const CHAINS: [&str; 5] = [
     CHAIN_PREROUTING,
     CHAIN_FORWARD,
     CHAIN_INPUT,
+    CHAIN_OUTPUT,
     CHAIN_POSTROUTING,
 ];
 
@@ -210,6 +213,19 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
     }
     out.push((i, vec![counter(), verdict(plan.host_input_default)]));
 
+    // Output: the host's own new connections, judged only by user rules
+    // `from = "host"` (replies, e.g. to a VM's ping, always pass).
+    let o = CHAIN_OUTPUT;
+    out.push((o, vec![ct_state(&["established", "related"]), accept()]));
+    for r in &plan.rules {
+        if matches!(r.from, Selector::Host)
+            && !matches!(r.to, Selector::Host)
+            && let Some(stmts) = user_rule(r, ext)
+        {
+            out.push((o, stmts));
+        }
+    }
+
     // Masquerade only what leaves by the external interface: VM <-> VM and
     // VM -> host keep their source addresses.
     if let Some(ext) = ext {
@@ -351,6 +367,7 @@ fn chains(t: &str) -> Vec<Chain<'static>> {
         ),
         base(CHAIN_FORWARD, NfChainType::Filter, NfHook::Forward, 0),
         base(CHAIN_INPUT, NfChainType::Filter, NfHook::Input, 0),
+        base(CHAIN_OUTPUT, NfChainType::Filter, NfHook::Output, 0),
         base(
             CHAIN_POSTROUTING,
             NfChainType::NAT,

@@ -188,6 +188,41 @@ fn seed_rules_block_exactly_what_they_name() {
     });
 }
 
+#[test]
+fn host_rules_judge_the_hosts_own_new_connections() {
+    in_fresh_netns("host_rules_judge_the_hosts_own_new_connections", || {
+        let topo = Topology::new(2);
+        let (vm1, vm2) = (topo.guest(1), topo.guest(2));
+        let mut p = plan(2, Some("ext0"));
+        p.rules = vec![FirewallRule {
+            from: Selector::Host,
+            to: Selector::Vms(vec!["vm2".into()]),
+            protocol: None,
+            port: None,
+            action: Action::Drop,
+        }];
+        let host_pings = |to: &str| {
+            std::process::Command::new("ping")
+                .args(["-c1", "-W1", "-n", "-q", to])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        };
+        assert!(host_pings("10.0.0.2"), "reachable before the rule");
+        assert!(Nft::new().apply(&p).unwrap());
+        assert!(
+            !host_pings("10.0.0.2"),
+            "host -> vm2 passed a from=host drop"
+        );
+        assert!(!host_pings("fec0::2"), "host -> vm2 (IPv6) passed");
+        assert!(host_pings("10.0.0.1"), "host -> vm1 blocked");
+        // vm2's own connections to the host still get their replies.
+        assert!(ping(vm2, "10.0.0.0"));
+        assert!(ping(vm1, "10.0.0.2"), "VM -> VM is not the host's traffic");
+    });
+}
+
 fn rich_plan() -> blixard_addr::plan::FirewallPlan {
     let mut p = plan(3, Some("ext0"));
     p.rules = seed_rules();
@@ -228,6 +263,13 @@ fn rich_plan() -> blixard_addr::plan::FirewallPlan {
             action: Action::Accept,
         },
     ]);
+    p.rules.push(FirewallRule {
+        from: Selector::Host,
+        to: Selector::Cidr("10.0.0.3/32".parse().unwrap()),
+        protocol: Some(Protocol::Tcp),
+        port: Some(22),
+        action: Action::Accept,
+    });
     p.host_ports = vec![67, 53, 53];
     p.host_input_default = Action::Drop;
     p
