@@ -213,6 +213,15 @@ fn a_docker_style_forward_drop_is_reported_not_touched() {
         );
         assert_host_is(&plan);
         exits(cli(&scratch, &config, &["status"]), 0);
+        // The CLI says it on stderr, even when there is nothing to change.
+        let again = cli(&scratch, &config, &["apply"]);
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert!(
+            again.status.success()
+                && stderr.contains("warning: ip table filter chain FORWARD")
+                && stderr.contains("fix:"),
+            "{stderr}"
+        );
         let doctor = cli(&scratch, &config, &["doctor"]);
         assert!(
             common::text(&doctor).contains("FORWARD"),
