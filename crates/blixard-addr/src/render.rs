@@ -213,30 +213,42 @@ pub fn cloud_init(g: &GuestNetwork) -> String {
     s
 }
 
+/// The `ip` commands that configure the guest's interface, one per entry
+/// (what [`shell`] runs before writing `/etc/resolv.conf`).
+pub fn ip_commands(g: &GuestNetwork) -> Vec<String> {
+    let vm = &g.vm;
+    let dev = GUEST_INTERFACE;
+    let mut cmds = vec![
+        format!("ip link set dev {dev} up"),
+        format!("ip addr add {} dev {dev}", vm.ipv4_net()),
+        format!("ip route add {}/32 dev {dev}", vm.gateway_ipv4),
+        format!(
+            "ip route add default via {} dev {dev} onlink",
+            vm.gateway_ipv4
+        ),
+    ];
+    if g.ipv6 {
+        cmds.extend([
+            format!("ip -6 addr add {} dev {dev} nodad", vm.ipv6_net()),
+            format!("ip -6 route add {}/128 dev {dev}", vm.gateway_ipv6),
+            format!(
+                "ip -6 route add default via {} dev {dev} onlink",
+                vm.gateway_ipv6
+            ),
+        ]);
+    }
+    cmds
+}
+
 /// A POSIX shell script of `ip` commands that configures the guest.
 pub fn shell(g: &GuestNetwork) -> String {
     let vm = &g.vm;
-    let dev = GUEST_INTERFACE;
     let mut s = format!(
         "#!/bin/sh\n# blixard-net guest network for {} (VM {})\nset -eu\n",
         vm.interface, vm.index
     );
-    let _ = writeln!(s, "ip link set dev {dev} up");
-    let _ = writeln!(s, "ip addr add {} dev {dev}", vm.ipv4_net());
-    let _ = writeln!(s, "ip route add {}/32 dev {dev}", vm.gateway_ipv4);
-    let _ = writeln!(
-        s,
-        "ip route add default via {} dev {dev} onlink",
-        vm.gateway_ipv4
-    );
-    if g.ipv6 {
-        let _ = writeln!(s, "ip -6 addr add {} dev {dev} nodad", vm.ipv6_net());
-        let _ = writeln!(s, "ip -6 route add {}/128 dev {dev}", vm.gateway_ipv6);
-        let _ = writeln!(
-            s,
-            "ip -6 route add default via {} dev {dev} onlink",
-            vm.gateway_ipv6
-        );
+    for cmd in ip_commands(g) {
+        let _ = writeln!(s, "{cmd}");
     }
     s.push_str("cat > /etc/resolv.conf <<'EOF'\n");
     for d in g.dns() {

@@ -6,9 +6,9 @@ mod common;
 
 use blixard_addr::config::VmSelection;
 use blixard_addr::diff::{DiffOptions, diff, teardown, unwire_vm, wire_vm};
-use blixard_addr::state::{Change, Conflict, ObservedFirewall, ObservedLink, ObservedRoute};
+use blixard_addr::state::{Change, Conflict, ObservedFirewall, ObservedRoute};
 use blixard_addr::{Config, HostFacts, HostPlan, VmIndex, build_plan, model};
-use common::{empty_host, observed_equal_to};
+use common::{empty_host, observed_equal_to, plain_link};
 use ipnet::IpNet;
 
 fn plan(vms: u32) -> HostPlan {
@@ -121,20 +121,6 @@ fn plan_against_itself_is_empty() {
     );
 }
 
-fn foreign(name: &str) -> ObservedLink {
-    ObservedLink {
-        ifindex: 99,
-        name: name.into(),
-        group: 0,
-        alias: None,
-        up: true,
-        mtu: 1500,
-        tun: None,
-        root_noqueue: false,
-        addresses: vec![],
-    }
-}
-
 fn route(dest: &str, dev: Option<&str>, protocol: u8, table: u32) -> ObservedRoute {
     ObservedRoute {
         destination: net(dest),
@@ -148,7 +134,7 @@ fn route(dest: &str, dev: Option<&str>, protocol: u8, table: u32) -> ObservedRou
 fn every_conflict_is_reported_at_once() {
     let plan = plan(3);
     let mut host = observed_equal_to(&plan);
-    host.links[1] = foreign("vm2");
+    host.links[1] = plain_link("vm2");
     host.routes.push(route("10.0.0.0/24", Some("eth1"), 4, 254));
     host.routes.push(route("fec0::8/125", None, 3, 254));
     // A connected subnet holding the pool (the observer reports only those
@@ -336,7 +322,7 @@ fn plan3() -> HostPlan {
 fn teardown_deletes_the_group_when_every_member_is_ours() {
     let plan = plan(3);
     let mut host = observed_equal_to(&plan);
-    host.links.push(foreign("eth0"));
+    host.links.push(plain_link("eth0"));
     host.routes
         .push(route("10.9.0.0/16", Some("eth0"), 0xb1, 254));
     host.routes.push(route("10.8.0.0/16", Some("eth0"), 3, 254));
@@ -360,7 +346,7 @@ fn teardown_deletes_the_group_when_every_member_is_ours() {
 fn teardown_spares_an_unmarked_member_of_our_group() {
     let plan = plan(2);
     let mut host = observed_equal_to(&plan);
-    let mut intruder = foreign("other0");
+    let mut intruder = plain_link("other0");
     intruder.group = 0xb11;
     host.links.push(intruder);
     host.firewall = ObservedFirewall::Absent;
@@ -427,7 +413,7 @@ fn wire_vm_touches_only_that_vm() {
 fn wire_vm_reports_only_its_own_conflicts() {
     let plan = plan(3);
     let mut host = observed_equal_to(&plan);
-    host.links[0] = foreign("vm1");
+    host.links[0] = plain_link("vm1");
     host.routes.push(route("10.0.0.2/32", Some("eth1"), 3, 254));
     assert!(wire_vm(&plan, VmIndex::new(3).unwrap(), &host, &opts()).is_ok());
     let conflicts = wire_vm(&plan, VmIndex::new(2).unwrap(), &host, &opts())
@@ -446,7 +432,7 @@ fn unwire_vm_removes_only_that_vm() {
     assert_eq!(changes[0], Change::DeleteLink { name: "vm2".into() });
     assert!(matches!(&changes[1], Change::RemoveFirewallVm { vm, .. } if vm.interface == "vm2"));
     let mut host = host;
-    host.links[1] = foreign("vm2");
+    host.links[1] = plain_link("vm2");
     host.firewall = ObservedFirewall::Absent;
     assert_eq!(unwire_vm(&plan, VmIndex::new(2).unwrap(), &host), vec![]);
 }

@@ -17,7 +17,7 @@ use blixard_addr::state::{
     Change, ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, TunInfo,
 };
 use blixard_addr::{Config, HostFacts, HostPlan, Layout, build_plan, model};
-use common::observed_equal_to;
+use common::{observed_equal_to, plain_link};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
 
@@ -365,14 +365,7 @@ fn observed_strategy(plan: HostPlan) -> impl Strategy<Value = (HostPlan, Observe
                 }
                 links.push(ObservedLink {
                     ifindex: 2,
-                    name: "eth0".into(),
-                    group: 0,
-                    alias: None,
-                    up: true,
-                    mtu: 1500,
-                    tun: None,
-                    root_noqueue: false,
-                    addresses: vec![],
+                    ..plain_link("eth0")
                 });
                 host.routes.push(ObservedRoute {
                     destination: "0.0.0.0/0".parse().unwrap(),
@@ -486,10 +479,9 @@ proptest! {
         for (i, (kind, in_group)) in intruders.into_iter().enumerate() {
             host.links.push(ObservedLink {
                 ifindex: 900 + i as u32,
-                name: format!("intruder{i}"),
                 group: if in_group { plan.ownership.link_group } else { 1 },
                 alias: match kind { 0 => None, 1 => Some("someone:else".into()), _ => Some(format!("{ALIAS_PREFIX}x")) },
-                up: true, mtu: 1500, tun: None, root_noqueue: false, addresses: vec![],
+                ..plain_link(&format!("intruder{i}"))
             });
             host.routes.push(ObservedRoute { destination: format!("203.0.113.{i}/32").parse().unwrap(), interface: Some(format!("intruder{i}")), protocol: 3, table: 254 });
         }

@@ -47,11 +47,11 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         eprintln!("demo: apply made {} changes", first.changes.len());
         let mut running = Vec::new();
         for link in &plan.links {
-            let script = render::shell(&GuestNetwork::from_config(link.vm.clone(), &config));
+            let network = GuestNetwork::from_config(link.vm.clone(), &config);
             let guest = Guest::start(
                 &link.vm,
                 usize::from(config.tap.queues),
-                &testbed::ip_commands(&script),
+                &render::ip_commands(&network).join(" && "),
             )
             .map_err(|e| fail(&link.vm.interface, &e))?;
             running.push(guest);

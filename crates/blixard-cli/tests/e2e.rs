@@ -33,8 +33,8 @@ fn start_guests(config_toml: &str) -> Vec<Guest> {
     plan.links
         .iter()
         .map(|link| {
-            let script = render::shell(&GuestNetwork::from_config(link.vm.clone(), &config));
-            Guest::start(&link.vm, 1, &testbed::ip_commands(&script)).unwrap()
+            let network = GuestNetwork::from_config(link.vm.clone(), &config);
+            Guest::start(&link.vm, 1, &render::ip_commands(&network).join(" && ")).unwrap()
         })
         .collect()
 }

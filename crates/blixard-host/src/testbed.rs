@@ -119,8 +119,10 @@ pub struct Guest {
 
 impl Guest {
     /// Starts a guest for `vm` behind its (existing) host tap, from a thread
-    /// inside the host namespace, and configures it with `guest_script` (the
-    /// rendered `blixard-net guest --format shell` script).
+    /// inside the host namespace, and configures it with `guest_script`
+    /// (e.g. `blixard_addr::render::ip_commands` joined with `&&`; guests here
+    /// share this process's mount namespace, so nothing may write
+    /// `/etc/resolv.conf`).
     pub fn start(vm: &Vm, queues: usize, guest_script: &str) -> Result<Self, TestbedError> {
         let ns = NetnsHolder::spawn()?;
         let relay = Relay::start(&vm.interface, &ns.netns(), "eth0", vm.mac, queues)?;
@@ -314,15 +316,4 @@ pub fn connectivity_matrix(guests: &[Guest], upstream: &Upstream) -> Vec<Probe> 
         }
     }
     probes
-}
-
-/// The `ip` lines of a rendered guest shell script. Guests here share this
-/// process's mount namespace, so the script's `/etc/resolv.conf` part must
-/// not run.
-pub fn ip_commands(script: &str) -> String {
-    script
-        .lines()
-        .filter(|l| l.starts_with("ip "))
-        .collect::<Vec<_>>()
-        .join(" && ")
 }

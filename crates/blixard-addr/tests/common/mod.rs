@@ -70,3 +70,19 @@ pub fn empty_host() -> ObservedHost {
         firewall: ObservedFirewall::Absent,
     }
 }
+
+/// A link that is not ours: group 0, no alias, not a tap. Tests vary it with
+/// struct update syntax.
+pub fn plain_link(name: &str) -> ObservedLink {
+    ObservedLink {
+        ifindex: 99,
+        name: name.into(),
+        group: 0,
+        alias: None,
+        up: true,
+        mtu: 1500,
+        tun: None,
+        root_noqueue: false,
+        addresses: vec![],
+    }
+}
