@@ -158,8 +158,8 @@ impl Nft {
         canon::CanonTable::from_batch(&batch)
     }
 
-    /// Reads back only our table (`nft -j list table inet NAME`) and compares
-    /// it with the desired one.
+    /// Reads back only our table (nft's JSON `list table` command) and
+    /// compares it with the desired one.
     pub fn observe(&self, plan: &FirewallPlan) -> Result<ObservedFirewall, NatError> {
         let Some(listing) = self.list_table(&plan.table)? else {
             return Ok(ObservedFirewall::Absent);
