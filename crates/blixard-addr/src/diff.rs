@@ -21,14 +21,16 @@ use ipnet::IpNet;
 use crate::config::ALIAS_PREFIX;
 use crate::layout::VmIndex;
 use crate::plan::{FirewallVm, HostPlan, LinkPlan, Ownership, SysctlCondition, SysctlPlan};
-use crate::state::{Change, Conflict, Conflicts, ObservedFirewall, ObservedHost, ObservedLink};
+use crate::state::{
+    Change, Conflict, Conflicts, ObservedFirewall, ObservedHost, ObservedLink, TunInfo,
+};
 
 /// Knobs of [`diff`] and [`wire_vm`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DiffOptions {
-    /// Delete and recreate a tap of ours whose flags (multi-queue, vnet_hdr)
-    /// differ from the plan, instead of reporting [`Conflict::TapFlags`]. A
-    /// VMM attached to it loses its network.
+    /// Delete and recreate a tap of ours whose type or `multi_queue` differ
+    /// from the plan, instead of reporting [`Conflict::TapFlags`]. Never a
+    /// tap a VMM holds (queues attached): that one is left as it is.
     pub allow_recreate: bool,
 }
 
@@ -93,26 +95,79 @@ enum LinkFate {
     Blocked,
 }
 
+/// What [`reconcile`] found: the changes to make, the VMs it leaves as they
+/// are, and the foreign objects in the way.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reconcile {
+    /// The ordered changes that bring every VM not in conflict and the
+    /// host-wide state to the plan.
+    pub changes: Vec<Change>,
+    /// Per-VM conflicts ([`Conflict::is_per_vm`]): nothing of those VMs'
+    /// taps is changed (a VMM may hold them), the rest still converges.
+    pub left_as_is: Vec<Conflict>,
+    /// Foreign objects in the way: while there are any, nothing may be
+    /// changed ([`Reconcile::into_changes`] refuses).
+    pub in_the_way: Vec<Conflict>,
+}
+
+impl Reconcile {
+    /// The changes to carry out, with the VMs left as they are; refused
+    /// as a whole while a foreign object is in the way.
+    pub fn into_changes(self) -> Result<(Vec<Change>, Vec<Conflict>), Conflicts> {
+        if self.in_the_way.is_empty() {
+            Ok((self.changes, self.left_as_is))
+        } else {
+            Err(Conflicts(self.in_the_way))
+        }
+    }
+}
+
 /// The ordered changes that bring `observed` to `plan`, or every conflict
-/// that prevents it.
+/// that prevents it: a per-VM conflict is one too (see [`reconcile`] for
+/// the form that repairs the rest around it).
 pub fn diff(
     plan: &HostPlan,
     observed: &ObservedHost,
     options: &DiffOptions,
 ) -> Result<Vec<Change>, Conflicts> {
+    let (changes, left_as_is) = reconcile(plan, observed, options).into_changes()?;
+    if left_as_is.is_empty() {
+        Ok(changes)
+    } else {
+        Err(Conflicts(left_as_is))
+    }
+}
+
+/// Like [`diff`], but a VM whose tap cannot be changed (a VMM holds it, or
+/// it needs recreating without [`DiffOptions::allow_recreate`]) is left as
+/// it is and named in [`Reconcile::left_as_is`], so one VM never stops the
+/// repair of the others. Foreign objects in the way are reported apart:
+/// they stop the whole host (nothing is changed), but `status` still shows
+/// the drift beside them.
+pub fn reconcile(plan: &HostPlan, observed: &ObservedHost, options: &DiffOptions) -> Reconcile {
     let own = &plan.ownership;
     let mut out = Out::default();
     let mut conflicts = Vec::new();
     let planned: BTreeSet<&str> = plan.links.iter().map(|l| l.vm.interface.as_str()).collect();
 
-    // Ours but not planned: gone, with its addresses and routes.
-    let mut gone: Vec<&ObservedLink> = observed
+    // Ours but not planned: gone, with its addresses and routes, unless a
+    // VMM still holds it.
+    let (mut gone, held): (Vec<&ObservedLink>, Vec<&ObservedLink>) = observed
         .links
         .iter()
         .filter(|l| is_ours(l, own) && !planned.contains(l.name.as_str()))
-        .collect();
+        .partition(|l| l.tun.as_ref().is_none_or(|t| t.queues == 0));
+    // Routes on these links need no delete of their own: the link goes
+    // (taking them), or is left as it is with them.
+    let mut routes_kept_or_gone: BTreeSet<&str> = held.iter().map(|l| l.name.as_str()).collect();
+    for link in held {
+        conflicts.push(Conflict::TapHeldUnplanned {
+            name: link.name.clone(),
+            queues: link.tun.as_ref().map_or(0, |t| t.queues),
+        });
+    }
     gone.sort_by_key(|l| order_key(plan, &l.name));
-    let mut dropped: BTreeSet<&str> = gone.iter().map(|l| l.name.as_str()).collect();
+    routes_kept_or_gone.extend(gone.iter().map(|l| l.name.as_str()));
     for link in gone {
         out.delete_link.push(Change::DeleteLink {
             name: link.name.clone(),
@@ -123,7 +178,7 @@ pub fn diff(
     for lp in &plan.links {
         let fate = link_changes(plan, lp, observed, options, &mut out, &mut conflicts);
         if fate == LinkFate::Created && observed.links.iter().any(|l| l.name == lp.vm.interface) {
-            dropped.insert(lp.vm.interface.as_str());
+            routes_kept_or_gone.insert(lp.vm.interface.as_str());
         }
         fates.push(fate);
     }
@@ -132,7 +187,14 @@ pub fn diff(
         Change::DeleteLink { name } => order_key(plan, name),
         _ => (u32::MAX, String::new()),
     });
-    route_changes(plan, observed, &plan.links, &fates, &dropped, &mut out);
+    route_changes(
+        plan,
+        observed,
+        &plan.links,
+        &fates,
+        &routes_kept_or_gone,
+        &mut out,
+    );
     conflicts.extend(foreign_routes(plan, observed, None));
 
     for s in &plan.sysctls {
@@ -152,10 +214,11 @@ pub fn diff(
         });
     }
 
-    if conflicts.is_empty() {
-        Ok(out.finish())
-    } else {
-        Err(Conflicts(conflicts))
+    let (left_as_is, in_the_way) = conflicts.into_iter().partition(Conflict::is_per_vm);
+    Reconcile {
+        changes: out.finish(),
+        left_as_is,
+        in_the_way,
     }
 }
 
@@ -397,34 +460,28 @@ fn link_changes(
         });
         return LinkFate::Blocked;
     }
+    // Queues attached means a running VMM: its tap is never deleted,
+    // recreated or re-attached to by us.
+    let held = link.tun.as_ref().map_or(0, |t| t.queues);
     if let Some((field, observed_flag, wanted)) = flag_mismatch(link, lp) {
-        if options.allow_recreate {
+        if options.allow_recreate && held == 0 {
             out.delete_link
                 .push(Change::DeleteLink { name: name.clone() });
             create_sequence(plan, lp, out);
             return LinkFate::Created;
         }
+        // The tap stays as it is; its addresses, routes and marks are
+        // still repaired, which a VMM attached to it does not notice.
         conflicts.push(Conflict::TapFlags {
             name: name.clone(),
             field: field.into(),
             observed: observed_flag,
             wanted,
+            queues: held,
         });
-        return LinkFate::Blocked;
     }
-    let tun = link
-        .tun
-        .as_ref()
-        .expect("flag_mismatch checked it is a tap");
-    // The kernel cannot unset a tap's owner or group (TUNSETOWNER rejects an
-    // invalid uid), so a plan without one means "don't care", not "clear".
-    let differs = |want: Option<u32>, have: Option<u32>| want.is_some() && want != have;
-    if differs(lp.tap.owner, tun.owner) || differs(lp.tap.group, tun.group) {
-        out.set_owner.push(Change::SetTapOwnership {
-            name: name.clone(),
-            owner: lp.tap.owner,
-            group: lp.tap.group,
-        });
+    if let Some(tun) = link.tun.as_ref().filter(|t| t.tap) {
+        ownership_changes(lp, tun, out, conflicts);
     }
     if link.mtu != lp.mtu || link.alias.as_deref() != Some(lp.alias.as_str()) {
         out.set_link.push(Change::SetLink {
@@ -459,8 +516,39 @@ fn link_changes(
     LinkFate::Kept
 }
 
-/// A flag that differs between a tap of ours and the plan. A link that is
-/// not a tap at all reports `tap=false`.
+/// Owner and group of a tap of ours that is kept. The kernel cannot unset
+/// them (TUNSETOWNER rejects an invalid uid), so a plan without one means
+/// "don't care", not "clear"; a defaulted owner is only what a new tap gets.
+fn ownership_changes(lp: &LinkPlan, tun: &TunInfo, out: &mut Out, conflicts: &mut Vec<Conflict>) {
+    let owner = lp.tap.owner.filter(|_| lp.tap.owner_required);
+    let differs = |want: Option<u32>, have: Option<u32>| want.is_some() && want != have;
+    if !differs(owner, tun.owner) && !differs(lp.tap.group, tun.group) {
+        return;
+    }
+    let name = &lp.vm.interface;
+    if tun.queues > 0 {
+        conflicts.push(Conflict::TapOwnershipHeld {
+            name: name.clone(),
+            observed_owner: tun.owner,
+            observed_group: tun.group,
+            owner,
+            group: lp.tap.group,
+            queues: tun.queues,
+        });
+        return;
+    }
+    out.set_owner.push(Change::SetTapOwnership {
+        name: name.clone(),
+        owner,
+        group: lp.tap.group,
+    });
+}
+
+/// A flag that differs between a tap of ours and the plan and binds a VMM
+/// (its type and `IFF_MULTI_QUEUE`). `vnet_hdr` and `pi` are per-attach:
+/// every `TUNSETIFF` rewrites them from the opener's flags, so they are the
+/// VMM's choice, never drift. A link that is not a tap at all reports
+/// `tap=false`.
 fn flag_mismatch(link: &ObservedLink, lp: &LinkPlan) -> Option<(&'static str, bool, bool)> {
     let Some(tun) = &link.tun else {
         return Some(("tap", false, true));
@@ -471,9 +559,6 @@ fn flag_mismatch(link: &ObservedLink, lp: &LinkPlan) -> Option<(&'static str, bo
     if tun.multi_queue != lp.tap.multi_queue {
         return Some(("multi_queue", tun.multi_queue, lp.tap.multi_queue));
     }
-    if tun.vnet_hdr != lp.tap.vnet_hdr {
-        return Some(("vnet_hdr", tun.vnet_hdr, lp.tap.vnet_hdr));
-    }
     None
 }
 
@@ -482,14 +567,15 @@ fn is_link_local(a: &IpNet) -> bool {
 }
 
 /// Route changes for `links` (the whole plan, or one VM). Our routes not in
-/// the plan are deleted unless their link is deleted anyway; for `wire_vm`
+/// the plan are deleted unless their link is `untouched` (deleted anyway,
+/// or left as it is because a VMM holds it); for `wire_vm`
 /// only routes on its link or towards its addresses are considered.
 fn route_changes(
     plan: &HostPlan,
     observed: &ObservedHost,
     links: &[LinkPlan],
     fates: &[LinkFate],
-    dropped: &BTreeSet<&str>,
+    untouched: &BTreeSet<&str>,
     out: &mut Out,
 ) {
     let proto = plan.ownership.route_protocol;
@@ -512,7 +598,7 @@ fn route_changes(
         let Some(dev) = r.interface.as_deref() else {
             continue;
         };
-        if wanted.contains(&(dev, r.destination)) || dropped.contains(dev) {
+        if wanted.contains(&(dev, r.destination)) || untouched.contains(dev) {
             continue;
         }
         if !in_scope(dev, &r.destination) {

@@ -55,6 +55,10 @@ pub struct TapPlan {
     pub owner: Option<u32>,
     /// Owning gid (`TUNSETGROUP`); `None` leaves it unset.
     pub group: Option<u32>,
+    /// Whether the config asked for `owner` (rather than defaulting it to
+    /// `$SUDO_USER` or root): only an asked-for owner is corrected on an
+    /// existing tap, so a systemd unit and a `sudo` shell agree on one host.
+    pub owner_required: bool,
 }
 
 /// Everything about one VM's host side.

@@ -64,6 +64,7 @@ pub fn build_plan(config: &Config, facts: &HostFacts) -> Result<HostPlan, Config
         vnet_hdr: config.tap.vnet_hdr,
         owner: facts.owner_uid,
         group: facts.group_gid,
+        owner_required: config.owner.is_some(),
     };
     let gw4 = IpNet::new(layout.gateway_ipv4().into(), 32).expect("/32");
     let gw6 = IpNet::new(layout.gateway_ipv6().into(), 128).expect("/128");

@@ -213,8 +213,9 @@ pub fn cloud_init(g: &GuestNetwork) -> String {
     s
 }
 
-/// The `ip` commands that configure the guest's interface, one per entry
-/// (what [`shell`] runs before writing `/etc/resolv.conf`).
+/// The shell commands that configure the guest's interface, one per entry
+/// (what [`shell`] runs before writing `/etc/resolv.conf`): iproute2's and
+/// busybox's `ip` both take them.
 pub fn ip_commands(g: &GuestNetwork) -> Vec<String> {
     let vm = &g.vm;
     let dev = GUEST_INTERFACE;
@@ -229,7 +230,10 @@ pub fn ip_commands(g: &GuestNetwork) -> Vec<String> {
     ];
     if g.ipv6 {
         cmds.extend([
-            format!("ip -6 addr add {} dev {dev} nodad", vm.ipv6_net()),
+            // Instead of `nodad`, which busybox's `ip` does not know: the
+            // guest's address must be usable at once, like the host's.
+            format!("echo 0 > /proc/sys/net/ipv6/conf/{dev}/accept_dad"),
+            format!("ip -6 addr add {} dev {dev}", vm.ipv6_net()),
             format!("ip -6 route add {}/128 dev {dev}", vm.gateway_ipv6),
             format!(
                 "ip -6 route add default via {} dev {dev} onlink",
@@ -290,19 +294,27 @@ pub fn cloud_hypervisor(g: &GuestNetwork) -> Result<Vec<String>, RenderError> {
 }
 
 /// qemu arguments: a tap netdev opened by name (no helper scripts) and a
-/// virtio-net device; with several queue pairs, `queues=N,vhost=on` and
-/// `mq=on,vectors=2N+2` (one vector per queue plus config and control).
-pub fn qemu(g: &GuestNetwork) -> Result<Vec<String>, RenderError> {
+/// virtio-net device; `vnet_hdr=off` when the plan's taps have no vnet
+/// header; with several queue pairs, `queues=N` and `mq=on,vectors=2N+2`
+/// (one vector per queue plus config and control). `vhost=on` only when
+/// `vhost` says so: QEMU aborts when it cannot open `/dev/vhost-net`.
+pub fn qemu(g: &GuestNetwork, vhost: bool) -> Result<Vec<String>, RenderError> {
     check_queues(g, "qemu")?;
     let mut netdev = format!(
         "tap,id=net0,ifname={},script=no,downscript=no",
         g.vm.interface
     );
     let mut device = format!("virtio-net-pci,netdev=net0,mac={}", g.vm.mac);
+    if !g.tap.vnet_hdr {
+        netdev.push_str(",vnet_hdr=off");
+    }
     if g.multi_queue() {
         let n = u32::from(g.tap.queues);
-        let _ = write!(netdev, ",queues={n},vhost=on");
+        let _ = write!(netdev, ",queues={n}");
         let _ = write!(device, ",mq=on,vectors={}", 2 * n + 2);
+    }
+    if vhost {
+        netdev.push_str(",vhost=on");
     }
     Ok(vec!["-netdev".into(), netdev, "-device".into(), device])
 }
@@ -418,7 +430,8 @@ ip link set dev eth0 up
 ip addr add 10.0.0.3/32 dev eth0
 ip route add 10.0.0.0/32 dev eth0
 ip route add default via 10.0.0.0 dev eth0 onlink
-ip -6 addr add fec0::3/128 dev eth0 nodad
+echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad
+ip -6 addr add fec0::3/128 dev eth0
 ip -6 route add fec0::/128 dev eth0
 ip -6 route add default via fec0:: dev eth0 onlink
 cat > /etc/resolv.conf <<'EOF'
@@ -486,7 +499,7 @@ EOF
     #[test]
     fn qemu_for_vm3() {
         assert_eq!(
-            qemu(&vm3()).unwrap(),
+            qemu(&vm3(), false).unwrap(),
             [
                 "-netdev",
                 "tap,id=net0,ifname=vm3,script=no,downscript=no",
@@ -498,13 +511,18 @@ EOF
         g.tap.multi_queue = true;
         g.tap.queues = 4;
         assert_eq!(
-            qemu(&g).unwrap(),
+            qemu(&g, false).unwrap(),
             [
                 "-netdev",
-                "tap,id=net0,ifname=vm3,script=no,downscript=no,queues=4,vhost=on",
+                "tap,id=net0,ifname=vm3,script=no,downscript=no,queues=4",
                 "-device",
                 "virtio-net-pci,netdev=net0,mac=02:00:00:00:03:01,mq=on,vectors=10"
             ]
+        );
+        g.tap.vnet_hdr = false;
+        assert_eq!(
+            qemu(&g, true).unwrap()[1],
+            "tap,id=net0,ifname=vm3,script=no,downscript=no,vnet_hdr=off,queues=4,vhost=on"
         );
     }
 
@@ -512,7 +530,7 @@ EOF
     fn queue_mismatch_is_refused() {
         let mut g = vm3();
         g.tap.multi_queue = true;
-        let e = qemu(&g).unwrap_err();
+        let e = qemu(&g, false).unwrap_err();
         assert!(
             matches!(e, RenderError::QueueMismatch { vmm: "qemu", .. }),
             "{e}"

@@ -5,7 +5,7 @@
 mod common;
 
 use blixard_addr::config::VmSelection;
-use blixard_addr::diff::{DiffOptions, diff, teardown, unwire_vm, wire_vm};
+use blixard_addr::diff::{DiffOptions, diff, reconcile, teardown, unwire_vm, wire_vm};
 use blixard_addr::state::{Change, Conflict, ObservedFirewall, ObservedRoute};
 use blixard_addr::{Config, HostFacts, HostPlan, VmIndex, build_plan, model};
 use common::{empty_host, observed_equal_to, plain_link};
@@ -14,6 +14,8 @@ use ipnet::IpNet;
 fn plan(vms: u32) -> HostPlan {
     let mut c = Config::default();
     c.vms = VmSelection::Count(vms);
+    // Asked for, so that an existing tap's owner is held to it.
+    c.owner = Some("1000".into());
     build_plan(
         &c,
         &HostFacts {
@@ -203,7 +205,8 @@ fn tap_flag_drift_conflicts_unless_recreation_is_allowed() {
             name: "vm2".into(),
             field: "multi_queue".into(),
             observed: true,
-            wanted: false
+            wanted: false,
+            queues: 0,
         }]
     );
     let changes = diff(
@@ -223,6 +226,112 @@ fn tap_flag_drift_conflicts_unless_recreation_is_allowed() {
     );
     let after = model::try_apply(&host, &changes, &plan).unwrap();
     assert_eq!(diff(&plan, &after, &opts()).unwrap(), vec![]);
+}
+
+#[test]
+fn vnet_hdr_and_pi_are_the_openers_never_drift() {
+    // QEMU's `vnet_hdr=off` (or any VMM's TUNSETIFF) rewrites them.
+    let plan = plan(2);
+    let mut host = observed_equal_to(&plan);
+    for link in &mut host.links {
+        let tun = link.tun.as_mut().unwrap();
+        tun.vnet_hdr = !tun.vnet_hdr;
+        tun.pi = !tun.pi;
+        tun.queues = 1;
+    }
+    assert_eq!(diff(&plan, &host, &opts()).unwrap(), vec![]);
+}
+
+#[test]
+fn a_held_tap_is_never_recreated_and_the_rest_is_still_repaired() {
+    let plan = plan(3);
+    let mut host = observed_equal_to(&plan);
+    let tun = host.links[0].tun.as_mut().unwrap();
+    tun.multi_queue = true;
+    tun.queues = 1;
+    // Drift elsewhere: vm1's and vm3's routes gone behind our back.
+    host.routes
+        .retain(|r| !matches!(r.interface.as_deref(), Some("vm1" | "vm3")));
+    let recreate = DiffOptions {
+        allow_recreate: true,
+    };
+    for options in [opts(), recreate] {
+        let found = reconcile(&plan, &host, &options);
+        assert_eq!(found.in_the_way, vec![]);
+        assert_eq!(
+            found.left_as_is,
+            vec![Conflict::TapFlags {
+                name: "vm1".into(),
+                field: "multi_queue".into(),
+                observed: true,
+                wanted: false,
+                queues: 1,
+            }]
+        );
+        assert!(
+            found.changes.iter().all(|c| !matches!(
+                c,
+                Change::DeleteLink { .. }
+                    | Change::CreateTap { .. }
+                    | Change::SetTapOwnership { .. }
+            )),
+            "{:?}",
+            found.changes
+        );
+        // Routes come back on vm3 and on the held vm1 (adding a route does
+        // not disturb the VMM).
+        let routed: Vec<&str> = found
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::AddRoute { interface, .. } => Some(interface.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(routed, ["vm1", "vm1", "vm3", "vm3"]);
+        // The strict form refuses with the same conflict.
+        assert_eq!(
+            diff(&plan, &host, &options).unwrap_err().0,
+            found.left_as_is
+        );
+    }
+}
+
+#[test]
+fn only_an_asked_for_owner_is_drift_and_never_on_a_held_tap() {
+    let facts = |owner| HostFacts {
+        owner_uid: Some(owner),
+        ..HostFacts::default()
+    };
+    // The owner defaulted ($SUDO_USER under sudo, root under systemd).
+    let defaulted = build_plan(&Config::default(), &facts(0)).unwrap();
+    let mut host = observed_equal_to(&defaulted);
+    for link in &mut host.links {
+        link.tun.as_mut().unwrap().owner = Some(1000);
+    }
+    assert_eq!(diff(&defaulted, &host, &opts()).unwrap(), vec![]);
+    // Asked for: corrected on an idle tap, left alone on a held one.
+    let config = Config {
+        owner: Some("root".into()),
+        ..Config::default()
+    };
+    let asked = build_plan(&config, &facts(0)).unwrap();
+    host.links[1].tun.as_mut().unwrap().queues = 2;
+    let found = reconcile(&asked, &host, &opts());
+    let owned: Vec<&str> = found
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::SetTapOwnership { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(owned.len(), host.links.len() - 1);
+    assert!(!owned.contains(&"vm2"));
+    assert!(matches!(
+        found.left_as_is.as_slice(),
+        [Conflict::TapOwnershipHeld { name, queues: 2, .. }] if name == "vm2"
+    ));
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use blixard_addr::config::{ALIAS_PREFIX, Action, Protocol, RuleConfig, VmSelection, VmSpec};
-use blixard_addr::diff::{DiffOptions, diff, is_ours, unwire_vm, wire_vm};
+use blixard_addr::diff::{DiffOptions, diff, is_ours, reconcile, unwire_vm, wire_vm};
 use blixard_addr::state::{
     Change, Conflict, ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, TunInfo,
 };
@@ -271,6 +271,24 @@ fn toml_fragments() -> impl Strategy<Value = String> {
     .prop_map(|parts| parts.join("\n"))
 }
 
+/// No change deletes, recreates or re-attaches to a tap a VMM holds.
+fn leaves_held_taps_alone(host: &ObservedHost, changes: &[Change]) -> Result<(), TestCaseError> {
+    for c in changes {
+        let name = match c {
+            Change::DeleteLink { name }
+            | Change::CreateTap { name, .. }
+            | Change::SetTapOwnership { name, .. } => name,
+            _ => continue,
+        };
+        let held = host
+            .links
+            .iter()
+            .any(|l| &l.name == name && l.tun.as_ref().is_some_and(|t| t.queues > 0));
+        prop_assert!(!held, "{:?} touches a tap a VMM holds", c);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(cases())]
 
@@ -334,13 +352,14 @@ fn plan_strategy() -> impl Strategy<Value = HostPlan> {
 /// One observed link: a name that may collide with the plan, marks that
 /// may be ours, half ours or foreign, any tun flags (or none), addresses
 /// from a set that overlaps the plan's.
-/// (name, group, alias, tun (tap, vnet_hdr, multi_queue, owner), up, mtu,
-/// addresses), each an index into the tables below or a flag.
+/// (name, group, alias, tun (tap, vnet_hdr, multi_queue, owner, queues a
+/// VMM holds), up, mtu, addresses), each an index into the tables below or
+/// a flag.
 type LinkSpec = (
     usize,
     u8,
     u8,
-    Option<(bool, bool, bool, Option<u32>)>,
+    Option<(bool, bool, bool, Option<u32>, u32)>,
     bool,
     u32,
     Vec<usize>,
@@ -356,6 +375,7 @@ fn link_strategy() -> impl Strategy<Value = LinkSpec> {
             any::<bool>(),
             any::<bool>(),
             prop::option::of(0u32..3),
+            prop::sample::select(&[0u32, 0, 1, 2][..]),
         )),
         any::<bool>(),
         prop::sample::select(&[1500u32, 1400, 9000][..]),
@@ -435,7 +455,7 @@ fn wild_host(plan: &HostPlan) -> impl Strategy<Value = ObservedHost> + use<> {
                     },
                     up,
                     mtu,
-                    tun: tun.map(|(tap, vnet_hdr, multi_queue, owner)| TunInfo {
+                    tun: tun.map(|(tap, vnet_hdr, multi_queue, owner, queues)| TunInfo {
                         tap,
                         pi: false,
                         vnet_hdr,
@@ -443,7 +463,7 @@ fn wild_host(plan: &HostPlan) -> impl Strategy<Value = ObservedHost> + use<> {
                         persist: true,
                         owner,
                         group: None,
-                        queues: 0,
+                        queues,
                     }),
                     root_noqueue: false,
                     addresses,
@@ -596,8 +616,8 @@ proptest! {
     #[test]
     fn diff_on_any_host_names_real_conflicts_or_converges_in_one_round((plan, host, recreate) in plan_and_wild_host()) {
         let options = DiffOptions { allow_recreate: recreate };
-        let changes = match diff(&plan, &host, &options) {
-            Ok(changes) => changes,
+        let found = match reconcile(&plan, &host, &options).into_changes() {
+            Ok((changes, left_as_is)) => (changes, left_as_is),
             Err(conflicts) => {
                 prop_assert!(!conflicts.0.is_empty());
                 for c in &conflicts.0 {
@@ -607,19 +627,31 @@ proptest! {
                         Conflict::ForeignRoute { destination, interface, protocol, .. } => prop_assert!(
                             (*protocol != plan.ownership.route_protocol || interface.is_none())
                                 && host.routes.iter().any(|r| r.destination == *destination), "{}", c),
-                        Conflict::TapFlags { name, .. } => prop_assert!(
-                            !recreate && host.links.iter().any(|l| &l.name == name && is_ours(l, &plan.ownership)), "{}", c),
-                        Conflict::VmNotPlanned { .. } => prop_assert!(false, "{}", c),
+                        other => prop_assert!(!other.is_per_vm(), "a per-VM conflict stopped the host: {}", other),
                     }
                 }
                 return Ok(());
             }
         };
+        let (changes, left_as_is) = found;
+        for c in &left_as_is {
+            let name = match c {
+                Conflict::TapFlags { name, queues, .. } => {
+                    prop_assert!(!recreate || *queues > 0, "{}", c);
+                    name
+                }
+                Conflict::TapOwnershipHeld { name, .. } | Conflict::TapHeldUnplanned { name, .. } => name,
+                other => { prop_assert!(false, "not per-VM: {}", other); continue }
+            };
+            prop_assert!(host.links.iter().any(|l| &l.name == name && is_ours(l, &plan.ownership)), "{}", c);
+        }
         touches_only_ours(&plan, &host, &changes)?;
+        leaves_held_taps_alone(&host, &changes)?;
         let after = model::try_apply(&host, &changes, &plan);
         prop_assert!(after.is_ok(), "{:?}\n{:#?}", after, changes);
         let after = after.unwrap();
-        prop_assert_eq!(diff(&plan, &after, &options).unwrap(), vec![]);
+        let again = reconcile(&plan, &after, &options).into_changes().unwrap();
+        prop_assert_eq!(again, (vec![], left_as_is));
         foreign_kept(&plan, &host, &after)?;
     }
 

@@ -316,8 +316,10 @@ fn observed_strategy(plan: HostPlan) -> impl Strategy<Value = (HostPlan, Observe
                         link.alias = Some(format!("{ALIAS_PREFIX}stale"));
                         let t = link.tun.as_mut().unwrap();
                         t.owner = Some(u32::from(bits));
+                        // A VMM's own choice, never drift.
+                        t.vnet_hdr = !t.vnet_hdr;
                         if recreate {
-                            t.vnet_hdr = !t.vnet_hdr;
+                            t.multi_queue = !t.multi_queue;
                         }
                     }
                     if bits & 1 != 0 {

@@ -103,6 +103,10 @@ pub enum Command {
         /// Queue pairs (more than one needs `tap.multi_queue`).
         #[arg(long)]
         queues: Option<u16>,
+        /// qemu's `vhost=on`: `auto` renders it only where `/dev/vhost-net`
+        /// exists (qemu aborts without it).
+        #[arg(long, value_enum, default_value_t = Vhost::Auto)]
+        vhost: Vhost,
     },
     /// Allocate a VM index (lowest free, or --index), recorded in the state file.
     Alloc {
@@ -144,6 +148,17 @@ pub enum GuestFormat {
     CloudInit,
     /// Shell script of `ip` commands.
     Shell,
+}
+
+/// Whether qemu's tap netdev uses vhost-net.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Vhost {
+    /// On where `/dev/vhost-net` exists.
+    Auto,
+    /// Always (the host will have `/dev/vhost-net` when the VM starts).
+    On,
+    /// Never.
+    Off,
 }
 
 /// VMMs.

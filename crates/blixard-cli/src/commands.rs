@@ -19,6 +19,10 @@ use crate::{demo, doctor, lock, output, vm};
 /// The default config file.
 pub const DEFAULT_CONFIG: &str = "/etc/blixard/network.toml";
 
+/// `apply` reconciled the host except the VMs it names as left as they are
+/// (a VMM holds a tap that would need recreating, ...).
+pub const EXIT_LEFT_AS_IS: u8 = 4;
+
 /// Why a command failed, and so its exit code.
 #[derive(Debug)]
 pub enum Failure {
@@ -107,7 +111,8 @@ impl Loaded {
                 Conflict::ForeignRoute { pool, .. } if pool.addr().is_ipv6() => "ipv6.pool".into(),
                 Conflict::ForeignRoute { .. } => "ipv4.pool".into(),
                 Conflict::TapFlags { field, .. } => format!("tap.{field}"),
-                Conflict::VmNotPlanned { .. } => "vms".into(),
+                Conflict::TapOwnershipHeld { .. } => "owner".into(),
+                Conflict::VmNotPlanned { .. } | Conflict::TapHeldUnplanned { .. } => "vms".into(),
                 _ => "interface_template".into(),
             }),
             _ => None,
@@ -275,8 +280,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
                     },
                 )
                 .map_err(|e| loaded.failure(e))?;
-            output::changes(args, &outcome.changes, &outcome.warnings, *dry_run, "apply");
-            Ok(ExitCode::SUCCESS)
+            output::changes(args, &outcome, *dry_run, "apply");
+            Ok(if outcome.left_as_is.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_LEFT_AS_IS)
+            })
         }
         Command::Down { dry_run } => {
             let loaded = load_config(args)?;
@@ -291,7 +300,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
                 host.netns()
             ));
             let outcome = host.down(&plan, *dry_run).map_err(|e| loaded.failure(e))?;
-            output::changes(args, &outcome.changes, &outcome.warnings, *dry_run, "down");
+            output::changes(args, &outcome, *dry_run, "down");
             Ok(ExitCode::SUCCESS)
         }
         Command::Wire { index, dry_run } | Command::Unwire { index, dry_run } => {
@@ -318,7 +327,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
                 host.unwire_vm(&plan, index, *dry_run)
             }
             .map_err(|e| loaded.failure(e))?;
-            output::changes(args, &outcome.changes, &outcome.warnings, *dry_run, verb);
+            output::changes(args, &outcome, *dry_run, verb);
             Ok(ExitCode::SUCCESS)
         }
         Command::Status => {
@@ -370,7 +379,8 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
             index,
             kind,
             queues,
-        } => vm::vmm(args, &load_config(args)?, *index, *kind, *queues),
+            vhost,
+        } => vm::vmm(args, &load_config(args)?, *index, *kind, *queues, *vhost),
         Command::Alloc { name, index } => {
             vm::alloc(args, &load_config(args)?, name.as_deref(), *index)
         }

@@ -3,7 +3,7 @@
 use blixard_addr::Vm;
 use blixard_addr::plan::HostPlan;
 use blixard_addr::state::Change;
-use blixard_host::Status;
+use blixard_host::{ApplyOutcome, Status};
 
 use crate::cli::Args;
 
@@ -14,18 +14,26 @@ fn print_json<T: serde::Serialize>(value: &T) {
     );
 }
 
-/// The change list of `apply`/`down`.
-pub fn changes(args: &Args, changes: &[Change], warnings: &[String], dry_run: bool, verb: &str) {
+/// The change list of `apply`/`down`/`wire`/`unwire`, its warnings and the
+/// VMs it left as they are.
+pub fn changes(args: &Args, outcome: &ApplyOutcome, dry_run: bool, verb: &str) {
+    let changes = &outcome.changes;
     if args.json {
-        print_json(
-            &serde_json::json!({ "dry_run": dry_run, "changes": changes, "warnings": warnings }),
-        );
+        print_json(&serde_json::json!({
+            "dry_run": dry_run,
+            "changes": changes,
+            "warnings": outcome.warnings,
+            "left_as_is": outcome.left_as_is,
+        }));
         return;
     }
     // Foreign state that will break VM traffic despite a successful apply
     // (Docker's FORWARD DROP, firewalld): on stderr so scripts still see it.
-    for warning in warnings {
+    for warning in &outcome.warnings {
         eprintln!("blixard-net: warning: {warning}");
+    }
+    for conflict in &outcome.left_as_is {
+        println!("  left as is: {conflict}");
     }
     if changes.is_empty() {
         println!("{verb}: no change: the host already matches");
@@ -59,11 +67,18 @@ pub fn status(args: &Args, status: &Status) {
             "in_sync": status.in_sync(),
             "drift": status.drift,
             "firewall_differences": status.firewall_differences,
+            "conflicts": status.conflicts,
         }));
         return;
     }
     if status.in_sync() {
         println!("in sync: the host matches the plan");
+        return;
+    }
+    for conflict in &status.conflicts {
+        println!("conflict: {conflict}");
+    }
+    if status.drift.is_empty() {
         return;
     }
     println!(

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use blixard_addr::alloc::Allocations;
 use blixard_addr::render::{self, GuestNetwork};
 
-use crate::cli::{Args, GuestFormat, VmmKind};
+use crate::cli::{Args, GuestFormat, Vhost, VmmKind};
 use crate::commands::{Failure, Loaded};
 
 fn guest_network(
@@ -51,13 +51,17 @@ pub fn guest(loaded: &Loaded, index: u32, format: GuestFormat) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// `vmm INDEX --kind K [--queues N]`.
+/// Where qemu opens vhost-net: without it, `vhost=on` aborts qemu.
+pub const VHOST_NET: &str = "/dev/vhost-net";
+
+/// `vmm INDEX --kind K [--queues N] [--vhost auto|on|off]`.
 pub fn vmm(
     args: &Args,
     loaded: &Loaded,
     index: u32,
     kind: VmmKind,
     queues: Option<u16>,
+    vhost: Vhost,
 ) -> Result<ExitCode, Failure> {
     let network = guest_network(loaded, index, queues)?;
     let bad = |e: render::RenderError| Failure::BadInput(e.to_string());
@@ -65,7 +69,14 @@ pub fn vmm(
         VmmKind::Firecracker => println!("{}", render::firecracker(&network).map_err(bad)?),
         VmmKind::CloudHypervisor | VmmKind::Qemu => {
             let argv = match kind {
-                VmmKind::Qemu => render::qemu(&network),
+                VmmKind::Qemu => render::qemu(
+                    &network,
+                    match vhost {
+                        Vhost::Auto => std::path::Path::new(VHOST_NET).exists(),
+                        Vhost::On => true,
+                        Vhost::Off => false,
+                    },
+                ),
                 _ => render::cloud_hypervisor(&network),
             }
             .map_err(bad)?;

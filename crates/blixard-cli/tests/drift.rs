@@ -202,10 +202,13 @@ fn a_tap_recreated_with_other_flags_is_refused_until_recreation_is_allowed() {
             alias: &plan.ownership.alias_for("vm2"),
         };
         blixard_tap::create("vm2", &tap, mark).unwrap();
-        for args in [&["status"][..], &["apply"]] {
-            let out = exits(cli(&scratch, &config, args), 2);
+        // Status reports it (3); apply repairs the rest of vm2 around the
+        // tap and names it (4): nobody holds it, but recreating is asked for.
+        for (args, code) in [(&["status"][..], 3), (&["apply"], 4)] {
+            let out = exits(cli(&scratch, &config, args), code);
             assert!(out.contains("tap vm2 has multi_queue=false"), "{out}");
         }
+        exits(cli(&scratch, &config, &["status"]), 3);
         let repair = ok(cli(&scratch, &config, &["apply", "--allow-recreate"]));
         assert!(repair.contains("delete link vm2"), "{repair}");
         exits(cli(&scratch, &config, &["status"]), 0);

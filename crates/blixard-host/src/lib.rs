@@ -21,7 +21,7 @@ use blixard_addr::config::Config;
 use blixard_addr::diff::{self, DiffOptions};
 use blixard_addr::plan::{HostPlan, Ownership};
 use blixard_addr::planner::HostFacts;
-use blixard_addr::state::{Change, Conflicts, Executor, ObservedFirewall, ObservedHost};
+use blixard_addr::state::{Change, Conflict, Conflicts, Executor, ObservedFirewall, ObservedHost};
 use blixard_nat::Nft;
 use blixard_netns::Netns;
 use blixard_route::{ObserveScope, Session};
@@ -111,6 +111,10 @@ pub struct ApplyOutcome {
     pub changes: Vec<Change>,
     /// Whether they were carried out.
     pub applied: bool,
+    /// VMs left as they are, each with why (a VMM holds a tap that would
+    /// need recreating, ...): everything else was reconciled around them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_as_is: Vec<Conflict>,
     /// Foreign firewall state that will drop VM traffic even though the
     /// apply succeeded (Docker's FORWARD DROP, ...), each with its fix. Only
     /// `apply` fills it; a scan that fails is itself a warning.
@@ -126,12 +130,15 @@ pub struct Status {
     /// What differs inside our nft table, when it exists but differs (the
     /// single `ReplaceFirewall` change in `drift` does not say).
     pub firewall_differences: Vec<String>,
+    /// What `apply` would leave as it is or refuse over: per-VM conflicts
+    /// (a held tap) and foreign objects in the way. A report, not an error.
+    pub conflicts: Vec<Conflict>,
 }
 
 impl Status {
     /// Whether the host matches the plan.
     pub fn in_sync(&self) -> bool {
-        self.drift.is_empty()
+        self.drift.is_empty() && self.conflicts.is_empty()
     }
 }
 
@@ -268,13 +275,14 @@ impl Host {
                 let kernel = early.unwrap_or_else(|| observe_kernel(&scope));
                 let mut observed = kernel?;
                 observed.firewall = firewall?;
-                let changes = diff::diff(
+                let (changes, left_as_is) = diff::reconcile(
                     plan,
                     &observed,
                     &DiffOptions {
                         allow_recreate: opts.allow_recreate,
                     },
-                )?;
+                )
+                .into_changes()?;
                 if !opts.dry_run {
                     let (todo, fault) = split_at_fault(&changes);
                     execute(&self.nft, &plan.ownership, todo)?;
@@ -294,6 +302,7 @@ impl Host {
                 Ok(ApplyOutcome {
                     applied: !opts.dry_run,
                     changes,
+                    left_as_is,
                     warnings,
                 })
             })
@@ -304,14 +313,17 @@ impl Host {
     pub fn status(&self, plan: &HostPlan) -> Result<Status, HostError> {
         self.run(|| {
             let observed = observe_here(&self.nft, plan)?;
-            let drift = diff::diff(plan, &observed, &DiffOptions::default())?;
+            let found = diff::reconcile(plan, &observed, &DiffOptions::default());
             let firewall_differences = match observed.firewall {
                 ObservedFirewall::Differs(what) => what,
                 ObservedFirewall::Absent | ObservedFirewall::InSync => Vec::new(),
             };
+            let mut conflicts = found.in_the_way;
+            conflicts.extend(found.left_as_is);
             Ok(Status {
-                drift,
+                drift: found.changes,
                 firewall_differences,
+                conflicts,
             })
         })
     }
@@ -353,6 +365,7 @@ impl Host {
             Ok(ApplyOutcome {
                 applied: !dry_run,
                 changes,
+                left_as_is: Vec::new(),
                 warnings: Vec::new(),
             })
         })
@@ -382,6 +395,7 @@ impl Host {
             Ok(ApplyOutcome {
                 applied: !opts.dry_run,
                 changes,
+                left_as_is: Vec::new(),
                 warnings: Vec::new(),
             })
         })
@@ -403,6 +417,7 @@ impl Host {
             Ok(ApplyOutcome {
                 applied: !dry_run,
                 changes,
+                left_as_is: Vec::new(),
                 warnings: Vec::new(),
             })
         })

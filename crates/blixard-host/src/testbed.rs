@@ -124,8 +124,19 @@ impl Guest {
     /// share this process's mount namespace, so nothing may write
     /// `/etc/resolv.conf`).
     pub fn start(vm: &Vm, queues: usize, guest_script: &str) -> Result<Self, TestbedError> {
+        Self::start_as(vm, queues, None, guest_script)
+    }
+
+    /// [`Guest::start`] with the stand-in VMM opening the tap with
+    /// `vnet_hdr` as a given VMM would (see [`Relay::start_as`]).
+    pub fn start_as(
+        vm: &Vm,
+        queues: usize,
+        vnet_hdr: Option<bool>,
+        guest_script: &str,
+    ) -> Result<Self, TestbedError> {
         let ns = NetnsHolder::spawn()?;
-        let relay = Relay::start(&vm.interface, &ns.netns(), "eth0", vm.mac, queues)?;
+        let relay = Relay::start_as(&vm.interface, &ns.netns(), "eth0", vm.mac, queues, vnet_hdr)?;
         sh_in(&ns, "ip link set lo up")?;
         sh_in(&ns, guest_script)?;
         Ok(Self {

@@ -34,6 +34,7 @@ fn plan(n: u32, multi_queue: bool) -> HostPlan {
                     vnet_hdr: true,
                     owner: None,
                     group: None,
+                    owner_required: false,
                 },
                 mtu: 1500,
                 noqueue: multi_queue,

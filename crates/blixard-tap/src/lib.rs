@@ -378,31 +378,17 @@ pub fn list() -> Result<BTreeMap<String, TunInfo>, TapError> {
 }
 
 /// The first attribute where an existing tap of ours differs from the plan in
-/// a way that cannot be fixed in place.
+/// a way that cannot be fixed in place, by the same rules as the core's
+/// diff: only the type and `IFF_MULTI_QUEUE` bind a VMM; `vnet_hdr` and
+/// `pi` are rewritten by every opener, and an owner or group the plan does
+/// not name is "don't care" (the kernel cannot unset one).
 fn unfixable_difference(info: &TunInfo, tap: &TapPlan) -> Option<(&'static str, String, String)> {
     let show = |v: bool| v.to_string();
-    let opt = |v: Option<u32>| v.map_or("unset".to_string(), |n| n.to_string());
     if !info.tap {
         return Some(("type", "tun".into(), "tap".into()));
     }
-    if info.pi {
-        return Some(("pi", show(true), show(false)));
-    }
     if info.multi_queue != tap.multi_queue {
         return Some(("multi_queue", show(info.multi_queue), show(tap.multi_queue)));
-    }
-    if info.vnet_hdr != tap.vnet_hdr {
-        return Some(("vnet_hdr", show(info.vnet_hdr), show(tap.vnet_hdr)));
-    }
-    if !info.persist {
-        return Some(("persist", show(false), show(true)));
-    }
-    // The kernel cannot unset an owner or group: only recreation clears one.
-    if tap.owner.is_none() && info.owner.is_some() {
-        return Some(("owner", opt(info.owner), opt(None)));
-    }
-    if tap.group.is_none() && info.group.is_some() {
-        return Some(("group", opt(info.group), opt(None)));
     }
     None
 }
@@ -438,7 +424,8 @@ pub fn ensure(
         });
     };
     if let Some((field, observed, wanted)) = unfixable_difference(&info, tap) {
-        if !opts.allow_recreate {
+        // A tap a VMM holds is never recreated: the VMM would lose it.
+        if !opts.allow_recreate || info.queues > 0 {
             return Err(TapError::FlagMismatch {
                 name: name.to_string(),
                 field,
@@ -450,7 +437,9 @@ pub fn ensure(
         create(name, tap, mark)?;
         return Ok(EnsureOutcome::Recreated);
     }
-    let owner = tap.owner.filter(|uid| info.owner != Some(*uid));
+    let owner = tap
+        .owner
+        .filter(|uid| tap.owner_required && info.owner != Some(*uid));
     let group = tap.group.filter(|gid| info.group != Some(*gid));
     if owner.is_none() && group.is_none() {
         return Ok(EnsureOutcome::Unchanged);
@@ -521,9 +510,11 @@ pub fn resolve_group(name_or_gid: &str) -> Result<u32, TapError> {
 }
 
 /// VMM side: opens `queues` fds (`O_NONBLOCK | O_CLOEXEC`) of the existing tap
-/// `name`. The tap's flags are read first and must match `opts`: the kernel
-/// would otherwise answer a bare EINVAL (multi-queue) or silently change the
-/// tap (vnet header), so a mismatch is an error naming both sides.
+/// `name`, as a VMM does. The tap's `multi_queue` must match `opts` (the
+/// kernel would otherwise answer a bare EINVAL), so a mismatch is an error
+/// naming both sides. `vnet_hdr` is the opener's choice: the kernel rewrites
+/// the tap's flag from it (as QEMU's `vnet_hdr=off` does), and every queue
+/// is opened without packet information (`IFF_NO_PI`).
 pub fn open_queues(
     name: &str,
     queues: usize,
@@ -541,12 +532,6 @@ pub fn open_queues(
     if info.multi_queue != opts.multi_queue {
         return Err(mismatch("multi_queue", info.multi_queue, opts.multi_queue));
     }
-    if info.vnet_hdr != opts.vnet_hdr {
-        return Err(mismatch("vnet_hdr", info.vnet_hdr, opts.vnet_hdr));
-    }
-    if info.pi {
-        return Err(mismatch("pi", true, false));
-    }
     if queues == 0 {
         return Err(TapError::Queues {
             name: name.to_string(),
@@ -561,7 +546,11 @@ pub fn open_queues(
             reason: "the tap is single-queue; create it with multi_queue",
         });
     }
-    let flags = attach_flags(&info);
+    let flags = attach_flags(&TunInfo {
+        pi: false,
+        vnet_hdr: opts.vnet_hdr,
+        ..info
+    });
     let mut fds = Vec::with_capacity(queues);
     for _ in 0..queues {
         let fd = open_tun(true)?;
@@ -699,7 +688,7 @@ mod tests {
     }
 
     #[test]
-    fn ownership_cannot_be_unset_in_place() {
+    fn only_type_and_multi_queue_need_recreation() {
         let info = TunInfo {
             tap: true,
             pi: false,
@@ -712,16 +701,20 @@ mod tests {
         };
         let mut plan = TapPlan {
             multi_queue: false,
-            vnet_hdr: false,
+            vnet_hdr: true,
             owner: Some(1000),
             group: None,
+            owner_required: true,
         };
-        assert_eq!(unfixable_difference(&info, &plan), None);
+        assert_eq!(
+            unfixable_difference(&info, &plan),
+            None,
+            "vnet_hdr is the opener's"
+        );
         plan.owner = Some(1001);
         assert_eq!(unfixable_difference(&info, &plan), None, "fixable in place");
         plan.owner = None;
-        assert_eq!(unfixable_difference(&info, &plan).unwrap().0, "owner");
-        plan.owner = Some(1000);
+        assert_eq!(unfixable_difference(&info, &plan), None, "unset means any");
         plan.multi_queue = true;
         let (field, observed, wanted) = unfixable_difference(&info, &plan).unwrap();
         assert_eq!(

@@ -69,9 +69,25 @@ impl Relay {
         guest_mac: MacAddr,
         queues: usize,
     ) -> Result<Relay, TapError> {
-        let info = list()?.remove(host_tap).ok_or_else(|| TapError::NotFound {
+        Self::start_as(host_tap, guest, guest_if, guest_mac, queues, None)
+    }
+
+    /// [`Relay::start`] opening the tap with `vnet_hdr` as a VMM asks for it
+    /// (`Some(false)`: QEMU's `vnet_hdr=off`; `Some(true)`: firecracker and
+    /// cloud-hypervisor), which the kernel writes into the tap; `None` keeps
+    /// the tap's current value.
+    pub fn start_as(
+        host_tap: &str,
+        guest: &Netns,
+        guest_if: &str,
+        guest_mac: MacAddr,
+        queues: usize,
+        vnet_hdr: Option<bool>,
+    ) -> Result<Relay, TapError> {
+        let mut info = list()?.remove(host_tap).ok_or_else(|| TapError::NotFound {
             name: host_tap.to_string(),
         })?;
+        info.vnet_hdr = vnet_hdr.unwrap_or(info.vnet_hdr);
         let opts = OpenOptions {
             vnet_hdr: info.vnet_hdr,
             multi_queue: info.multi_queue,

@@ -26,6 +26,7 @@ fn round_trip(test: &str, multi_queue: bool, vnet_hdr: bool, queues: usize) {
             vnet_hdr,
             owner: None,
             group: None,
+            owner_required: false,
         };
         let mark = LinkMark {
             group: 2833,

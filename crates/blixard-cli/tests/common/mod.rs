@@ -390,3 +390,12 @@ pub fn assert_unchanged(before: &str, after: &str, what: &str) {
         "{what}:\nonly before: {gone:#?}\nonly after: {new:#?}\n(lines in another order otherwise)"
     );
 }
+
+/// Polls `done` until it holds, failing the test after 10 s.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -43,6 +43,7 @@ fn main() -> ExitCode {
                 vnet_hdr: false,
                 owner: None,
                 group: None,
+                owner_required: false,
             };
             let alias = format!("blixard:{name}");
             let mark = LinkMark {
