@@ -46,7 +46,8 @@ pub enum Command {
         /// Print the change list and change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Recreate taps whose flags differ (disconnects a running VM).
+        /// Recreate idle taps whose type or multi_queue differ from the
+        /// plan (never one a running VMM holds: that VM is left as it is).
         #[arg(long)]
         allow_recreate: bool,
     },
@@ -56,6 +57,13 @@ pub enum Command {
         /// Print the change list and change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Opens tap NAME as a VMM would and closes it (doctor runs it as the
+    /// tap owner, to learn whether that user can).
+    #[command(hide = true, name = "__try-open-tap")]
+    TryOpenTap {
+        /// The tap.
+        name: String,
     },
     /// Wire one VM (its tap, addresses, routes, firewall set elements),
     /// touching no other VM: for orchestrators starting a VM.

@@ -387,5 +387,6 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         Command::Release { what } => vm::release(what),
         Command::List => vm::list(args),
         Command::Demo => demo::run(args),
+        Command::TryOpenTap { name } => doctor::try_open_tap(name),
     }
 }

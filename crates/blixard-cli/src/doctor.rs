@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use blixard_addr::state::{Change, Executor};
-use blixard_host::{Host, HostError};
+use blixard_host::Host;
 use serde::Serialize;
 
 use crate::cli::Args;
@@ -36,6 +36,102 @@ fn check(level: Level, name: &'static str, detail: impl Into<String>, fix: Optio
     }
 }
 
+const TUN: &str = "/dev/net/tun";
+
+/// Whether a process running as `uid` (primary group `gid`) may open a
+/// device node with this mode and owner: root always may.
+fn tun_mode_allows(mode: u32, file_uid: u32, file_gid: u32, uid: u32, gid: Option<u32>) -> bool {
+    let allows = |shift: u32| mode >> shift & 0o6 == 0o6;
+    uid == 0 || allows(0) || (file_uid == uid && allows(6)) || (gid == Some(file_gid) && allows(3))
+}
+
+/// Tries to open the first idle planned tap as its owner would, in a child
+/// process with that uid (and the tap's group), as a VMM started by that
+/// user does. `None` when the owner is root or no idle tap exists.
+fn owner_can_open(host: &Host, plan: &blixard_addr::HostPlan) -> Option<Check> {
+    use std::os::unix::process::CommandExt;
+    let link = plan.links.first()?;
+    let uid = link.tap.owner.filter(|&u| u != 0)?;
+    let exe = std::env::current_exe().ok()?;
+    let tried = blixard_netns::run_in(host.netns(), || {
+        let taps = blixard_tap::list().ok()?;
+        let (name, _) = taps.iter().find(|(name, info)| {
+            plan.links.iter().any(|l| &l.vm.interface == *name) && info.queues == 0
+        })?;
+        let mut child = std::process::Command::new(&exe);
+        child.args(["__try-open-tap", name]).uid(uid);
+        if let Some(gid) = link.tap.group {
+            child.gid(gid);
+        }
+        Some((name.clone(), child.output()))
+    })
+    .ok()??;
+    let (name, output) = tried;
+    Some(match output {
+        Ok(out) if out.status.success() => check(
+            Level::Pass,
+            "tap owner access",
+            format!("uid {uid} can open {name} as a VMM does"),
+            None,
+        ),
+        Ok(out) => check(
+            Level::Fail,
+            "tap owner access",
+            format!(
+                "uid {uid} cannot open {name}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Some("set `owner` (and `group`) to the user the VMM runs as, then blixard-net apply"),
+        ),
+        Err(e) => check(
+            Level::Warn,
+            "tap owner access",
+            format!("could not start a child as uid {uid} to try: {e}"),
+            None,
+        ),
+    })
+}
+
+/// `__try-open-tap NAME`: opens one queue with the tap's own flags (so the
+/// per-attach `vnet_hdr` is left as it was) and closes it.
+pub fn try_open_tap(name: &str) -> Result<ExitCode, Failure> {
+    let info = blixard_tap::list()
+        .map_err(|e| Failure::Failed(e.to_string()))?
+        .remove(name)
+        .ok_or_else(|| Failure::BadInput(format!("no tap {name}")))?;
+    let opts = blixard_tap::OpenOptions {
+        vnet_hdr: info.vnet_hdr,
+        multi_queue: info.multi_queue,
+        ..blixard_tap::OpenOptions::default()
+    };
+    blixard_tap::open_queues(name, 1, &opts).map_err(|e| Failure::Failed(e.to_string()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tun_mode_allows;
+
+    #[test]
+    fn tun_mode_is_read_for_the_tap_owner() {
+        assert!(tun_mode_allows(0o20666, 0, 0, 1000, None), "Debian's 0666");
+        assert!(
+            !tun_mode_allows(0o20600, 0, 0, 1000, None),
+            "0600: root only"
+        );
+        assert!(tun_mode_allows(0o20600, 0, 0, 0, None));
+        assert!(
+            tun_mode_allows(0o20660, 0, 108, 1000, Some(108)),
+            "the kvm group"
+        );
+        assert!(!tun_mode_allows(0o20660, 0, 108, 1000, Some(5)));
+        assert!(
+            !tun_mode_allows(0o20640, 0, 108, 1000, Some(108)),
+            "read only"
+        );
+    }
+}
+
 fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
@@ -43,7 +139,7 @@ fn on_path(tool: &str) -> bool {
 
 pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failure> {
     let mut checks = Vec::new();
-    checks.push(if Path::new("/dev/net/tun").exists() {
+    checks.push(if Path::new(TUN).exists() {
         check(Level::Pass, "tun device", "/dev/net/tun exists", None)
     } else {
         check(
@@ -51,6 +147,39 @@ pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failur
             "tun device",
             "/dev/net/tun is missing",
             Some("modprobe tun"),
+        )
+    });
+    let plan = offline_plan(host, loaded)?;
+    let owner = plan.links.first().map(|l| (l.tap.owner, l.tap.group));
+    if let (Ok(meta), Some((Some(uid), gid))) = (std::fs::metadata(TUN), owner) {
+        use std::os::unix::fs::MetadataExt;
+        checks.push(if tun_mode_allows(meta.mode(), meta.uid(), meta.gid(), uid, gid) {
+            check(
+                Level::Pass,
+                "tun device access",
+                format!("{TUN} (mode {:o}) can be opened by the tap owner {uid}", meta.mode() & 0o777),
+                None,
+            )
+        } else {
+            check(
+                Level::Fail,
+                "tun device access",
+                format!(
+                    "{TUN} has mode {:o}: a VMM running as the tap owner {uid} cannot open it",
+                    meta.mode() & 0o777
+                ),
+                Some("chmod 0666 /dev/net/tun (the kernel still checks the tap's owner), or run the VMM as root"),
+            )
+        });
+    }
+    checks.push(if Path::new(crate::vm::VHOST_NET).exists() {
+        check(Level::Pass, "vhost-net", "/dev/vhost-net exists: `vmm --kind qemu` renders vhost=on", None)
+    } else {
+        check(
+            Level::Warn,
+            "vhost-net",
+            "/dev/vhost-net is missing: qemu runs virtio-net in userspace (slower); `vmm --kind qemu` leaves vhost=on out",
+            Some("modprobe vhost_net"),
         )
     });
     checks.push(if on_path("nft") {
@@ -63,7 +192,6 @@ pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failur
             Some("apt-get install nftables"),
         )
     });
-    let plan = offline_plan(host, loaded)?;
     let pool6 = plan.layout.ipv6_pool();
     if loaded.config.ipv6.enabled
         && "fec0::/10"
@@ -124,8 +252,22 @@ pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failur
             ));
         }
     }
-    match host.status(&plan).map(|status| status.drift) {
-        Ok(drift) if drift.is_empty() => checks.push(check(
+    let status = host.status(&plan)?;
+    for conflict in &status.conflicts {
+        // A held tap waits for its VMM to stop; a foreign object needs
+        // the operator.
+        let (level, name) = if conflict.is_per_vm() {
+            (Level::Warn, "left as is")
+        } else {
+            (Level::Fail, "foreign objects")
+        };
+        checks.push(check(level, name, conflict.to_string(), None));
+    }
+    if let Some(check) = owner_can_open(host, &plan) {
+        checks.push(check);
+    }
+    match status.drift {
+        drift if drift.is_empty() => checks.push(check(
             Level::Pass,
             "plan",
             format!(
@@ -134,7 +276,7 @@ pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failur
             ),
             None,
         )),
-        Ok(drift) => {
+        drift => {
             let count = |e: Executor| drift.iter().filter(|c| c.executor() == e).count();
             let missing_taps = drift
                 .iter()
@@ -152,17 +294,6 @@ pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failur
                 Some("blixard-net apply"),
             ));
         }
-        Err(HostError::Conflicts(conflicts)) => {
-            for conflict in conflicts.0 {
-                checks.push(check(
-                    Level::Fail,
-                    "foreign objects",
-                    conflict.to_string(),
-                    None,
-                ));
-            }
-        }
-        Err(e) => return Err(e.into()),
     }
     match host.scan(&plan) {
         Ok(findings) if findings.is_empty() => checks.push(check(

@@ -158,3 +158,35 @@ fn an_owner_nobody_asked_for_is_never_changed_on_an_existing_tap() {
         assert!(owner().contains("user root"), "{}", owner());
     });
 }
+
+#[test]
+fn doctor_opens_a_tap_as_its_owner_would() {
+    in_fresh_netns("doctor_opens_a_tap_as_its_owner_would", || {
+        let scratch = Scratch::new("vmm-doctor");
+        uplink();
+        let nobody =
+            scratch.config("vms = 2\nowner = \"nobody\"\nexternal_interface = \"bx-up0\"\n");
+        ok(cli(&scratch, &nobody, &["apply"]));
+        let vnet_before = vnet_hdr_of("vm1");
+        let doctor = common::text(&cli(&scratch, &nobody, &["doctor"]));
+        assert!(
+            doctor.contains("PASS tap owner access: uid 65534 can open vm1"),
+            "{doctor}"
+        );
+        assert_eq!(
+            vnet_hdr_of("vm1"),
+            vnet_before,
+            "doctor's open changed the tap"
+        );
+        // Control: a VMM running as another user cannot (the owner is held
+        // to the config, so the taps stay nobody's while doctor asks as 4242).
+        let other = scratch.config("vms = 2\nowner = \"4242\"\nexternal_interface = \"bx-up0\"\n");
+        let out = cli(&scratch, &other, &["doctor"]);
+        let doctor = common::text(&out);
+        assert!(
+            doctor.contains("FAIL tap owner access: uid 4242 cannot open vm1"),
+            "{doctor}"
+        );
+        assert!(!out.status.success());
+    });
+}
