@@ -288,18 +288,43 @@ pub mod testing {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Whether this process may create network namespaces. When it may not:
-    /// under `CI` this panics (a skip in CI is a failure); elsewhere it prints
-    /// a loud notice naming `test` and returns `false` so the test can return.
+    /// Where [`skip`] records each skipped test, one line each, when set:
+    /// `cargo xtask ci` counts them at the end (the harness hides a passing
+    /// test's stderr, so a notice alone would go unseen).
+    pub const SKIP_LOG_ENV: &str = "BLIXARD_SKIP_LOG";
+
+    /// Skips `test` because `needs` is missing: under `CI` this panics (a
+    /// skip in CI is a failure); elsewhere it prints a loud notice and
+    /// appends a line to [`SKIP_LOG_ENV`]'s file. The caller then returns.
+    pub fn skip(test: &str, needs: &str) {
+        if std::env::var_os("CI").is_some() {
+            panic!("{test}: needs {needs}, and CI is set: a skip in CI is a failure");
+        }
+        eprintln!("\n*** SKIPPED {test}: needs {needs} ***\n");
+        if let Some(log) = std::env::var_os(SKIP_LOG_ENV) {
+            use std::io::Write;
+            let line = format!("{test}: needs {needs}\n");
+            // One write per line (O_APPEND): test threads and processes
+            // may skip at once.
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+        }
+    }
+
+    /// Whether this process may create network namespaces; when it may not,
+    /// [`skip`]s `test` and returns `false` so the test can return.
     pub fn privileged(test: &str) -> bool {
         match super::run_in_new(|| ()) {
             Ok(()) => true,
             Err(e) => {
-                if std::env::var_os("CI").is_some() {
-                    panic!("{test}: needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and CI is set: {e}");
-                }
-                eprintln!(
-                    "\n*** SKIPPED {test}: needs root to create a network namespace ({e}); run as root to test it ***\n"
+                skip(
+                    test,
+                    &format!(
+                        "root to create a network namespace (CAP_NET_ADMIN, CAP_SYS_ADMIN: {e})"
+                    ),
                 );
                 false
             }
