@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 pub mod canon;
+mod per_vm;
 pub mod render;
 mod scan;
 
@@ -47,6 +48,14 @@ pub use scan::{Finding, FindingKind};
 /// Why an nft operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NatError {
+    /// A netfilter netlink request (per-VM reads) failed.
+    #[error("{what}: {source}")]
+    Netlink {
+        /// What was being read.
+        what: String,
+        /// The socket's or the kernel's error.
+        source: std::io::Error,
+    },
     /// The `nft` binary is not installed (or not at the configured path).
     #[error("`{binary}` not found: install the `nftables` package (apt-get install nftables)")]
     NotInstalled {

@@ -20,5 +20,5 @@ mod session;
 mod sysctl;
 
 pub use error::RouteError;
-pub use session::{ApplyReport, ObserveScope, Session, TunParser};
+pub use session::{ApplyReport, ObserveScope, Session, TunParser, VmObserveScope};
 pub use sysctl::{read_sysctl, sysctl_path, write_sysctl};

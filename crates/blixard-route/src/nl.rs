@@ -151,6 +151,78 @@ impl DumpSocket {
         })
     }
 
+    /// One request that is answered by one message (`RTM_GETLINK` by name,
+    /// a route lookup): `None` when the kernel answers that there is no
+    /// such object (`ENODEV`, `ENOENT`, `ESRCH`, `ENETUNREACH`).
+    pub(crate) fn get(
+        &mut self,
+        request: &RouteNetlinkMessage,
+        what: &str,
+    ) -> Result<Option<RouteNetlinkMessage>, RouteError> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let mut msg = NetlinkMessage::from(request.clone());
+        // With the ack the answer always ends in an error message (code 0
+        // after a reply), so the loop below knows when it is complete.
+        msg.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        msg.header.sequence_number = seq;
+        msg.finalize();
+        let mut buf = vec![0u8; msg.buffer_len()];
+        msg.serialize(&mut buf);
+        let no_reply = |reason: String| RouteError::NoReply {
+            op: "get",
+            object: what.to_string(),
+            reason,
+        };
+        self.socket
+            .send(&buf, 0)
+            .map_err(|e| no_reply(e.to_string()))?;
+        let mut answer = None;
+        loop {
+            let (data, _) = self
+                .socket
+                .recv_from_full()
+                .map_err(|e| no_reply(e.to_string()))?;
+            let mut offset = 0;
+            while offset < data.len() {
+                let reply: NetlinkMessage<RouteNetlinkMessage> =
+                    NetlinkMessage::deserialize(&data[offset..])
+                        .map_err(|e| no_reply(format!("undecodable reply: {e}")))?;
+                let len = reply.header.length as usize;
+                if len == 0 {
+                    return Err(no_reply("zero-length netlink message".into()));
+                }
+                offset += (len + 3) & !3;
+                if reply.header.sequence_number != seq {
+                    continue;
+                }
+                match reply.payload {
+                    NetlinkPayload::InnerMessage(m) => answer = Some(m),
+                    NetlinkPayload::Error(e) => {
+                        let errno = -e.raw_code();
+                        if errno == 0 {
+                            return Ok(answer);
+                        }
+                        use nix::errno::Errno;
+                        if [Errno::ENODEV, Errno::ENOENT, Errno::ESRCH, Errno::ENETUNREACH]
+                            .iter()
+                            .any(|&e| e as i32 == errno)
+                        {
+                            return Ok(None);
+                        }
+                        return Err(RouteError::Kernel {
+                            op: "get",
+                            object: what.to_string(),
+                            errno: std::io::Error::from_raw_os_error(errno),
+                        });
+                    }
+                    NetlinkPayload::Overrun(_) => return Err(no_reply("overrun".into())),
+                    _ => {}
+                }
+            }
+        }
+    }
+
     /// One pass: `Ok(true)` complete, `Ok(false)` interrupted.
     fn dump_once(
         &mut self,

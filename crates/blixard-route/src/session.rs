@@ -24,7 +24,8 @@ use rtnetlink::packet_route::link::{
     AfSpecInet, AfSpecUnspec, InetDevConf, LinkAttribute, LinkExtentMask, LinkFlags, LinkMessage,
 };
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+    RouteType,
 };
 use rtnetlink::packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -36,6 +37,36 @@ use crate::nl::{self, Request};
 /// Receive buffer asked for (root may exceed `rmem_max`): room for the acks
 /// of a full pipeline window.
 const RECV_BUFFER: usize = 8 << 20;
+
+/// What [`Session::observe_vm`] looks at: one VM's tap and what could be in
+/// its way.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VmObserveScope {
+    /// The VM's tap.
+    pub interface: String,
+    /// The VM's route destinations (`10.0.0.N/32`, `fec0::N/128`): the route
+    /// each resolves to now is reported, to find a foreign one in the way.
+    pub destinations: Vec<IpNet>,
+    /// Sysctl keys to read (global and the tap's); missing keys are left out.
+    pub sysctls: Vec<String>,
+}
+
+impl VmObserveScope {
+    /// What `plan` wires for `link`: its tap, its routes and the sysctls
+    /// of the host and of that tap.
+    pub fn for_link(plan: &HostPlan, link: &blixard_addr::plan::LinkPlan) -> VmObserveScope {
+        VmObserveScope {
+            interface: link.vm.interface.clone(),
+            destinations: link.routes.clone(),
+            sysctls: plan
+                .sysctls
+                .iter()
+                .chain(&link.sysctls)
+                .map(|s| s.key.clone())
+                .collect(),
+        }
+    }
+}
 
 /// What [`Session::observe`] looks at.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -399,6 +430,168 @@ impl Session {
         })
     }
 
+    /// What [`blixard_addr::diff::wire_vm`] and `unwire_vm` need of one VM,
+    /// read without listing the rest of the host, so its cost does not grow
+    /// with the number of VMs: its link by name (`RTM_GETLINK` with
+    /// `IFLA_IFNAME`, its root qdisc from `IFLA_QDISC`), that link's
+    /// addresses and routes (dumps the kernel filters by ifindex and table),
+    /// the route each VM destination resolves to now (`RTM_F_FIB_MATCH`:
+    /// a foreign route in the way) and the scope's sysctls.
+    pub fn observe_vm(
+        &mut self,
+        scope: &VmObserveScope,
+        tun: &TunParser<'_>,
+    ) -> Result<ObservedHost, RouteError> {
+        let mut request = LinkMessage::default();
+        request
+            .attributes
+            .push(LinkAttribute::IfName(scope.interface.clone()));
+        request
+            .attributes
+            .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+        let found = self
+            .dumps
+            .get(&RouteNetlinkMessage::GetLink(request), &scope.interface)?;
+        let root_noqueue = matches!(&found, Some(RouteNetlinkMessage::NewLink(l))
+            if l.attributes.iter().any(|a| matches!(a, LinkAttribute::Qdisc(q) if q == "noqueue")));
+        let row = found.and_then(|m| link_row(m, tun));
+        let mut names: HashMap<u32, String> = HashMap::new();
+        let mut links = Vec::new();
+        let mut routes = Vec::new();
+        let mut sysctls = BTreeMap::new();
+        if let Some(row) = &row {
+            names.insert(row.index, row.name.clone());
+            let mut request = AddressMessage::default();
+            request.header.index = row.index;
+            let mut addresses = self.dump(
+                RouteNetlinkMessage::GetAddress(request),
+                "addresses",
+                |a| match a {
+                    RouteNetlinkMessage::NewAddress(a)
+                        if a.header.index == row.index && a.header.scope != AddressScope::Link =>
+                    {
+                        address_of(&a)
+                    }
+                    _ => None,
+                },
+            )?;
+            addresses.sort();
+            links.push(ObservedLink {
+                ifindex: row.index,
+                name: row.name.clone(),
+                group: row.group,
+                alias: row.alias.clone(),
+                up: row.up,
+                mtu: row.mtu,
+                tun: row.tun.clone(),
+                root_noqueue,
+                addresses,
+            });
+            for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+                let mut request = RouteMessage::default();
+                request.header.address_family = family;
+                request.header.table = blixard_addr::model::MAIN_TABLE as u8;
+                request.attributes.push(RouteAttribute::Oif(row.index));
+                let by_name: HashMap<u32, &str> = [(row.index, row.name.as_str())].into();
+                routes.extend(self.dump(
+                    RouteNetlinkMessage::GetRoute(request),
+                    "routes on the VM's link",
+                    |m| match m {
+                        RouteNetlinkMessage::NewRoute(r) if is_unicast_like(r.header.kind) => {
+                            observed_route(&r, &by_name)
+                        }
+                        _ => None,
+                    },
+                )?);
+            }
+            if let Some(conf) = row.inet.as_deref() {
+                let devconf: HashMap<&str, &InetDevConf> = [(row.name.as_str(), conf)].into();
+                for key in &scope.sysctls {
+                    if let Some(value) = link_conf_value(key, &devconf) {
+                        sysctls.insert(key.clone(), value.to_string());
+                    }
+                }
+            }
+        }
+        for destination in &scope.destinations {
+            let Some(route) = self.route_to(destination, &mut names)? else {
+                continue;
+            };
+            if !routes.contains(&route) {
+                routes.push(route);
+            }
+        }
+        let from_files: Vec<String> = scope
+            .sysctls
+            .iter()
+            .filter(|k| !sysctls.contains_key(*k))
+            .cloned()
+            .collect();
+        sysctls.extend(self.in_netns(move || {
+            let mut out = BTreeMap::new();
+            for key in from_files {
+                if let Some(v) = crate::read_sysctl(&key)? {
+                    out.insert(key, v);
+                }
+            }
+            Ok(out)
+        })?);
+        Ok(ObservedHost {
+            links,
+            routes,
+            sysctls,
+            firewall: ObservedFirewall::Absent,
+        })
+    }
+
+    /// The route `destination` resolves to in the main table, as the FIB
+    /// holds it (`RTM_F_FIB_MATCH`), unless it is the kernel's own
+    /// bookkeeping (local, broadcast) or only the default route.
+    fn route_to(
+        &mut self,
+        destination: &IpNet,
+        names: &mut HashMap<u32, String>,
+    ) -> Result<Option<ObservedRoute>, RouteError> {
+        let mut request = RouteMessage::default();
+        request.header.address_family = family_of(destination);
+        request.header.destination_prefix_length = destination.prefix_len();
+        request.header.flags = RouteFlags::FibMatch;
+        request.attributes.push(RouteAttribute::Destination(match destination {
+            IpNet::V4(n) => RouteAddress::Inet(n.addr()),
+            IpNet::V6(n) => RouteAddress::Inet6(n.addr()),
+        }));
+        let what = format!("route to {destination}");
+        let Some(RouteNetlinkMessage::NewRoute(r)) = self
+            .dumps
+            .get(&RouteNetlinkMessage::GetRoute(request), &what)?
+        else {
+            return Ok(None);
+        };
+        if !is_unicast_like(r.header.kind) || r.header.destination_prefix_length == 0 {
+            return Ok(None);
+        }
+        let oif = r.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Oif(i) => Some(*i),
+            _ => None,
+        });
+        if let Some(index) = oif.filter(|i| !names.contains_key(i)) {
+            let mut request = LinkMessage::default();
+            request.header.index = index;
+            request
+                .attributes
+                .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+            if let Some(row) = self
+                .dumps
+                .get(&RouteNetlinkMessage::GetLink(request), &what)?
+                .and_then(|m| link_row(m, &|_| None))
+            {
+                names.insert(index, row.name);
+            }
+        }
+        let by_name: HashMap<u32, &str> = names.iter().map(|(i, n)| (*i, n.as_str())).collect();
+        Ok(observed_route(&r, &by_name))
+    }
+
     /// Our routes, foreign unicast routes inside the scope's pools, and
     /// connected subnets that contain a pool.
     fn observe_routes(
@@ -449,14 +642,29 @@ impl Session {
             .iter()
             .filter(|c| c.executor() == Executor::Route)
             .collect();
-        let needs_links = ours.iter().any(|c| !matches!(c, Change::SetSysctl { .. }));
-        let index: HashMap<String, u32> = if needs_links {
+        let names: HashSet<&str> = ours.iter().filter_map(|c| link_of(c)).collect();
+        // A few links (one VM wired) are looked up by name, so the cost does
+        // not grow with the host; many in one dump.
+        let index: HashMap<String, u32> = if names.len() <= LOOKUPS_MAX {
+            let mut index = HashMap::new();
+            for name in names {
+                let mut request = LinkMessage::default();
+                request.attributes.push(LinkAttribute::IfName(name.to_string()));
+                request
+                    .attributes
+                    .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+                if let Some(RouteNetlinkMessage::NewLink(l)) =
+                    self.dumps.get(&RouteNetlinkMessage::GetLink(request), name)?
+                {
+                    index.insert(name.to_string(), l.header.index);
+                }
+            }
+            index
+        } else {
             self.links()?
                 .into_iter()
                 .map(|l| (l.name, l.index))
                 .collect()
-        } else {
-            HashMap::new()
         };
         let mut applied = 0;
         for run in ours.chunk_by(|a, b| discriminant(*a) == discriminant(*b)) {
@@ -744,6 +952,24 @@ fn describe(c: &Change) -> String {
             format!("delete route {destination} dev {interface} proto {protocol}")
         }
         other => format!("{other:?}"),
+    }
+}
+
+/// Up to this many links, [`Session::apply`] looks each up by name rather
+/// than dumping every link.
+const LOOKUPS_MAX: usize = 16;
+
+/// The link a route-executor change acts on.
+fn link_of(change: &Change) -> Option<&str> {
+    match change {
+        Change::SetLink { name, .. } | Change::AddNoqueue { name } | Change::LinkUp { name } => {
+            Some(name)
+        }
+        Change::AddAddress { interface, .. }
+        | Change::DeleteAddress { interface, .. }
+        | Change::AddRoute { interface, .. }
+        | Change::DeleteRoute { interface, .. } => Some(interface),
+        _ => None,
     }
 }
 

@@ -9,7 +9,7 @@ use blixard_addr::plan::{
 };
 use blixard_addr::{Change, Layout};
 use blixard_netns::testing::{NetnsHolder, in_fresh_netns, sh_ok};
-use blixard_route::{ObserveScope, RouteError, Session, read_sysctl, write_sysctl};
+use blixard_route::{ObserveScope, RouteError, Session, VmObserveScope, read_sysctl, write_sysctl};
 use ipnet::IpNet;
 use serde_json::Value;
 
@@ -912,4 +912,77 @@ fn links_and_routes_only_skips_addresses_qdiscs_and_sysctls() {
         assert!(narrow.links.iter().all(|l| l.addresses.is_empty()));
         assert!(!full.sysctls.is_empty() && narrow.sysctls.is_empty());
     });
+}
+
+#[test]
+fn observe_vm_sees_what_the_whole_host_observation_sees_of_that_vm_and_what_is_in_its_way() {
+    in_fresh_netns(
+        "observe_vm_sees_what_the_whole_host_observation_sees",
+        || {
+            let plan = plan(3, true);
+            make_taps(3, true);
+            let mut s = Session::new().unwrap();
+            s.apply(&changes_from_scratch(&plan)).unwrap();
+            let whole = s
+                .observe_with(&ObserveScope::for_plan(&plan), &|_| None)
+                .unwrap();
+            let link = &plan.links[1];
+            let one = s
+                .observe_vm(&VmObserveScope::for_link(&plan, link), &|_| None)
+                .unwrap();
+            assert_eq!(
+                one.links,
+                whole
+                    .links
+                    .iter()
+                    .filter(|l| l.name == "vm2")
+                    .cloned()
+                    .collect::<Vec<_>>()
+            );
+            assert!(one.links[0].root_noqueue, "IFLA_QDISC names the root qdisc");
+            let mut ours: Vec<_> = whole
+                .routes
+                .iter()
+                .filter(|r| r.interface.as_deref() == Some("vm2"))
+                .cloned()
+                .collect();
+            let mut seen = one.routes.clone();
+            ours.sort_by_key(|r| r.destination);
+            seen.sort_by_key(|r| r.destination);
+            assert_eq!(seen, ours);
+            for (key, value) in &one.sysctls {
+                assert_eq!(whole.sysctls.get(key), Some(value), "{key}");
+            }
+            assert_eq!(one.sysctls.len(), plan.sysctls.len() + link.sysctls.len());
+
+            // A VM not wired yet, with foreign routes over its addresses.
+            sh_ok(
+                "ip link add dummy0 type veth peer name dummy0p && ip link set dummy0 up && \
+             ip route add 10.0.0.128/25 dev dummy0 && ip -6 route add fec0::/16 dev dummy0 && \
+             ip route add default dev dummy0",
+            );
+            let vm = Layout::default().vm_at(200).unwrap();
+            let scope = VmObserveScope {
+                interface: vm.interface.clone(),
+                destinations: vec![IpNet::V4(vm.ipv4_net()), IpNet::V6(vm.ipv6_net())],
+                sysctls: vec![],
+            };
+            let away = s.observe_vm(&scope, &|_| None).unwrap();
+            assert!(away.links.is_empty());
+            let found: BTreeSet<(String, Option<String>)> = away
+                .routes
+                .iter()
+                .map(|r| (r.destination.to_string(), r.interface.clone()))
+                .collect();
+            let dummy = Some("dummy0".to_string());
+            assert_eq!(
+                found,
+                BTreeSet::from([
+                    ("10.0.0.128/25".to_string(), dummy.clone()),
+                    ("fec0::/16".to_string(), dummy),
+                ]),
+                "the default route is never in the way"
+            );
+        },
+    );
 }
