@@ -5,17 +5,75 @@
 //! because the index is the VM's address.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::layout::VmIndex;
+use crate::layout::{MAX_INDEX, VmIndex};
 
-/// Name -> index.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Name -> index. Deserializing checks what [`Allocations::allocate`]
+/// guarantees (a file edited by hand, or by another tool, may not): every
+/// name valid and listed once, every index in `1..=65535` and held by one
+/// name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(transparent)]
 pub struct Allocations {
     by_name: BTreeMap<String, VmIndex>,
+}
+
+impl<'de> Deserialize<'de> for Allocations {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(AllocationsVisitor)
+    }
+}
+
+/// Reads the map entry by entry: a derived map would keep the last of two
+/// equal keys and silently lose the first allocation.
+struct AllocationsVisitor;
+
+impl<'de> Visitor<'de> for AllocationsVisitor {
+    type Value = Allocations;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of VM names and their indices, such as {\"web\": 7}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Allocations, A::Error> {
+        let mut by_name = BTreeMap::new();
+        let mut by_index: BTreeMap<u32, String> = BTreeMap::new();
+        while let Some((name, index)) = map.next_entry::<String, u32>()? {
+            if !valid_name(&name) {
+                return Err(de::Error::custom(AllocError::BadName(name)));
+            }
+            let Ok(vm) = VmIndex::new(index) else {
+                return Err(de::Error::custom(format!(
+                    "{name:?} holds VM index {index}, which is out of range: valid indices are 1..={MAX_INDEX}"
+                )));
+            };
+            if by_name.contains_key(&name) {
+                return Err(de::Error::custom(format!(
+                    "{name:?} is listed twice (one name holds one index)"
+                )));
+            }
+            if let Some(other) = by_index.insert(index, name.clone()) {
+                return Err(de::Error::custom(format!(
+                    "VM index {index} is allocated to both {other:?} and {name:?}"
+                )));
+            }
+            by_name.insert(name, vm);
+        }
+        Ok(Allocations { by_name })
+    }
+}
+
+/// Names are safe in a file name, a shell word and JSON.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
 }
 
 /// An allocation that cannot be made or released.
@@ -61,6 +119,19 @@ pub enum AllocError {
     /// A name that is empty or has unsafe characters.
     #[error("{0:?} is not a valid VM name (use letters, digits, '_', '-' and '.')")]
     BadName(String),
+    /// A stored allocation beyond the layout's pool (the pool was made
+    /// smaller, or the file was edited).
+    #[error(
+        "{name:?} holds VM index {index}, outside this layout's 1..={max}; release it or use a larger pool"
+    )]
+    HeldOutOfRange {
+        /// Who holds it.
+        name: String,
+        /// The index.
+        index: u32,
+        /// The layout's largest index.
+        max: u32,
+    },
 }
 
 impl Allocations {
@@ -85,11 +156,7 @@ impl Allocations {
             return Err(AllocError::IndexOutOfRange { index, max });
         }
         if let Some(name) = name {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-            {
+            if !valid_name(name) {
                 return Err(AllocError::BadName(name.to_string()));
             }
             if let Some(&held) = self.by_name.get(name) {
@@ -134,6 +201,18 @@ impl Allocations {
         };
         self.by_name.insert(name.clone(), index);
         Ok((name, index))
+    }
+
+    /// Checks that every allocation lies in `1..=max` (the layout's pool).
+    pub fn check_range(&self, max: u32) -> Result<(), AllocError> {
+        match self.by_name.iter().find(|(_, i)| i.get() > max) {
+            Some((name, index)) => Err(AllocError::HeldOutOfRange {
+                name: name.clone(),
+                index: index.get(),
+                max,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Releases by name, or by index when `query` is a number.
@@ -238,6 +317,37 @@ mod tests {
         assert!(a.list().is_empty());
         // A released index is reused first.
         assert_eq!(a.allocate(None, None, 8).unwrap().1.get(), 1);
+    }
+
+    #[test]
+    fn a_stored_file_that_breaks_the_invariants_is_refused() {
+        for (json, says) in [
+            (r#"{"web": 1, "web": 2}"#, "\"web\" is listed twice"),
+            (
+                r#"{"web": 3, "db": 3}"#,
+                "VM index 3 is allocated to both \"web\" and \"db\"",
+            ),
+            (r#"{"web": 0}"#, "holds VM index 0, which is out of range"),
+            (r#"{"web": 4294967295}"#, "holds VM index 4294967295"),
+            (r#"{"web": 65536}"#, "holds VM index 65536"),
+            (r#"{"a b": 1}"#, "not a valid VM name"),
+            (r#"{"web": -1}"#, "invalid value"),
+            (r#"[1, 2]"#, "an object of VM names"),
+        ] {
+            let e = serde_json::from_str::<Allocations>(json).unwrap_err();
+            assert!(e.to_string().contains(says), "{json}: {e}");
+        }
+        let ok: Allocations = serde_json::from_str(r#"{"web": 1, "db": 65535}"#).unwrap();
+        assert_eq!(ok.index_of("db").unwrap().get(), 65535);
+        assert_eq!(
+            ok.check_range(255),
+            Err(AllocError::HeldOutOfRange {
+                name: "db".into(),
+                index: 65535,
+                max: 255
+            })
+        );
+        assert_eq!(ok.check_range(65535), Ok(()));
     }
 
     #[test]

@@ -222,12 +222,19 @@ pub enum Protocol {
 pub struct FirewallConfig {
     /// Unsolicited connections from outside to a VM.
     pub inbound_default: Action,
-    /// What VMs may open to the host itself beyond ICMP and replies
-    /// (which always pass): `"accept"` lets VMs reach every host port,
-    /// `"drop"` only the ports listed in `host_ports`.
+    /// What VMs may open to the host itself beyond ICMP, `host_ports` and
+    /// replies: `"accept"` lets VMs reach every host port, `"drop"` only
+    /// the ports listed in `host_ports`.
     pub host_input_default: Action,
-    /// Host TCP/UDP ports VMs may always reach (DNS by default).
+    /// Host TCP/UDP ports VMs may reach (DNS by default); a rule that says
+    /// otherwise comes first.
     pub host_ports: Vec<u16>,
+    /// Networks VMs may reach besides other VMs and the external interface
+    /// (a LAN, a VPN, a container bridge), whatever interface routes them;
+    /// routed, not masqueraded. Every other network the host is attached
+    /// to is closed to VMs unless a rule names it.
+    #[schemars(with = "Vec<String>")]
+    pub allow_networks: Vec<IpNet>,
     /// Rules in order; first match wins; they apply to new connections.
     pub rules: Vec<RuleConfig>,
 }
@@ -238,6 +245,7 @@ impl Default for FirewallConfig {
             inbound_default: Action::Drop,
             host_input_default: Action::Accept,
             host_ports: vec![53],
+            allow_networks: Vec::new(),
             rules: Vec::new(),
         }
     }
@@ -291,7 +299,7 @@ impl Default for OwnershipConfig {
 }
 
 /// A parsed rule endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Selector {
     /// Any of these VM taps.
@@ -306,11 +314,28 @@ pub enum Selector {
     Cidr(#[schemars(with = "String")] IpNet),
 }
 
+/// The largest config file read (1 MiB): a real one is a few KiB (10,000
+/// rules take about 600 KiB), and a reader must not be made to hold a
+/// device's endless output or a stray huge file.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 impl Config {
     /// Parses and validates a config file. `source` names the file in error
     /// messages; every error carries the line, column and key path it
-    /// concerns when the file shows them.
+    /// concerns when the file shows them. Text over [`MAX_CONFIG_BYTES`] is
+    /// refused unread.
     pub fn from_toml_str(text: &str, source: &str) -> Result<Config, ConfigError> {
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError {
+                file: Some(source.to_string()),
+                line: None,
+                column: None,
+                key: None,
+                kind: ConfigErrorKind::TooBig {
+                    bytes: text.len() as u64,
+                },
+            });
+        }
         let config: Config = toml::from_str(text).map_err(|e| {
             let offset = e.span().map(|s| s.start);
             let key = offset.and_then(|o| key_path_at(text, o).or_else(|| key_on_line(text, o)));

@@ -7,12 +7,18 @@
 //! Nothing else is ever changed: a foreign object in the way is a
 //! [`Conflict`], reported together with every other conflict.
 //!
-//! The output order is valid to apply as is: deletions first (routes,
-//! addresses, links), then creation (taps, ownership, marks and MTU, root
-//! qdisc before `up` so multi-queue taps never build an `mq` qdisc, `up`),
-//! then addresses, routes (the kernel refuses routes through a down link),
-//! sysctls (global first; per-link keys exist only once the link does) and
-//! last the firewall. Within a kind, changes follow the VM index.
+//! The output order is valid to apply as is, and keeps the host closed at
+//! every step (an apply can stop between any two, on an errno only the
+//! kernel knows): deletions first (routes, addresses, links), then the
+//! taps (create, ownership, marks and MTU, root qdisc before `up` so
+//! multi-queue taps never build an `mq` qdisc), then our firewall
+//! (anti-spoofing, forward and input policy: it matches interface names, so
+//! it needs no tap to exist), and only then what lets traffic in: `up`,
+//! addresses, routes (the kernel refuses routes through a down link),
+//! per-link sysctls (the keys exist once the link does), the other global
+//! sysctls, and last IPv4/IPv6 forwarding. Within a kind, changes follow
+//! the VM index. docs/RELIABILITY.md gives the order with the reason for
+//! each step.
 
 use std::collections::BTreeSet;
 
@@ -21,6 +27,7 @@ use ipnet::IpNet;
 use crate::config::ALIAS_PREFIX;
 use crate::layout::VmIndex;
 use crate::plan::{FirewallVm, HostPlan, LinkPlan, Ownership, SysctlCondition, SysctlPlan};
+use crate::planner::{IPV4_FORWARDING, IPV6_FORWARDING};
 use crate::state::{
     Change, Conflict, Conflicts, ObservedFirewall, ObservedHost, ObservedLink, TunInfo,
 };
@@ -62,7 +69,15 @@ struct Out {
 }
 
 impl Out {
+    /// The buckets in the order of the module doc: nothing that lets
+    /// traffic reach a tap or cross the host before our table, forwarding
+    /// after everything else.
     fn finish(self) -> Vec<Change> {
+        let (forwarding, sysctl_global): (Vec<Change>, Vec<Change>) =
+            self.sysctl_global.into_iter().partition(|c| {
+                matches!(c, Change::SetSysctl { key, .. }
+                    if key == IPV4_FORWARDING || key == IPV6_FORWARDING)
+            });
         [
             self.delete_route,
             self.delete_address,
@@ -71,12 +86,13 @@ impl Out {
             self.set_owner,
             self.set_link,
             self.noqueue,
+            self.firewall,
             self.up,
             self.add_address,
             self.add_route,
-            self.sysctl_global,
             self.sysctl_link,
-            self.firewall,
+            sysctl_global,
+            forwarding,
         ]
         .into_iter()
         .flatten()
@@ -193,6 +209,7 @@ pub fn reconcile(plan: &HostPlan, observed: &ObservedHost, options: &DiffOptions
         &plan.links,
         &fates,
         &routes_kept_or_gone,
+        true,
         &mut out,
     );
     conflicts.extend(foreign_routes(plan, observed, None));
@@ -251,6 +268,7 @@ pub fn wire_vm(
         std::slice::from_ref(lp),
         std::slice::from_ref(&fate),
         &dropped,
+        false,
         &mut out,
     );
     conflicts.extend(foreign_routes(plan, observed, Some(lp)));
@@ -303,15 +321,14 @@ pub fn unwire_vm(plan: &HostPlan, index: VmIndex, observed: &ObservedHost) -> Ve
             name: vm.interface.clone(),
         });
     }
-    if !matches!(observed.firewall, ObservedFirewall::Absent) {
+    // Removing is idempotent: while the table exists, the remove goes out
+    // whatever an observation says of the elements.
+    if !matches!(observed.firewall, ObservedFirewall::Absent)
+        && let Some(vm) = firewall_vm_of(plan, index)
+    {
         out.push(Change::RemoveFirewallVm {
             table: plan.firewall.table.clone(),
-            vm: FirewallVm {
-                index,
-                interface: vm.interface,
-                ipv4: vm.ipv4,
-                ipv6: plan.firewall.ipv6_pool.map(|_| vm.ipv6),
-            },
+            vm,
         });
     }
     out
@@ -392,6 +409,21 @@ fn order_key(plan: &HostPlan, name: &str) -> (u32, String) {
 fn digits_of(name: &str) -> u64 {
     let digits: String = name.chars().filter(char::is_ascii_digit).collect();
     digits.parse().unwrap_or(u64::MAX)
+}
+
+/// VM `index`'s set elements in our table, by the plan's layout (also for
+/// a VM the plan does not wire: unwiring it removes what is there).
+pub fn firewall_vm_of(plan: &HostPlan, index: VmIndex) -> Option<FirewallVm> {
+    if let Some(lp) = plan.link(index) {
+        return Some(firewall_vm(plan, lp));
+    }
+    let vm = plan.layout.vm(index).ok()?;
+    Some(FirewallVm {
+        index,
+        interface: vm.interface,
+        ipv4: vm.ipv4,
+        ipv6: plan.firewall.ipv6_pool.map(|_| vm.ipv6),
+    })
 }
 
 fn firewall_vm(plan: &HostPlan, lp: &LinkPlan) -> FirewallVm {
@@ -576,14 +608,19 @@ fn route_changes(
     links: &[LinkPlan],
     fates: &[LinkFate],
     untouched: &BTreeSet<&str>,
+    whole_plan: bool,
     out: &mut Out,
 ) {
     let proto = plan.ownership.route_protocol;
-    let whole_plan = links.len() == plan.links.len();
     let wanted: BTreeSet<(&str, IpNet)> = plan
         .links
         .iter()
         .flat_map(|l| l.routes.iter().map(|r| (l.vm.interface.as_str(), *r)))
+        .collect();
+    let planned_destinations: BTreeSet<IpNet> = plan
+        .links
+        .iter()
+        .flat_map(|l| l.routes.iter().copied())
         .collect();
     let in_scope = |dev: &str, dest: &IpNet| {
         whole_plan
@@ -598,7 +635,12 @@ fn route_changes(
         let Some(dev) = r.interface.as_deref() else {
             continue;
         };
-        if wanted.contains(&(dev, r.destination)) || untouched.contains(dev) {
+        // A link left as it is keeps its routes, but not one to a
+        // destination the plan puts on another link: that one would stand
+        // in the way of the plan's route.
+        let needed_elsewhere = planned_destinations.contains(&r.destination);
+        if wanted.contains(&(dev, r.destination)) || (untouched.contains(dev) && !needed_elsewhere)
+        {
             continue;
         }
         if !in_scope(dev, &r.destination) {

@@ -20,6 +20,15 @@ pub enum LayoutError {
         "pool {0} is not a network address (did you mean its network, with the host bits zero?)"
     )]
     PoolNotNetwork(String),
+    /// A pool in a range the kernel treats specially (loopback, multicast,
+    /// link-local, ...): its addresses cannot be a VM's.
+    #[error("pool {pool} cannot hold VMs: {reason}")]
+    SpecialPool {
+        /// The pool as given.
+        pool: String,
+        /// Which range it hits, and what to use instead.
+        reason: String,
+    },
     /// A pool too small to hold the gateway and a VM.
     #[error("pool {0} is too small: it must hold the gateway and at least one VM")]
     PoolTooSmall(String),
@@ -58,6 +67,15 @@ pub enum LayoutError {
 /// What is wrong with a configuration; [`ConfigError`] adds where.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConfigErrorKind {
+    /// A config file larger than [`crate::config::MAX_CONFIG_BYTES`].
+    #[error(
+        "the file is {bytes} bytes; config files are limited to 1 MiB ({} bytes)",
+        crate::config::MAX_CONFIG_BYTES
+    )]
+    TooBig {
+        /// Its size.
+        bytes: u64,
+    },
     /// TOML syntax, a wrong type or an unknown key (the parser's message).
     #[error("{0}")]
     Toml(String),
@@ -94,6 +112,35 @@ pub enum ConfigErrorKind {
         /// The MTU asked for.
         mtu: u32,
     },
+    /// `tap.mtu` below what IPv6 needs, with IPv6 on.
+    #[error(
+        "MTU {mtu} is too small: IPv6 needs an MTU of at least 1280 (RFC 8200) and the kernel refuses IPv6 addresses on a smaller link; raise tap.mtu or set ipv6.enabled = false"
+    )]
+    MtuTooSmallForIpv6 {
+        /// The MTU asked for.
+        mtu: u32,
+    },
+    /// A host port or rule port of 0.
+    #[error("port 0 is not a port: TCP and UDP ports are 1..=65535")]
+    PortZero,
+    /// An owner or group id that the kernel reads as "unset".
+    #[error(
+        "{id} is -1 as a 32-bit id, the kernel's \"unset\" value, which a tap cannot be given (TUNSETOWNER/TUNSETGROUP refuse it); name a real user or group"
+    )]
+    UnsetId {
+        /// The id.
+        id: u32,
+    },
+    /// The external interface is one of the taps the plan creates.
+    #[error(
+        "{name:?} is a tap this plan creates (VM {index}), not an uplink: name the interface towards the internet, \"auto\" (the default route's) or \"none\""
+    )]
+    ExternalIsPlannedTap {
+        /// The interface named.
+        name: String,
+        /// The VM whose tap it is.
+        index: u32,
+    },
     /// A rule has a port but no tcp/udp protocol.
     #[error("a port needs protocol \"tcp\" or \"udp\"")]
     PortWithoutProtocol,
@@ -123,6 +170,22 @@ pub enum ConfigErrorKind {
         rule: usize,
         /// The earlier rule that shadows it.
         earlier: usize,
+    },
+    /// A rule no packet can match where its endpoints put it (host to
+    /// host, two networks neither of which is a VM, `external` with no
+    /// external interface, an IPv4 and an IPv6 end).
+    #[error("this rule can never match: {reason}")]
+    RuleCannotMatch {
+        /// Why, and what to write instead.
+        reason: String,
+    },
+    /// A network written with host bits set, e.g. `192.168.50.1/24`.
+    #[error("{network} is not a network address: write {suggest}")]
+    NotANetwork {
+        /// The value as written.
+        network: String,
+        /// Its network, with the host bits zero.
+        suggest: String,
     },
     /// A name with characters that are unsafe in nft, shell or file names.
     #[error("{value:?} is not allowed: {reason}")]

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -191,6 +191,8 @@ impl Layout {
         if ipv6_pool.prefix_len() > 126 {
             return Err(LayoutError::PoolTooSmall(ipv6_pool.to_string()));
         }
+        check_special_pool(IpNet::V4(ipv4_pool))?;
+        check_special_pool(IpNet::V6(ipv6_pool))?;
         validate_template(interface_template)?;
         let layout = Self {
             ipv4_pool,
@@ -352,6 +354,62 @@ pub fn mac_for(index: u32) -> MacAddr {
     MacAddr([0x02, 0, 0, (index >> 8) as u8, index as u8, 0x01])
 }
 
+/// Address ranges the kernel treats specially, so a pool there fails in
+/// the kernel half-way through an apply (multicast, `::`) or is silently
+/// something else (loopback, link-local, broadcast). Checked in order, so
+/// the most specific reason comes first.
+const SPECIAL_RANGES: &[(&str, &str)] = &[
+    (
+        "0.0.0.0/8",
+        "the \"this network\" range (RFC 791), never a host's address",
+    ),
+    (
+        "127.0.0.0/8",
+        "the loopback range (RFC 1122), never routed to a device",
+    ),
+    (
+        "169.254.0.0/16",
+        "the IPv4 link-local range (RFC 3927), never forwarded",
+    ),
+    ("224.0.0.0/4", "the IPv4 multicast range (RFC 5771)"),
+    ("255.255.255.255/32", "the limited broadcast address"),
+    (
+        "240.0.0.0/4",
+        "the reserved range 240.0.0.0/4 (RFC 1112), which the kernel does not route",
+    ),
+    (
+        "::/127",
+        "the unspecified address :: and the loopback ::1 (RFC 4291)",
+    ),
+    (
+        "::ffff:0:0/96",
+        "the IPv4-mapped range (RFC 4291), which the kernel reads as IPv4",
+    ),
+    (
+        "fe80::/10",
+        "the IPv6 link-local range (RFC 4291), never forwarded",
+    ),
+    ("ff00::/8", "the IPv6 multicast range (RFC 4291)"),
+];
+
+fn check_special_pool(pool: IpNet) -> Result<(), LayoutError> {
+    for (range, what) in SPECIAL_RANGES {
+        let range: IpNet = range.parse().expect("a valid range");
+        // Two prefixes overlap exactly when one contains the other.
+        if range.contains(&pool) || pool.contains(&range) {
+            let example = match pool {
+                IpNet::V4(_) => "a private range such as 10.0.0.0/24",
+                IpNet::V6(_) => "a ULA such as fd00:b1::/64",
+            };
+            return Err(LayoutError::SpecialPool {
+                pool: pool.to_string(),
+                reason: format!("it overlaps {range}, {what}; use {example}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn validate_template(template: &str) -> Result<(), LayoutError> {
     if template.matches(INDEX_PLACEHOLDER).count() != 1 {
         return Err(LayoutError::BadTemplate {
@@ -371,6 +429,12 @@ fn validate_template(template: &str) -> Result<(), LayoutError> {
         return Err(LayoutError::BadTemplate {
             template: template.to_string(),
             reason: "must start with a letter prefix such as \"vm\"".into(),
+        });
+    }
+    if prefix.starts_with('-') {
+        return Err(LayoutError::BadTemplate {
+            template: template.to_string(),
+            reason: "must not start with '-': `ip`, `tc` and other tools would read the names as options".into(),
         });
     }
     if suffix.starts_with(|c: char| c.is_ascii_digit()) {
@@ -472,6 +536,10 @@ mod tests {
                 "{bad}"
             );
         }
+        assert!(matches!(
+            Layout::new(v4, v6, "-vm{index}"),
+            Err(LayoutError::BadTemplate { reason, .. }) if reason.contains("'-'")
+        ));
         let v4_16 = "10.0.0.0/16".parse().unwrap();
         assert_eq!(
             Layout::new(v4_16, v6, "microvmtaps{index}"),
@@ -486,5 +554,76 @@ mod tests {
         assert_eq!(small6.max_index(), 255);
         let small6 = Layout::new(v4, "fd00::/124".parse().unwrap(), "vm{index}").unwrap();
         assert_eq!(small6.max_index(), 15);
+    }
+
+    #[test]
+    fn special_purpose_pools_are_refused_with_the_range_they_hit() {
+        let v4: Ipv4Net = "10.0.0.0/24".parse().unwrap();
+        let v6: Ipv6Net = "fd00:b1::/64".parse().unwrap();
+        let refused = |v4: Ipv4Net, v6: Ipv6Net| match Layout::new(v4, v6, "vm{index}") {
+            Err(LayoutError::SpecialPool { reason, .. }) => reason,
+            other => panic!("{v4} {v6}: {other:?}"),
+        };
+        for (pool, range) in [
+            ("0.0.0.0/24", "0.0.0.0/8"),
+            ("127.0.0.0/24", "127.0.0.0/8"),
+            ("127.255.255.0/30", "127.0.0.0/8"),
+            ("169.254.3.0/24", "169.254.0.0/16"),
+            ("224.0.0.0/24", "224.0.0.0/4"),
+            ("239.255.255.0/24", "224.0.0.0/4"),
+            ("240.0.0.0/24", "240.0.0.0/4"),
+            ("255.255.255.0/24", "255.255.255.255/32"),
+            // A pool that holds a special range overlaps it too.
+            ("0.0.0.0/1", "0.0.0.0/8"),
+            ("128.0.0.0/1", "169.254.0.0/16"),
+        ] {
+            let reason = refused(pool.parse().unwrap(), v6);
+            assert!(
+                reason.contains(&format!("overlaps {range},")),
+                "{pool}: {reason}"
+            );
+        }
+        for (pool, range) in [
+            ("::/64", "::/127"),
+            ("::/120", "::/127"),
+            ("::ffff:0.0.0.0/104", "::ffff:0.0.0.0/96"),
+            ("fe80::/64", "fe80::/10"),
+            ("febf:ffff::/64", "fe80::/10"),
+            ("ff02::/64", "ff00::/8"),
+            ("fff0::/64", "ff00::/8"),
+        ] {
+            let reason = refused(v4, pool.parse().unwrap());
+            assert!(
+                reason.contains(&format!("overlaps {range},")),
+                "{pool}: {reason}"
+            );
+        }
+        // Their neighbours are ordinary unicast space.
+        for pool in [
+            "1.0.0.0/24",
+            "126.255.255.0/24",
+            "128.0.0.0/24",
+            "169.253.0.0/24",
+            "223.255.255.0/24",
+            "192.168.0.0/24",
+        ] {
+            assert!(
+                Layout::new(pool.parse().unwrap(), v6, "vm{index}").is_ok(),
+                "{pool}"
+            );
+        }
+        for pool in [
+            "0:0:0:1::/64",
+            "fec0::/64",
+            "fe00::/64",
+            "fec0::/10",
+            "2001:db8::/64",
+            "fd00::/8",
+        ] {
+            assert!(
+                Layout::new(v4, pool.parse().unwrap(), "vm{index}").is_ok(),
+                "{pool}"
+            );
+        }
     }
 }

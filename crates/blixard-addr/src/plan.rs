@@ -119,6 +119,27 @@ pub struct FirewallVm {
     pub ipv6: Option<Ipv6Addr>,
 }
 
+/// Where a user rule judges traffic: a chain of our table, and the part of
+/// it before or after the guard that lets everything but VM traffic pass.
+/// The planner decides it from the rule's (from, to) pair; the renderer
+/// only writes the rule there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleChain {
+    /// `forward`: routed traffic with a VM at one end or both.
+    Forward,
+    /// `input`, before the guard: new connections from the external
+    /// interface to the host (rules naming `external` and the host).
+    InputFromExternal,
+    /// `input`, after the guard: new connections from VMs to the host.
+    InputFromVms,
+    /// `output`, before the guard: the host's new connections out of the
+    /// external interface (rules naming the host and `external`).
+    OutputToExternal,
+    /// `output`, after the guard: the host's new connections to VMs.
+    OutputToVms,
+}
+
 /// One user rule, resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct FirewallRule {
@@ -132,6 +153,9 @@ pub struct FirewallRule {
     pub port: Option<u16>,
     /// Verdict for new connections that match.
     pub action: Action,
+    /// Every place that sees traffic the rule names (a CIDR may name both
+    /// VMs and the host, so more than one); never empty in a plan.
+    pub chains: Vec<RuleChain>,
 }
 
 /// The nftables model: one table of ours.
@@ -157,8 +181,12 @@ pub struct FirewallPlan {
     pub inbound_default: Action,
     /// New VM -> host connections beyond ICMP, replies and `host_ports`.
     pub host_input_default: Action,
-    /// Host TCP/UDP ports VMs may always reach.
+    /// Host TCP/UDP ports VMs may reach unless a rule says otherwise.
     pub host_ports: Vec<u16>,
+    /// Networks VMs may reach beyond other VMs and the external interface,
+    /// whatever interface routes them.
+    #[schemars(with = "Vec<String>")]
+    pub allow_networks: Vec<IpNet>,
     /// The wired VMs (set elements, not rules).
     pub vms: Vec<FirewallVm>,
     /// User rules in order, first match wins.
@@ -281,14 +309,22 @@ impl HostPlan {
             "  VM -> host default: {:?}; ports always open: {:?}",
             fw.host_input_default, fw.host_ports
         );
+        if !fw.allow_networks.is_empty() {
+            let nets: Vec<_> = fw.allow_networks.iter().map(ToString::to_string).collect();
+            let _ = writeln!(out, "  VMs may also reach: {}", nets.join(", "));
+        }
         let _ = writeln!(out, "  rules: {}", fw.rules.len());
         for (i, r) in fw.rules.iter().enumerate() {
             let proto = r.protocol.map(|p| format!(" {p:?}")).unwrap_or_default();
             let port = r.port.map(|p| format!(" port {p}")).unwrap_or_default();
+            let chains: Vec<_> = r.chains.iter().map(|c| format!("{c:?}")).collect();
             let _ = writeln!(
                 out,
-                "    [{i}] {:?} -> {:?}{proto}{port}: {:?}",
-                r.from, r.to, r.action
+                "    [{i}] {:?} -> {:?}{proto}{port}: {:?} (in {})",
+                r.from,
+                r.to,
+                r.action,
+                chains.join(", ")
             );
         }
         out

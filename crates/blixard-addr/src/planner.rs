@@ -8,7 +8,8 @@
 //! traffic to masquerade, and refusing the combination would make turning
 //! IPv6 off a two-key edit.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -16,6 +17,7 @@ use ipnet::IpNet;
 use crate::config::{Config, Protocol, Selector, VmSelection, VmSpec};
 use crate::error::{ConfigError, ConfigErrorKind, LayoutError};
 use crate::layout::{Layout, MAX_INTERFACE_NAME_LEN, VmIndex, is_safe_name_char};
+use crate::placement;
 use crate::plan::{
     FirewallPlan, FirewallRule, FirewallVm, HostPlan, LinkPlan, Ownership, SysctlCondition,
     SysctlPlan, TapPlan,
@@ -38,19 +40,61 @@ pub struct HostFacts {
 pub const MIN_MTU: u32 = 68;
 /// Largest MTU of a tap (`ETH_MAX_MTU`... minus tun's headroom).
 pub const MAX_MTU: u32 = 65521;
+/// Smallest MTU of a link that carries IPv6 (RFC 8200; the kernel refuses
+/// IPv6 addresses on a smaller one).
+pub const MIN_IPV6_MTU: u32 = 1280;
+/// Longest nft table name: `NFT_NAME_MAXLEN` is 256 bytes with the NUL.
+pub const MAX_NFT_TABLE_LEN: usize = 255;
+/// `(uid_t)-1` / `(gid_t)-1`: the kernel's "no owner", which
+/// `TUNSETOWNER`/`TUNSETGROUP` refuse (`uid_valid` fails).
+pub const UNSET_ID: u32 = u32::MAX;
+/// The sysctl that makes the host route IPv4 between its links.
+pub const IPV4_FORWARDING: &str = "net.ipv4.ip_forward";
+/// The sysctl that makes the host route IPv6 between its links.
+pub const IPV6_FORWARDING: &str = "net.ipv6.conf.all.forwarding";
 
 /// The parts of a config that planning derives and validation checks.
 pub(crate) struct Resolved {
     pub(crate) layout: Layout,
     pub(crate) indices: Vec<VmIndex>,
     pub(crate) rules: Vec<FirewallRule>,
+    pub(crate) allow_networks: Vec<IpNet>,
 }
 
 /// Builds the plan; fails with the first problem found, naming its key.
 pub fn build_plan(config: &Config, facts: &HostFacts) -> Result<HostPlan, ConfigError> {
-    let resolved = resolve(config)?;
+    build(config, facts, None)
+}
+
+/// The plan narrowed to VM `index` (no link at all when the config does not
+/// wire it): the whole config is validated, but only that VM's link and set
+/// elements are built, so wiring one VM costs the same on any host. The
+/// host-wide parts (sysctls, the table's chains and rules) are the full
+/// plan's.
+pub fn build_vm_plan(
+    config: &Config,
+    facts: &HostFacts,
+    index: u32,
+) -> Result<HostPlan, ConfigError> {
+    build(config, facts, Some(index))
+}
+
+fn build(config: &Config, facts: &HostFacts, only: Option<u32>) -> Result<HostPlan, ConfigError> {
+    let mut resolved = resolve(config)?;
     if let Some(ext) = &facts.external_interface {
-        check_interface_name(ext).map_err(|k| ConfigError::at_key("external_interface", k))?;
+        check_interface_name(ext)
+            .and_then(|()| check_not_a_planned_tap(ext, &resolved.layout, &resolved.indices))
+            .map_err(|k| ConfigError::at_key("external_interface", k))?;
+    }
+    // The names resolved to ids on the host ($SUDO_USER included); an id
+    // the kernel refuses would fail after the first taps were made.
+    for (key, id) in [("owner", facts.owner_uid), ("group", facts.group_gid)] {
+        if id == Some(UNSET_ID) {
+            return Err(ConfigError::at_key(
+                key,
+                ConfigErrorKind::UnsetId { id: UNSET_ID },
+            ));
+        }
     }
     let layout = resolved.layout;
     let ipv6 = config.ipv6.enabled;
@@ -70,6 +114,9 @@ pub fn build_plan(config: &Config, facts: &HostFacts) -> Result<HostPlan, Config
     let gw6 = IpNet::new(layout.gateway_ipv6().into(), 128).expect("/128");
     let mut links = Vec::with_capacity(resolved.indices.len());
     let mut fw_vms = Vec::with_capacity(resolved.indices.len());
+    if let Some(only) = only {
+        resolved.indices.retain(|i| i.get() == only);
+    }
     for &index in &resolved.indices {
         let vm = layout
             .vm(index)
@@ -106,9 +153,9 @@ pub fn build_plan(config: &Config, facts: &HostFacts) -> Result<HostPlan, Config
             vm,
         });
     }
-    let mut sysctls = vec![always("net.ipv4.ip_forward", "1")];
+    let mut sysctls = vec![always(IPV4_FORWARDING, "1")];
     if ipv6 {
-        sysctls.push(always("net.ipv6.conf.all.forwarding", "1"));
+        sysctls.push(always(IPV6_FORWARDING, "1"));
         if let Some(ext) = &facts.external_interface {
             // Forwarding on stops the uplink from taking router
             // advertisements; 2 keeps them, but only where RA was in use.
@@ -130,6 +177,7 @@ pub fn build_plan(config: &Config, facts: &HostFacts) -> Result<HostPlan, Config
         inbound_default: config.firewall.inbound_default,
         host_input_default: config.firewall.host_input_default,
         host_ports: config.firewall.host_ports.clone(),
+        allow_networks: resolved.allow_networks,
         vms: fw_vms,
         rules: resolved.rules,
     };
@@ -141,6 +189,23 @@ pub fn build_plan(config: &Config, facts: &HostFacts) -> Result<HostPlan, Config
         firewall,
         external_interface: facts.external_interface.clone(),
     })
+}
+
+/// Whether `id` has a mapping in a user namespace's id map (the text of
+/// `/proc/self/uid_map` or `gid_map`: `INSIDE OUTSIDE COUNT` per line). The
+/// kernel refuses an unmapped id as a tap's owner or group (EINVAL), and
+/// [`UNSET_ID`] never maps.
+pub fn id_is_mapped(map: &str, id: u32) -> bool {
+    id != UNSET_ID
+        && map.lines().any(|line| {
+            let mut fields = line.split_whitespace().map(str::parse::<u64>);
+            match (fields.next(), fields.next(), fields.next()) {
+                (Some(Ok(inside)), Some(Ok(_)), Some(Ok(count))) => {
+                    (inside..inside.saturating_add(count)).contains(&u64::from(id))
+                }
+                _ => false,
+            }
+        })
 }
 
 fn always(key: &str, value: &str) -> SysctlPlan {
@@ -174,6 +239,12 @@ pub(crate) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
     for (key, value) in [("owner", &config.owner), ("group", &config.group)] {
         if let Some(v) = value {
             check_safe(v, true).map_err(|k| ConfigError::at_key(key, k))?;
+            if v.parse::<u32>() == Ok(UNSET_ID) {
+                return Err(ConfigError::at_key(
+                    key,
+                    ConfigErrorKind::UnsetId { id: UNSET_ID },
+                ));
+            }
         }
     }
     match config.external_interface.as_str() {
@@ -201,6 +272,12 @@ pub(crate) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
             ConfigErrorKind::MtuOutOfRange { mtu: tap.mtu },
         ));
     }
+    if config.ipv6.enabled && tap.mtu < MIN_IPV6_MTU {
+        return Err(ConfigError::at_key(
+            "tap.mtu",
+            ConfigErrorKind::MtuTooSmallForIpv6 { mtu: tap.mtu },
+        ));
+    }
     let layout = Layout::new(
         config.ipv4.pool,
         config.ipv6.pool,
@@ -208,15 +285,25 @@ pub(crate) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
     )
     .map_err(|e| {
         let key = match &e {
-            LayoutError::PoolNotNetwork(p) | LayoutError::PoolTooSmall(p) if p.contains(':') => {
+            LayoutError::PoolNotNetwork(p)
+            | LayoutError::PoolTooSmall(p)
+            | LayoutError::SpecialPool { pool: p, .. }
+                if p.contains(':') =>
+            {
                 "ipv6.pool"
             }
-            LayoutError::PoolNotNetwork(_) | LayoutError::PoolTooSmall(_) => "ipv4.pool",
+            LayoutError::PoolNotNetwork(_)
+            | LayoutError::PoolTooSmall(_)
+            | LayoutError::SpecialPool { .. } => "ipv4.pool",
             _ => "interface_template",
         };
         ConfigError::at_key(key, e)
     })?;
     let indices = resolve_vms(&config.vms, &layout)?;
+    if !matches!(config.external_interface.as_str(), "auto" | "none") {
+        check_not_a_planned_tap(&config.external_interface, &layout, &indices)
+            .map_err(|k| ConfigError::at_key("external_interface", k))?;
+    }
     // The layout checked the pool's largest name; check the largest planned
     // one too, so the error names what will actually be created.
     if let Some(last) = indices.last() {
@@ -231,7 +318,12 @@ pub(crate) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
             ));
         }
     }
+    check_ports(config)?;
     let mut rules: Vec<FirewallRule> = Vec::with_capacity(config.firewall.rules.len());
+    // Rules by the hash of their match, to find a repeated match in linear
+    // time (60k rules took 8 s comparing each with all before it).
+    let mut by_match: HashMap<u64, Vec<usize>> = HashMap::new();
+    let scope = placement::Scope::new(&layout, config);
     for (i, rule) in config.firewall.rules.iter().enumerate() {
         let key = |field: &str| format!("firewall.rules[{i}].{field}");
         if rule.port.is_some() && !matches!(rule.protocol, Some(Protocol::Tcp | Protocol::Udp)) {
@@ -244,14 +336,18 @@ pub(crate) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
             .map_err(|k| ConfigError::at_key(key("from"), k))?;
         let to = parse_selector(&rule.to, &layout, &indices)
             .map_err(|k| ConfigError::at_key(key("to"), k))?;
-        let resolved = FirewallRule {
+        let mut resolved = FirewallRule {
             from,
             to,
             protocol: rule.protocol,
             port: rule.port,
             action: rule.action,
+            chains: Vec::new(),
         };
-        if let Some(earlier) = rules.iter().position(|r| {
+        let hash = match_hash(&resolved);
+        let same = by_match.entry(hash).or_default();
+        if let Some(&earlier) = same.iter().find(|&&j| {
+            let r = &rules[j];
             r.from == resolved.from
                 && r.to == resolved.to
                 && r.protocol == resolved.protocol
@@ -262,13 +358,59 @@ pub(crate) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
                 ConfigErrorKind::ConflictingRule { rule: i, earlier },
             ));
         }
+        resolved.chains = placement::place(&resolved, i, &scope)?;
+        same.push(rules.len());
         rules.push(resolved);
     }
     Ok(Resolved {
+        allow_networks: placement::allow_networks(config)?,
         layout,
         indices,
         rules,
     })
+}
+
+/// What a rule matches, hashed: rules with the same match hash alike.
+fn match_hash(rule: &FirewallRule) -> u64 {
+    let mut h = DefaultHasher::new();
+    (&rule.from, &rule.to, rule.protocol, rule.port).hash(&mut h);
+    h.finish()
+}
+
+/// Port 0 is no TCP/UDP port: nft would accept the rule and it would never
+/// match anything.
+fn check_ports(config: &Config) -> Result<(), ConfigError> {
+    if let Some(i) = config.firewall.host_ports.iter().position(|&p| p == 0) {
+        return Err(ConfigError::at_key(
+            format!("firewall.host_ports[{i}]"),
+            ConfigErrorKind::PortZero,
+        ));
+    }
+    if let Some(i) = config.firewall.rules.iter().position(|r| r.port == Some(0)) {
+        return Err(ConfigError::at_key(
+            format!("firewall.rules[{i}].port"),
+            ConfigErrorKind::PortZero,
+        ));
+    }
+    Ok(())
+}
+
+/// The uplink must not be one of the plan's own taps: NAT and `accept_ra`
+/// would be set up on a VM's link.
+fn check_not_a_planned_tap(
+    name: &str,
+    layout: &Layout,
+    planned: &[VmIndex],
+) -> Result<(), ConfigErrorKind> {
+    match layout.index_of_interface(name) {
+        Some(index) if planned.binary_search(&index).is_ok() => {
+            Err(ConfigErrorKind::ExternalIsPlannedTap {
+                name: name.to_string(),
+                index: index.get(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn resolve_vms(selection: &VmSelection, layout: &Layout) -> Result<Vec<VmIndex>, ConfigError> {
@@ -421,16 +563,25 @@ fn check_safe(value: &str, dots: bool) -> Result<(), ConfigErrorKind> {
 }
 
 /// nft's own parser reads the table name when we list the table (`nft list
-/// table inet NAME`): a leading digit makes it a number there.
+/// table inet NAME`): a leading digit makes it a number there. The kernel
+/// refuses a longer name (ERANGE) only once the taps and routes are made.
 fn check_nft_identifier(name: &str) -> Result<(), ConfigErrorKind> {
-    if name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-        Ok(())
-    } else {
-        Err(ConfigErrorKind::UnsafeName {
-            value: name.to_string(),
-            reason: "an nft table name must start with a letter or '_'".into(),
-        })
+    let refused = |reason: String| ConfigErrorKind::UnsafeName {
+        value: name.to_string(),
+        reason,
+    };
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        return Err(refused(
+            "an nft table name must start with a letter or '_'".into(),
+        ));
     }
+    if name.len() > MAX_NFT_TABLE_LEN {
+        return Err(refused(format!(
+            "it is {} bytes and an nft table name is at most {MAX_NFT_TABLE_LEN} bytes",
+            name.len()
+        )));
+    }
+    Ok(())
 }
 
 fn check_interface_name(name: &str) -> Result<(), ConfigErrorKind> {
@@ -458,6 +609,38 @@ mod tests {
             group_gid: Some(100),
             external_interface: Some("eth0".into()),
         }
+    }
+
+    #[test]
+    fn a_vm_plan_is_the_full_plan_narrowed_to_that_vm() {
+        let config = Config {
+            vms: VmSelection::Count(300),
+            ipv4: crate::config::Ipv4Config {
+                pool: "10.0.0.0/16".parse().unwrap(),
+            },
+            ..Config::default()
+        };
+        let full = build_plan(&config, &facts()).unwrap();
+        let one = build_vm_plan(&config, &facts(), 7).unwrap();
+        let seven = VmIndex::new(7).unwrap();
+        assert_eq!(one.links, vec![full.link(seven).unwrap().clone()]);
+        assert_eq!(one.sysctls, full.sysctls);
+        assert_eq!(one.firewall.rules, full.firewall.rules);
+        assert_eq!(
+            one.firewall.vms,
+            full.firewall
+                .vms
+                .iter()
+                .filter(|v| v.index == seven)
+                .cloned()
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            build_vm_plan(&config, &facts(), 301)
+                .unwrap()
+                .links
+                .is_empty()
+        );
     }
 
     #[test]
@@ -632,6 +815,179 @@ mod tests {
             let e = plan_err(mutate);
             assert_eq!(e.key.as_deref(), Some(key), "{e}");
         }
+    }
+
+    fn rule(from: &str, to: &str, port: Option<u16>) -> RuleConfig {
+        RuleConfig {
+            from: from.into(),
+            to: to.into(),
+            action: Action::Drop,
+            protocol: port.map(|_| Protocol::Tcp),
+            port,
+        }
+    }
+
+    #[test]
+    fn what_the_kernel_or_nft_would_refuse_is_refused_here() {
+        let cases: Vec<(Box<dyn FnOnce(&mut Config)>, &str, &str)> = vec![
+            (Box::new(|c| c.tap.mtu = 1279), "tap.mtu", "at least 1280"),
+            (
+                Box::new(|c| c.ownership.nft_table = "t".repeat(256)),
+                "ownership.nft_table",
+                "at most 255 bytes",
+            ),
+            (
+                Box::new(|c| c.ipv6.pool = "ff02::/64".parse().unwrap()),
+                "ipv6.pool",
+                "multicast",
+            ),
+            (
+                Box::new(|c| c.ipv4.pool = "127.0.0.0/24".parse().unwrap()),
+                "ipv4.pool",
+                "loopback",
+            ),
+            (
+                Box::new(|c| c.owner = Some("4294967295".into())),
+                "owner",
+                "unset",
+            ),
+            (
+                Box::new(|c| c.group = Some("4294967295".into())),
+                "group",
+                "unset",
+            ),
+            (
+                Box::new(|c| c.external_interface = "vm64".into()),
+                "external_interface",
+                "VM 64",
+            ),
+            (
+                Box::new(|c| c.firewall.host_ports = vec![53, 0]),
+                "firewall.host_ports[1]",
+                "port 0",
+            ),
+            (
+                Box::new(|c| {
+                    c.firewall.rules =
+                        vec![rule("vm1", "vm2", Some(22)), rule("vm1", "vm3", Some(0))]
+                }),
+                "firewall.rules[1].port",
+                "port 0",
+            ),
+            (
+                Box::new(|c| c.interface_template = "-{index}".into()),
+                "interface_template",
+                "'-'",
+            ),
+        ];
+        for (mutate, key, says) in cases {
+            let e = plan_err(mutate);
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+            assert!(e.to_string().contains(says), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_limits_themselves_are_accepted() {
+        let mut c = Config::default();
+        c.tap.mtu = MIN_IPV6_MTU;
+        c.ownership.nft_table = "t".repeat(MAX_NFT_TABLE_LEN);
+        c.owner = Some("4294967294".into());
+        // Not planned (64 VMs): an interface of that name is not ours.
+        c.external_interface = "vm65".into();
+        c.firewall.host_ports = vec![1, 65535];
+        build_plan(&c, &facts()).unwrap();
+        // Without IPv6 the IPv4 minimum is the limit.
+        let mut c = Config::default();
+        c.ipv6.enabled = false;
+        c.tap.mtu = MIN_MTU;
+        build_plan(&c, &facts()).unwrap();
+    }
+
+    #[test]
+    fn resolved_facts_the_kernel_refuses_are_refused() {
+        for (facts, key) in [
+            (
+                HostFacts {
+                    owner_uid: Some(UNSET_ID),
+                    ..facts()
+                },
+                "owner",
+            ),
+            (
+                HostFacts {
+                    group_gid: Some(UNSET_ID),
+                    ..facts()
+                },
+                "group",
+            ),
+            (
+                HostFacts {
+                    external_interface: Some("vm3".into()),
+                    ..facts()
+                },
+                "external_interface",
+            ),
+        ] {
+            let e = build_plan(&Config::default(), &facts).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+        }
+    }
+
+    #[test]
+    fn ids_map_as_the_kernel_maps_them() {
+        // The initial user namespace: everything but -1.
+        let init = "         0          0 4294967295\n";
+        assert!(id_is_mapped(init, 0) && id_is_mapped(init, 4294967294));
+        assert!(!id_is_mapped(init, UNSET_ID));
+        // A rootless container: root and a subordinate range.
+        let container = "0 1000 1\n1 100000 65536\n";
+        for (id, mapped) in [
+            (0, true),
+            (1, true),
+            (65536, true),
+            (65537, false),
+            (1000, true),
+            (70000, false),
+        ] {
+            assert_eq!(id_is_mapped(container, id), mapped, "{id}");
+        }
+        assert!(!id_is_mapped("", 0));
+    }
+
+    #[test]
+    fn a_repeated_match_names_its_first_rule_among_many() {
+        // Every rule distinct: from each VM to each of a set of networks.
+        let distinct: Vec<RuleConfig> = (1..=64)
+            .flat_map(|vm| {
+                (0..100).map(move |net| rule(&format!("vm{vm}"), &format!("10.{net}.0.0/16"), None))
+            })
+            .collect();
+        let mut c = Config::default();
+        c.firewall.rules = distinct.clone();
+        assert_eq!(build_plan(&c, &facts()).unwrap().firewall.rules.len(), 6400);
+        // The same match again, with another action, far from its first.
+        let mut again = distinct[1234].clone();
+        again.action = Action::Accept;
+        c.firewall.rules.push(rule("vm1", "any", Some(22)));
+        c.firewall.rules.push(again);
+        let e = build_plan(&c, &facts()).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("firewall.rules[6401]"));
+        assert_eq!(
+            e.kind,
+            ConfigErrorKind::ConflictingRule {
+                rule: 6401,
+                earlier: 1234
+            }
+        );
+        // Same endpoints, another port or protocol: a different match.
+        let mut c = Config::default();
+        c.firewall.rules = vec![
+            rule("vm1", "vm2", Some(22)),
+            rule("vm1", "vm2", Some(23)),
+            rule("vm1", "vm2", None),
+        ];
+        build_plan(&c, &facts()).unwrap();
     }
 
     #[test]

@@ -218,6 +218,22 @@ pub enum Executor {
 }
 
 impl Change {
+    /// Whether carrying this out can let traffic reach a tap or cross the
+    /// host: `up`, an address, a route, a sysctl (forwarding above all).
+    /// [`crate::diff`] orders every such change after our firewall, so an
+    /// executor may run the firewall beside the changes before it
+    /// (deletions, taps and their marks) but must finish it before this
+    /// one starts.
+    pub fn opens_a_path(&self) -> bool {
+        matches!(
+            self,
+            Change::LinkUp { .. }
+                | Change::AddAddress { .. }
+                | Change::AddRoute { .. }
+                | Change::SetSysctl { .. }
+        )
+    }
+
     /// Which effect crate carries this change out.
     pub fn executor(&self) -> Executor {
         match self {

@@ -54,25 +54,25 @@ fn fresh_host_gets_the_full_create_sequence_in_order() {
             "create_tap",
             "set_link",
             "set_link",
-            "link_up",
-            "link_up",
-            "add_address",
-            "add_address",
-            "add_address",
-            "add_address",
-            "add_route",
-            "add_route",
-            "add_route",
-            "add_route",
-            "set_sysctl",
-            "set_sysctl",
-            "set_sysctl",
-            "set_sysctl",
             "replace_firewall",
+            "link_up",
+            "link_up",
+            "add_address",
+            "add_address",
+            "add_address",
+            "add_address",
+            "add_route",
+            "add_route",
+            "add_route",
+            "add_route",
+            "set_sysctl",
+            "set_sysctl",
+            "set_sysctl",
+            "set_sysctl",
         ]
     );
     assert_eq!(
-        changes[10],
+        changes[11],
         Change::AddRoute {
             destination: net("10.0.0.1/32"),
             interface: "vm1".into(),
@@ -80,21 +80,57 @@ fn fresh_host_gets_the_full_create_sequence_in_order() {
         }
     );
     assert_eq!(
-        changes[14],
-        Change::SetSysctl {
-            key: "net.ipv4.ip_forward".into(),
-            value: "1".into()
-        }
-    );
-    assert_eq!(
-        changes[17],
+        changes[16],
         Change::SetSysctl {
             key: "net.ipv4.conf.vm2.rp_filter".into(),
             value: "1".into()
         }
     );
+    // Forwarding last: every other change is made when the host starts
+    // routing.
+    assert_eq!(
+        changes[17..],
+        [
+            Change::SetSysctl {
+                key: "net.ipv4.ip_forward".into(),
+                value: "1".into()
+            },
+            Change::SetSysctl {
+                key: "net.ipv6.conf.all.forwarding".into(),
+                value: "1".into()
+            }
+        ]
+    );
+    assert_closed_order(&changes);
     let after = model::try_apply(&empty_host(), &changes, &plan).unwrap();
     assert_eq!(diff(&plan, &after, &opts()).unwrap(), vec![]);
+}
+
+/// The order that keeps the host closed wherever an apply stops: nothing
+/// that lets traffic reach a tap or cross the host before our table, and
+/// forwarding after everything else.
+fn assert_closed_order(changes: &[Change]) {
+    let firewall = changes.iter().position(|c| {
+        matches!(
+            c,
+            Change::ReplaceFirewall { .. } | Change::AddFirewallVm { .. }
+        )
+    });
+    let first_open = changes.iter().position(Change::opens_a_path);
+    if let (Some(firewall), Some(open)) = (firewall, first_open) {
+        assert!(
+            firewall < open,
+            "{} before the firewall",
+            op(&changes[open])
+        );
+    }
+    let forwarding = |c: &Change| {
+        matches!(c, Change::SetSysctl { key, .. }
+            if key == "net.ipv4.ip_forward" || key == "net.ipv6.conf.all.forwarding")
+    };
+    if let Some(first) = changes.iter().position(forwarding) {
+        assert!(changes[first..].iter().all(forwarding), "{changes:#?}");
+    }
 }
 
 #[test]
@@ -381,6 +417,9 @@ fn drift_on_our_link_is_corrected_in_place() {
             alias: "blixard:vm1".into(),
             mtu: 1500,
         },
+        Change::ReplaceFirewall {
+            firewall: Box::new(plan.firewall.clone()),
+        },
         Change::LinkUp { name: "vm1".into() },
         Change::AddAddress {
             interface: "vm1".into(),
@@ -392,18 +431,16 @@ fn drift_on_our_link_is_corrected_in_place() {
             protocol: 0xb1,
         },
         Change::SetSysctl {
-            key: "net.ipv6.conf.eth0.accept_ra".into(),
-            value: "2".into(),
-        },
-        Change::SetSysctl {
             key: "net.ipv4.conf.vm2.rp_filter".into(),
             value: "1".into(),
         },
-        Change::ReplaceFirewall {
-            firewall: Box::new(plan.firewall.clone()),
+        Change::SetSysctl {
+            key: "net.ipv6.conf.eth0.accept_ra".into(),
+            value: "2".into(),
         },
     ];
     assert_eq!(changes, expected);
+    assert_closed_order(&changes);
     let after = model::try_apply(&host, &changes, &plan).unwrap();
     assert_eq!(diff(&plan, &after, &opts()).unwrap(), vec![]);
 }
@@ -492,7 +529,9 @@ fn wire_vm_touches_only_that_vm() {
         );
     }
     assert_eq!(op(&changes[0]), "create_tap");
-    assert_eq!(op(changes.last().unwrap()), "add_firewall_vm");
+    // Its set elements (anti-spoofing) are in before its tap goes up.
+    assert_eq!(op(&changes[2]), "add_firewall_vm");
+    assert_closed_order(&changes);
     let after = model::try_apply(&host, &changes, &plan).unwrap();
     let again = wire_vm(&plan, index, &after, &opts()).unwrap();
     assert_eq!(
@@ -505,6 +544,7 @@ fn wire_vm_touches_only_that_vm() {
     let changes = wire_vm(&plan, index, &empty_host(), &opts()).unwrap();
     let ops: Vec<String> = changes.iter().map(op).collect();
     assert!(ops.contains(&"replace_firewall".to_string()));
+    assert_closed_order(&changes);
     assert!(changes.contains(&Change::SetSysctl {
         key: "net.ipv4.ip_forward".into(),
         value: "1".into()

@@ -1,6 +1,7 @@
 //! Property tests: the mapping is a bijection, configs round-trip, invalid
 //! input is rejected without panicking, the diff converges in the kernel
-//! model, teardown touches only what carries our marks.
+//! model, teardown touches only what carries our marks. Failures are kept
+//! in `proptest-regressions/properties.txt` and replayed first.
 // Configs are built as the default plus the field under test.
 #![allow(clippy::field_reassign_with_default)]
 
@@ -17,9 +18,21 @@ use blixard_addr::state::{
     Change, ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, TunInfo,
 };
 use blixard_addr::{Config, HostFacts, HostPlan, Layout, build_plan, model};
-use common::{observed_equal_to, plain_link};
+use common::{Reached, observed_equal_to, plain_link, run_property};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
+
+/// `cases` cases (or `PROPTEST_CASES`), failures kept in
+/// `proptest-regressions/properties.txt` and replayed first.
+fn regressions(cases: u32) -> ProptestConfig {
+    common::proptest_config(
+        cases,
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/proptest-regressions/properties.txt"
+        ),
+    )
+}
 
 const TEMPLATES: &[&str] = &[
     "vm{index}",
@@ -45,7 +58,7 @@ fn layout_strategy() -> impl Strategy<Value = Layout> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(regressions(24))]
 
     #[test]
     fn mapping_is_a_bijection_over_the_whole_pool(layout in layout_strategy()) {
@@ -76,22 +89,74 @@ proptest! {
         prop_assert_eq!(layout.index_of_ipv6(layout.gateway_ipv6()), None);
     }
 
-    #[test]
-    fn arbitrary_layout_input_never_panics(
-        v4 in any::<u32>(), p4 in 0u8..=32, v6 in any::<u128>(), p6 in 0u8..=128,
-        template in "[a-z{}0-9 .-]{0,20}",
-    ) {
-        let v4 = Ipv4Net::new(Ipv4Addr::from(v4), p4).unwrap();
-        let v6 = Ipv6Net::new(Ipv6Addr::from(v6), p6).unwrap();
-        if let Ok(layout) = Layout::new(v4, v6, &template) {
-            // Whatever was accepted must be sound.
-            prop_assert_eq!(v4.trunc(), v4);
-            prop_assert_eq!(template.matches("{index}").count(), 1);
-            let last = layout.vm_at(layout.max_index()).unwrap();
-            prop_assert!(last.interface.len() <= 15);
-            prop_assert!(last.interface.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)));
-        }
+}
+
+/// Layout input built from valid parts (private pools with zero host bits
+/// and room for VMs, a template with `{index}` once between a letter prefix and a
+/// suffix that does not start with a digit), or anything at all.
+fn layout_input() -> impl Strategy<Value = (Ipv4Net, Ipv6Net, String)> {
+    prop_oneof![
+        3 => (
+            common::private_ipv4_pool(0),
+            common::ula_ipv6_pool(0),
+            "[a-z][a-z0-9_-]{0,5}",
+            prop_oneof![Just(String::new()), "[a-z_-][a-z0-9_-]?"],
+        )
+            .prop_map(|(v4, v6, prefix, suffix)| (v4, v6, format!("{prefix}{{index}}{suffix}"))),
+        1 => (
+            any::<u32>(),
+            0u8..=32,
+            any::<u128>(),
+            0u8..=128,
+            "[a-z{}0-9 .-]{0,20}",
+        )
+            .prop_map(|(v4, p4, v6, p6, template)| (
+                Ipv4Net::new(Ipv4Addr::from(v4), p4).unwrap(),
+                Ipv6Net::new(Ipv6Addr::from(v6), p6).unwrap(),
+                template,
+            )),
+    ]
+}
+
+/// Whatever `Layout::new` accepts is sound.
+fn accepted_layouts_are_sound(
+    (v4, v6, template): (Ipv4Net, Ipv6Net, String),
+) -> Result<Reached, TestCaseError> {
+    let Ok(layout) = Layout::new(v4, v6, &template) else {
+        return Ok(Reached::Skipped);
+    };
+    prop_assert_eq!(v4.trunc(), v4);
+    prop_assert_eq!(v6.trunc(), v6);
+    prop_assert_eq!(template.matches("{index}").count(), 1);
+    prop_assert!(layout.max_index() >= 1);
+    for i in [1, layout.max_index()] {
+        let vm = layout.vm_at(i).unwrap();
+        prop_assert_eq!(&vm.interface, &template.replace("{index}", &i.to_string()));
+        prop_assert!(vm.interface.len() <= 15, "{} is too long", vm.interface);
+        prop_assert!(
+            vm.interface
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)),
+            "{}",
+            vm.interface
+        );
+        prop_assert!(v4.contains(&vm.ipv4) && v6.contains(&vm.ipv6));
+        prop_assert_eq!(layout.index_of_interface(&vm.interface), Some(vm.index));
     }
+    Ok(Reached::Checks)
+}
+
+#[test]
+fn arbitrary_layout_input_never_panics() {
+    // Three in four inputs are built from valid parts, so most get past
+    // `Layout::new`; the rest are random (almost all refused).
+    run_property(
+        "accepted layouts are sound",
+        regressions(64),
+        layout_input(),
+        50,
+        accepted_layouts_are_sound,
+    );
 }
 
 const SELECTORS: &[&str] = &[
@@ -174,7 +239,8 @@ fn config_strategy() -> impl Strategy<Value = Config> {
             c.tap.queues = queues;
             c.tap.multi_queue = queues > 1 || mq_extra;
             c.tap.vnet_hdr = vnet;
-            c.tap.mtu = mtu;
+            // IPv6 needs an MTU of at least 1280.
+            c.tap.mtu = if ipv6 { mtu.max(1280) } else { mtu };
             c.security.anti_spoofing = anti;
             c.ownership.link_group = group;
             c.ownership.route_protocol = proto;
@@ -191,7 +257,10 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                 } else {
                     None
                 };
-                if seen.insert((from, to, protocol, port)) {
+                let ext = names.1;
+                if can_match(SELECTORS[from], SELECTORS[to], ext)
+                    && seen.insert((from, to, protocol, port))
+                {
                     c.firewall.rules.push(RuleConfig {
                         from: name(SELECTORS[from]),
                         to: name(SELECTORS[to]),
@@ -203,6 +272,22 @@ fn config_strategy() -> impl Strategy<Value = Config> {
             }
             c
         })
+}
+
+/// Whether a rule between two of [`SELECTORS`] can match, stated apart from
+/// the planner: a VM (or `any`) at one end, or the host's traffic on the
+/// uplink (`host`/a CIDR with `external`); never one VM to itself or
+/// `external` without an external interface. The planner refuses the rest.
+fn can_match(from: &str, to: &str, external_interface: &str) -> bool {
+    let vm = |s: &str| matches!(s, "any" | "@1" | "@1-@2");
+    let uplink_host = |a: &str, b: &str| a == "external" && (b == "host" || b.contains('/'));
+    if external_interface == "none" && (from == "external" || to == "external") {
+        return false;
+    }
+    if from == "@1" && to == "@1" {
+        return false;
+    }
+    vm(from) || vm(to) || uplink_host(from, to) || uplink_host(to, from)
 }
 
 fn facts_strategy() -> impl Strategy<Value = HostFacts> {
@@ -219,7 +304,7 @@ fn facts_strategy() -> impl Strategy<Value = HostFacts> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(regressions(64))]
 
     #[test]
     fn valid_configs_round_trip_through_toml_and_json(config in config_strategy(), facts in facts_strategy()) {
@@ -453,7 +538,7 @@ fn marked_objects_only(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(regressions(96))]
 
     #[test]
     fn diff_converges_in_the_kernel_model((plan, host, recreate) in plan_and_host()) {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use blixard_addr::config::{Config, VmSelection};
 use blixard_addr::error::{ConfigError, ConfigErrorKind};
 use blixard_addr::plan::HostPlan;
-use blixard_addr::planner::{HostFacts, build_plan};
+use blixard_addr::planner::{HostFacts, build_plan, build_vm_plan};
 use blixard_addr::state::Conflict;
 use blixard_host::{ApplyOptions, Host, HostError};
 use blixard_netns::Netns;
@@ -106,6 +106,9 @@ impl Loaded {
             HostError::UnknownName { key, source, .. } if !key.starts_with('$') => {
                 return self.host_error(key, source.to_string());
             }
+            HostError::UnmappedId { key, .. } if !key.starts_with('$') => {
+                return self.host_error(key, e.to_string());
+            }
             HostError::NoDefaultRoute(_) => Some("external_interface".to_string()),
             HostError::Conflicts(c) => c.0.first().map(|c| match c {
                 Conflict::ForeignRoute { pool, .. } if pool.addr().is_ipv6() => "ipv6.pool".into(),
@@ -131,8 +134,12 @@ pub fn load_config(args: &Args) -> Result<Loaded, Failure> {
     };
     let (mut config, source, text) = match path {
         Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Failure::BadInput(format!("cannot read config {}: {e}", path.display()))
+            let text = crate::files::read_config(&path).map_err(|e| {
+                Failure::BadInput(format!(
+                    "cannot read config {}: {}",
+                    path.display(),
+                    e.reason()
+                ))
             })?;
             let source = path.display().to_string();
             let config = Config::from_toml_str(&text, &source)
@@ -170,22 +177,33 @@ pub fn load_config(args: &Args) -> Result<Loaded, Failure> {
     Ok(loaded)
 }
 
+/// The namespace of `--netns`, checked to be a network namespace before
+/// anything else is done (a file that is not one used to fail on entering,
+/// saying "needs root", and a FIFO to block forever).
 pub fn netns(args: &Args) -> Result<Netns, Failure> {
+    let bad = |e: blixard_netns::NetnsError| Failure::BadInput(format!("--netns: {e}"));
     match &args.netns {
         None => Ok(Netns::Current),
-        Some(spec) => spec
-            .parse()
-            .map_err(|e: blixard_netns::NetnsError| Failure::BadInput(format!("--netns: {e}"))),
+        Some(spec) => {
+            let ns: Netns = spec.parse().map_err(bad)?;
+            ns.check().map_err(bad)?;
+            Ok(ns)
+        }
     }
 }
 
 /// Plans against the host: owner and external interface resolved for real.
 pub fn host_plan(host: &Host, loaded: &Loaded) -> Result<HostPlan, Failure> {
+    host_plan_for(host, loaded, None)
+}
+
+/// [`host_plan`], narrowed to one VM when `only` names it (`wire`).
+fn host_plan_for(host: &Host, loaded: &Loaded, only: Option<u32>) -> Result<HostPlan, Failure> {
     let facts = host.facts(&loaded.config).map_err(|e| loaded.failure(e))?;
     if let Some(ext) = &facts.external_interface {
         check_interface_exists(host, loaded, ext)?;
     }
-    plan_with(loaded, &facts)
+    plan_with(loaded, &facts, only)
 }
 
 /// A named external interface must exist: NAT and `accept_ra` through an
@@ -221,16 +239,30 @@ pub fn offline_plan(host: &Host, loaded: &Loaded) -> Result<HostPlan, Failure> {
         }
         Err(e) => return Err(loaded.failure(e)),
     };
-    plan_with(loaded, &facts)
+    plan_with(loaded, &facts, None)
+}
+
+/// What `down` and `unwire` need: our marks, the layout and the table's
+/// name. Teardown never uses the tap owner or the uplink, so neither is
+/// resolved (an owner this host cannot resolve must not keep our objects
+/// in place).
+fn teardown_plan(loaded: &Loaded, only: Option<u32>) -> Result<HostPlan, Failure> {
+    plan_with(loaded, &HostFacts::default(), only)
 }
 
 /// The validated layout of the config (no host access needed).
 pub fn layout(loaded: &Loaded) -> Result<blixard_addr::Layout, Failure> {
-    Ok(plan_with(loaded, &HostFacts::default())?.layout)
+    Ok(plan_with(loaded, &HostFacts::default(), None)?.layout)
 }
 
-fn plan_with(loaded: &Loaded, facts: &HostFacts) -> Result<HostPlan, Failure> {
-    build_plan(&loaded.config, facts).map_err(|e| loaded.config_error(e))
+/// The plan, or with `only` the plan narrowed to that VM (per-VM commands:
+/// their cost must not grow with the host).
+fn plan_with(loaded: &Loaded, facts: &HostFacts, only: Option<u32>) -> Result<HostPlan, Failure> {
+    match only {
+        None => build_plan(&loaded.config, facts),
+        Some(index) => build_vm_plan(&loaded.config, facts, index),
+    }
+    .map_err(|e| loaded.config_error(e))
 }
 
 /// A progress line for people watching a terminal; pipes and logs stay
@@ -244,10 +276,12 @@ fn progress(message: &str) {
 
 fn take_lock(what: &str) -> Result<lock::Lock, Failure> {
     lock::acquire(&lock::lock_dir(), "host", what).map_err(|e| {
-        Failure::Failed(format!(
-            "cannot take the lock in {}: {e}",
-            lock::lock_dir().display()
-        ))
+        let message = format!("cannot take the lock: {e}");
+        match e {
+            // Nothing was changed: the lock comes before any change.
+            crate::files::FileError::Refused { .. } => Failure::BadInput(message),
+            crate::files::FileError::Io { .. } => Failure::Failed(message),
+        }
     })
 }
 
@@ -289,7 +323,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         }
         Command::Down { dry_run } => {
             let loaded = load_config(args)?;
-            let plan = offline_plan(&host, &loaded)?;
+            let plan = teardown_plan(&loaded, None)?;
             let _lock = if *dry_run {
                 None
             } else {
@@ -307,7 +341,11 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
             let wire = matches!(args.command, Command::Wire { .. });
             let verb = if wire { "wire" } else { "unwire" };
             let loaded = load_config(args)?;
-            let plan = host_plan(&host, &loaded)?;
+            let plan = if wire {
+                host_plan_for(&host, &loaded, Some(*index))?
+            } else {
+                teardown_plan(&loaded, Some(*index))?
+            };
             let index = plan
                 .layout
                 .index(*index)

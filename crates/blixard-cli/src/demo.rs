@@ -96,7 +96,12 @@ fn print_matrix(args: &Args, probes: &[Probe]) {
             p.to,
             p.kind,
             p.address.to_string(),
-            if p.ok { "ok" } else { "FAIL" }
+            match (p.ok, &p.error) {
+                (true, _) => "ok".to_string(),
+                (false, None) => "FAIL".to_string(),
+                // Not "blocked": the probe itself could not be made.
+                (false, Some(e)) => format!("FAIL ({e})"),
+            }
         );
     }
     let ok = probes.iter().filter(|p| p.ok).count();

@@ -108,30 +108,6 @@ pub fn try_open_tap(name: &str) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::tun_mode_allows;
-
-    #[test]
-    fn tun_mode_is_read_for_the_tap_owner() {
-        assert!(tun_mode_allows(0o20666, 0, 0, 1000, None), "Debian's 0666");
-        assert!(
-            !tun_mode_allows(0o20600, 0, 0, 1000, None),
-            "0600: root only"
-        );
-        assert!(tun_mode_allows(0o20600, 0, 0, 0, None));
-        assert!(
-            tun_mode_allows(0o20660, 0, 108, 1000, Some(108)),
-            "the kvm group"
-        );
-        assert!(!tun_mode_allows(0o20660, 0, 108, 1000, Some(5)));
-        assert!(
-            !tun_mode_allows(0o20640, 0, 108, 1000, Some(108)),
-            "read only"
-        );
-    }
-}
-
 fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
@@ -346,4 +322,28 @@ pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failur
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tun_mode_allows;
+
+    #[test]
+    fn tun_mode_is_read_for_the_tap_owner() {
+        assert!(tun_mode_allows(0o20666, 0, 0, 1000, None), "Debian's 0666");
+        assert!(
+            !tun_mode_allows(0o20600, 0, 0, 1000, None),
+            "0600: root only"
+        );
+        assert!(tun_mode_allows(0o20600, 0, 0, 0, None));
+        assert!(
+            tun_mode_allows(0o20660, 0, 108, 1000, Some(108)),
+            "the kvm group"
+        );
+        assert!(!tun_mode_allows(0o20660, 0, 108, 1000, Some(5)));
+        assert!(
+            !tun_mode_allows(0o20640, 0, 108, 1000, Some(108)),
+            "read only"
+        );
+    }
 }

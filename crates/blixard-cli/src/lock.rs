@@ -1,12 +1,14 @@
 //! The lock that serializes `apply`, `down` and `alloc` runs.
 
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
+
+use crate::files::{Dir, FileError};
 
 /// Where the lock lives: `$BLIXARD_LOCK_DIR` or `/run/blixard-net`.
 pub fn lock_dir() -> PathBuf {
@@ -25,19 +27,21 @@ pub struct Lock {
 const NAME_PATIENCE: Duration = Duration::from_secs(2);
 
 /// Takes the lock named `name`, telling the user who holds it while waiting.
-pub fn acquire(dir: &Path, name: &str, what: &str) -> std::io::Result<Lock> {
+/// A lock directory others may write to, or anything but a regular file of
+/// its own at the lock's path (a symlink planted there would make us
+/// truncate its target), is refused.
+pub fn acquire(dir: &Path, name: &str, what: &str) -> Result<Lock, FileError> {
     // Whoever may write in the directory may replace the lock file and so
-    // break the exclusion: never leave it writable by others, whatever the
-    // umask.
-    DirBuilder::new().recursive(true).mode(0o755).create(dir)?;
-    let path = dir.join(format!("{name}.lock"));
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .open(&path)?;
+    // break the exclusion: a new one is made 0755 whatever the umask, an
+    // existing one writable by others is refused.
+    let dir = Dir::open(dir, true)?.expect("created when missing");
+    let file_name = format!("{name}.lock");
+    let mut file = dir.open_lock(&file_name)?;
+    let path = dir.path().join(&file_name);
+    let io = |source: std::io::Error| FileError::Io {
+        path: path.clone(),
+        source,
+    };
     let since = Instant::now();
     let mut file = loop {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
@@ -49,9 +53,8 @@ pub fn acquire(dir: &Path, name: &str, what: &str) -> std::io::Result<Lock> {
                             "blixard-net: waiting for {} held by {holder}",
                             path.display()
                         );
-                        break Flock::lock(unlocked, FlockArg::LockExclusive).map_err(
-                            |(_, errno)| std::io::Error::from_raw_os_error(errno as i32),
-                        )?;
+                        break Flock::lock(unlocked, FlockArg::LockExclusive)
+                            .map_err(|(_, errno)| io(errno.into()))?;
                     }
                     None => {
                         file = unlocked;
@@ -61,10 +64,11 @@ pub fn acquire(dir: &Path, name: &str, what: &str) -> std::io::Result<Lock> {
             }
         }
     };
-    file.set_len(0)?;
-    file.seek(SeekFrom::Start(0))?;
+    file.set_len(0).map_err(io)?;
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
     // One write, so a waiter never reads half a line.
-    file.write_all(format!("pid {} ({what})\n", std::process::id()).as_bytes())?;
+    file.write_all(format!("pid {} ({what})\n", std::process::id()).as_bytes())
+        .map_err(io)?;
     Ok(Lock { _file: file })
 }
 

@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod demo;
 mod doctor;
+mod files;
 mod lock;
 mod output;
 mod vm;

@@ -1,9 +1,6 @@
 //! Per-VM commands: `guest`, `vmm`, and index allocation (`alloc`,
 //! `release`, `list`) kept in a state file.
 
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,6 +9,7 @@ use blixard_addr::render::{self, GuestNetwork};
 
 use crate::cli::{Args, GuestFormat, Vhost, VmmKind};
 use crate::commands::{Failure, Loaded};
+use crate::files::{self, Dir, FileError};
 
 fn guest_network(
     loaded: &Loaded,
@@ -117,56 +115,66 @@ pub fn state_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/lib/blixard-net"))
 }
 
+const STATE_FILE: &str = "allocations.json";
+
 fn state_file() -> PathBuf {
-    state_dir().join("allocations.json")
+    state_dir().join(STATE_FILE)
 }
 
-fn load_allocations() -> Result<Allocations, Failure> {
+/// A refused file is bad input (exit 2): nothing was read or written.
+fn file_failure(what: &str, e: FileError) -> Failure {
+    match e {
+        FileError::Refused { .. } => Failure::BadInput(format!("{what}: {e}")),
+        FileError::Io { .. } => Failure::Failed(format!("{what}: {e}")),
+    }
+}
+
+/// The state directory, made if `create`; `None` when it does not exist.
+fn open_state_dir(create: bool) -> Result<Option<Dir>, Failure> {
+    Dir::open(&state_dir(), create).map_err(|e| file_failure("state directory", e))
+}
+
+/// The stored allocations, checked as they are parsed (duplicate names,
+/// one index twice, indices out of range): a bad file is refused and left
+/// as it is.
+fn load_allocations(dir: Option<&Dir>) -> Result<Allocations, Failure> {
+    let Some(dir) = dir else {
+        return Ok(Allocations::new());
+    };
     let path = state_file();
-    match fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| {
+    match dir
+        .read(STATE_FILE, files::MAX_STATE_BYTES)
+        .map_err(|e| file_failure("cannot read the allocations", e))?
+    {
+        Some(text) => serde_json::from_str(&text).map_err(|e| {
+            // serde_json ends its own message with the place; say it first.
+            let message = e.to_string();
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(m, _)| m);
             Failure::BadInput(format!(
-                "{}: line {}, column {}: {e}",
+                "{}: line {}, column {}: {message}; the file was left as it is",
                 path.display(),
                 e.line(),
                 e.column()
             ))
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Allocations::new()),
-        Err(e) => Err(Failure::Failed(format!(
-            "cannot read {}: {e}",
-            path.display()
-        ))),
+        None => Ok(Allocations::new()),
     }
 }
 
 /// Writes the state atomically (temp file + rename), readable by all and
 /// writable by the owner only.
-fn save_allocations(allocations: &Allocations) -> Result<(), Failure> {
-    let dir = state_dir();
-    let fail = |e: std::io::Error| {
-        Failure::Failed(format!("cannot write {}: {e}", state_file().display()))
-    };
-    fs::create_dir_all(&dir).map_err(fail)?;
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).map_err(fail)?;
-    let tmp = dir.join(format!(".allocations.json.{}", std::process::id()));
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)
-        .map_err(fail)?;
-    let text = serde_json::to_string_pretty(allocations).expect("allocations serialize");
-    file.write_all(text.as_bytes()).map_err(fail)?;
-    file.write_all(b"\n").map_err(fail)?;
-    file.sync_all().map_err(fail)?;
-    fs::rename(&tmp, state_file()).map_err(fail)
+fn save_allocations(dir: &Dir, allocations: &Allocations) -> Result<(), Failure> {
+    let mut text = serde_json::to_string_pretty(allocations).expect("allocations serialize");
+    text.push('\n');
+    dir.write_atomic(STATE_FILE, text.as_bytes())
+        .map_err(|e| file_failure("cannot write the allocations", e))
 }
 
 fn alloc_lock() -> Result<crate::lock::Lock, Failure> {
     crate::lock::acquire(&crate::lock::lock_dir(), "host", "blixard-net alloc")
-        .map_err(|e| Failure::Failed(format!("cannot take the lock: {e}")))
+        .map_err(|e| file_failure("cannot take the lock", e))
 }
 
 /// `alloc [NAME] [--index N]`.
@@ -178,11 +186,15 @@ pub fn alloc(
 ) -> Result<ExitCode, Failure> {
     let layout = crate::commands::layout(loaded)?;
     let _lock = alloc_lock()?;
-    let mut allocations = load_allocations()?;
+    let dir = open_state_dir(true)?.expect("created when missing");
+    let mut allocations = load_allocations(Some(&dir))?;
+    allocations
+        .check_range(layout.max_index())
+        .map_err(|e| Failure::BadInput(format!("{}: {e}", state_file().display())))?;
     let (name, vm_index) = allocations
         .allocate(name, index, layout.max_index())
         .map_err(|e| Failure::BadInput(e.to_string()))?;
-    save_allocations(&allocations)?;
+    save_allocations(&dir, &allocations)?;
     let vm = layout
         .vm(vm_index)
         .map_err(|e| Failure::BadInput(e.to_string()))?;
@@ -200,18 +212,20 @@ pub fn alloc(
 /// `release NAME|N`.
 pub fn release(what: &str) -> Result<ExitCode, Failure> {
     let _lock = alloc_lock()?;
-    let mut allocations = load_allocations()?;
+    let dir = open_state_dir(false)?;
+    let mut allocations = load_allocations(dir.as_ref())?;
     let (name, index) = allocations
         .release(what)
         .map_err(|e| Failure::BadInput(e.to_string()))?;
-    save_allocations(&allocations)?;
+    let dir = dir.expect("something was released, so the file exists");
+    save_allocations(&dir, &allocations)?;
     println!("released {name} (index {index})");
     Ok(ExitCode::SUCCESS)
 }
 
 /// `list`.
 pub fn list(args: &Args) -> Result<ExitCode, Failure> {
-    let allocations = load_allocations()?;
+    let allocations = load_allocations(open_state_dir(false)?.as_ref())?;
     if args.json {
         println!(
             "{}",

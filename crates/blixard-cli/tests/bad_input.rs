@@ -8,7 +8,7 @@ mod common;
 mod rejects;
 
 use blixard_netns::testing::in_fresh_netns;
-use rejects::{Case, Whence};
+use rejects::{BASE, Case, Whence};
 
 /// Config files that are broken on their own or against the host.
 fn file_cases() -> Vec<Case> {
@@ -359,6 +359,257 @@ fn file_cases() -> Vec<Case> {
     ]
 }
 
+/// Configs that passed validation and then failed in the kernel or nft
+/// half-way through an apply, or were applied though they must not be
+/// (issue 11). Each has the owner and uplink the host has, so that
+/// without the check it would reach the kernel.
+fn fail_closed_cases() -> Vec<Case> {
+    use Whence::Line;
+    let f = Case::file;
+    // `BASE` is three lines: the table below starts on line 4.
+    let host = |extra: &str| format!("{BASE}{extra}");
+    let pool4 = |pool: &str| host(&format!("[ipv4]\npool = \"{pool}\"\n"));
+    let pool6 = |pool: &str| host(&format!("[ipv6]\npool = \"{pool}\"\n"));
+    let long_table = "t".repeat(256);
+    vec![
+        f(
+            "mtu_below_ipv6_minimum",
+            &host("[tap]\nmtu = 1000\n"),
+            Line(5, "tap.mtu"),
+            "IPv6 needs an MTU of at least 1280",
+        ),
+        f(
+            "nft_table_too_long",
+            &host(&format!("[ownership]\nnft_table = \"{long_table}\"\n")),
+            Line(5, "ownership.nft_table"),
+            "at most 255 bytes",
+        ),
+        f(
+            "ipv6_pool_multicast",
+            &pool6("ff02::/64"),
+            Line(5, "ipv6.pool"),
+            "multicast",
+        ),
+        f(
+            "ipv6_pool_unspecified",
+            &pool6("::/64"),
+            Line(5, "ipv6.pool"),
+            "unspecified",
+        ),
+        f(
+            "ipv6_pool_link_local",
+            &pool6("fe80::/64"),
+            Line(5, "ipv6.pool"),
+            "link-local",
+        ),
+        f(
+            "ipv6_pool_ipv4_mapped",
+            &pool6("::ffff:0.0.0.0/104"),
+            Line(5, "ipv6.pool"),
+            "IPv4-mapped",
+        ),
+        f(
+            "ipv4_pool_loopback",
+            &pool4("127.0.0.0/24"),
+            Line(5, "ipv4.pool"),
+            "loopback",
+        ),
+        f(
+            "ipv4_pool_multicast",
+            &pool4("224.0.0.0/24"),
+            Line(5, "ipv4.pool"),
+            "multicast",
+        ),
+        f(
+            "ipv4_pool_reserved",
+            &pool4("240.0.0.0/24"),
+            Line(5, "ipv4.pool"),
+            "reserved",
+        ),
+        f(
+            "ipv4_pool_broadcast",
+            &pool4("255.255.255.0/24"),
+            Line(5, "ipv4.pool"),
+            "broadcast",
+        ),
+        f(
+            "ipv4_pool_this_network",
+            &pool4("0.0.0.0/24"),
+            Line(5, "ipv4.pool"),
+            "\"this network\"",
+        ),
+        f(
+            "ipv4_pool_link_local",
+            &pool4("169.254.0.0/24"),
+            Line(5, "ipv4.pool"),
+            "link-local",
+        ),
+        f(
+            "owner_minus_one",
+            "vms = 2\nowner = \"4294967295\"\nexternal_interface = \"bx-up0\"\n",
+            Line(2, "owner"),
+            "the kernel's \"unset\"",
+        ),
+        f(
+            "group_minus_one",
+            &host("group = \"4294967295\"\n"),
+            Line(4, "group"),
+            "the kernel's \"unset\"",
+        ),
+        f(
+            "external_is_a_planned_tap",
+            "vms = 2\nowner = \"root\"\nexternal_interface = \"vm1\"\n",
+            Line(3, "external_interface"),
+            "a tap this plan creates",
+        ),
+        f(
+            "rule_port_zero",
+            &host(
+                "[[firewall.rules]]\nfrom = \"vm1\"\nto = \"vm2\"\naction = \"drop\"\nprotocol = \"tcp\"\nport = 0\n",
+            ),
+            Line(9, "firewall.rules[0].port"),
+            "port 0",
+        ),
+        f(
+            "host_port_zero",
+            &host("[firewall]\nhost_ports = [53, 0]\n"),
+            Line(5, "firewall.host_ports[1]"),
+            "port 0",
+        ),
+        f(
+            "template_leading_dash",
+            &host("interface_template = \"-vm{index}\"\n"),
+            Line(4, "interface_template"),
+            "must not start with '-'",
+        ),
+    ]
+}
+
+/// `--netns` values that are not network namespaces, and one flag naming
+/// a tap of the plan as the uplink.
+fn fail_closed_flag_cases() -> Vec<Case> {
+    use Whence::Flag;
+    let f = Case::flags;
+    vec![
+        f(
+            "external_flag_planned_tap",
+            &["apply", "--external-interface", "vm2"],
+            Flag("--external-interface"),
+            "a tap this plan creates",
+        ),
+        f(
+            "netns_regular_file",
+            &["apply", "--netns", "/etc/passwd"],
+            Flag("--netns"),
+            "/etc/passwd is a regular file, not a network namespace",
+        ),
+        f(
+            "netns_device",
+            &["apply", "--netns", "/dev/null"],
+            Flag("--netns"),
+            "/dev/null is a character device, not a network namespace",
+        ),
+        f(
+            "netns_directory",
+            &["apply", "--netns", "/"],
+            Flag("--netns"),
+            "/ is a directory, not a network namespace",
+        ),
+        f(
+            "netns_mount_namespace",
+            &["apply", "--netns", "/proc/self/ns/mnt"],
+            Flag("--netns"),
+            "is a mount namespace, not a network namespace",
+        ),
+        f(
+            "netns_pid_zero",
+            &["apply", "--netns", "pid:0"],
+            Flag("--netns"),
+            "pid 0 is not a process",
+        ),
+        f(
+            "netns_no_such_pid",
+            &["apply", "--netns", "pid:99999999"],
+            Flag("--netns"),
+            "no process with pid 99999999",
+        ),
+        f(
+            "netns_no_such_name",
+            &["status", "--netns", "blixard-no-such-ns"],
+            Flag("--netns"),
+            "no network namespace named \"blixard-no-such-ns\"",
+        ),
+    ]
+}
+
+/// Config and namespace files that are not regular files or are too big:
+/// refused without reading them (a FIFO used to block forever, /dev/zero
+/// to read until memory ran out). Made in `scratch`, each at the path its
+/// case's config file would have.
+fn special_file_cases(scratch: &common::Scratch) -> (Vec<Case>, Vec<std::path::PathBuf>) {
+    use Whence::{File, Flag};
+    let path = |name: &str| scratch.0.join(format!("{name}.toml"));
+    let fifo = |p: &std::path::Path| {
+        nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap()
+    };
+    fifo(&path("config_fifo"));
+    std::os::unix::fs::symlink("/dev/zero", path("config_dev_zero")).unwrap();
+    std::fs::create_dir(path("config_directory")).unwrap();
+    let ns_fifo = scratch.0.join("netns.fifo");
+    fifo(&ns_fifo);
+    let ns_fifo_arg: &'static str = Box::leak(ns_fifo.display().to_string().into_boxed_str());
+    let file = |name: &'static str, says: &'static str| Case {
+        name,
+        toml: None,
+        args: vec!["apply"],
+        whence: File,
+        says,
+    };
+    let cases = vec![
+        file("config_fifo", "is a FIFO, not a regular file"),
+        file(
+            "config_dev_zero",
+            "is a character device, not a regular file",
+        ),
+        file("config_directory", "is a directory, not a regular file"),
+        Case::file(
+            "config_too_big",
+            &"# padding\n".repeat(200_000),
+            File,
+            "config files are limited to 1 MiB",
+        ),
+        Case::flags(
+            "netns_fifo",
+            &["apply", "--netns", ns_fifo_arg],
+            Flag("--netns"),
+            "is a FIFO, not a network namespace",
+        ),
+    ];
+    (cases, vec![path("config_fifo"), ns_fifo])
+}
+
+/// Opens and closes the write end of each FIFO while `stop` is unset: a
+/// reader blocked in `open` (the bug) then reads an empty file and the
+/// case fails on its message instead of hanging the suite.
+fn unblock_fifo_readers(
+    fifos: Vec<std::path::PathBuf>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            for fifo in &fifos {
+                // ENXIO unless someone has the read end open.
+                let _ = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(nix::libc::O_NONBLOCK)
+                    .open(fifo);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    })
+}
+
 /// Flags that are bad alone or against the (valid) config file.
 fn flag_cases() -> Vec<Case> {
     use Whence::{File, Flag};
@@ -442,11 +693,50 @@ fn flag_cases() -> Vec<Case> {
 
 #[test]
 fn every_bad_config_and_flag_is_exit_2_named_and_changes_nothing() {
-    let cases: Vec<Case> = file_cases().into_iter().chain(flag_cases()).collect();
+    let mut cases: Vec<Case> = file_cases()
+        .into_iter()
+        .chain(flag_cases())
+        .chain(fail_closed_cases())
+        .chain(fail_closed_flag_cases())
+        .collect();
     assert!(cases.len() >= 30, "the issue asks for at least 30 cases");
     in_fresh_netns("every_bad_config_and_flag", || {
         let scratch = rejects::prepared_host("bad-input");
+        let (special, fifos) = special_file_cases(&scratch);
+        cases.extend(special);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let unblocker = unblock_fifo_readers(fifos, stop.clone());
         let rejections = rejects::assert_all_rejected(&scratch, &cases);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        unblocker.join().unwrap();
         rejects::report(&rejections);
+    });
+}
+
+/// Teardown never uses the tap owner: `down` and `unwire` work with an
+/// owner this host cannot resolve (they exited 2 on the lookup).
+#[test]
+fn down_and_unwire_need_no_owner() {
+    in_fresh_netns("down_and_unwire_need_no_owner", || {
+        let scratch = common::Scratch::new("no-owner");
+        common::uplink();
+        let applied =
+            scratch.config("vms = 3\nowner = \"root\"\nexternal_interface = \"bx-up0\"\n");
+        common::ok(common::cli(&scratch, &applied, &["apply"]));
+        let unknown = scratch.config(
+            "vms = 3\nowner = \"no-such-user\"\ngroup = \"no-such-group\"\nexternal_interface = \"nope0\"\n",
+        );
+        common::ok(common::cli(&scratch, &unknown, &["unwire", "2"]));
+        let links = blixard_netns::testing::sh_ok("ip -o link show group 2833");
+        assert!(
+            links.contains(" vm1:") && !links.contains(" vm2:") && links.contains(" vm3:"),
+            "{links}"
+        );
+        common::ok(common::cli(&scratch, &unknown, &["down"]));
+        assert_eq!(
+            blixard_netns::testing::sh_ok("ip -o link show group 2833"),
+            ""
+        );
+        assert_eq!(blixard_netns::testing::sh_ok("nft list tables").trim(), "");
     });
 }

@@ -7,8 +7,8 @@ mod common;
 use blixard_addr::plan::TapPlan;
 use blixard_netns::testing::{in_fresh_netns, privileged, sh_ok};
 use common::{
-    FULL, Scratch, assert_host_is, assert_unchanged, changes_made, cli, exits, host_state, ok,
-    plan_of, uplink,
+    FULL, Scratch, assert_host_is_full, assert_unchanged, changes_made, cli, exits, full_state, ok,
+    uplink,
 };
 
 /// How the host is changed behind our back.
@@ -131,8 +131,8 @@ fn every_kind_of_drift_is_named_by_status_and_repaired_by_apply() {
     let reference = in_fresh_netns("every_kind_of_drift", || {
         uplink();
         ok(cli(&scratch, &scratch.config(FULL), &["apply"]));
-        assert_host_is(&plan_of(FULL));
-        host_state(&plan_of(FULL))
+        assert_host_is_full();
+        full_state()
     })
     .unwrap();
     for (what, tamper, named) in CASES {
@@ -149,11 +149,7 @@ fn every_kind_of_drift_is_named_by_status_and_repaired_by_apply() {
                     blixard_tap::set_ownership(tap, *owner, *group).unwrap()
                 }
             }
-            assert_ne!(
-                host_state(&plan_of(FULL)),
-                reference,
-                "{what}: no drift made"
-            );
+            assert_ne!(full_state(), reference, "{what}: no drift made");
             let status = exits(cli(&scratch, &config, &["status"]), 3);
             for line in *named {
                 assert!(
@@ -173,11 +169,7 @@ fn every_kind_of_drift_is_named_by_status_and_repaired_by_apply() {
                 "{what}: apply did other than status said:\n{status}\n{repair}"
             );
             exits(cli(&scratch, &config, &["status"]), 0);
-            assert_unchanged(
-                &reference,
-                &host_state(&plan_of(FULL)),
-                &format!("{what}: not repaired"),
-            );
+            assert_unchanged(&reference, &full_state(), &format!("{what}: not repaired"));
         });
     }
 }
@@ -189,17 +181,20 @@ fn a_tap_recreated_with_other_flags_is_refused_until_recreation_is_allowed() {
         let config = scratch.config(FULL);
         uplink();
         ok(cli(&scratch, &config, &["apply"]));
-        let plan = plan_of(FULL);
-        let reference = host_state(&plan);
+        assert_host_is_full();
+        let reference = full_state();
         // Our marks, but single-queue: a VMM could not open it as planned.
         sh_ok("ip link del vm2");
         let tap = TapPlan {
             multi_queue: false,
-            ..plan.links[1].tap.clone()
+            vnet_hdr: true,
+            owner: Some(0),
+            group: Some(0),
+            owner_required: true,
         };
         let mark = blixard_tap::LinkMark {
-            group: plan.ownership.link_group,
-            alias: &plan.ownership.alias_for("vm2"),
+            group: 2833,
+            alias: "blixard:vm2",
         };
         blixard_tap::create("vm2", &tap, mark).unwrap();
         // Status reports it (3); apply repairs the rest of vm2 around the
@@ -212,6 +207,6 @@ fn a_tap_recreated_with_other_flags_is_refused_until_recreation_is_allowed() {
         let repair = ok(cli(&scratch, &config, &["apply", "--allow-recreate"]));
         assert!(repair.contains("delete link vm2"), "{repair}");
         exits(cli(&scratch, &config, &["status"]), 0);
-        assert_unchanged(&reference, &host_state(&plan), "recreated");
+        assert_unchanged(&reference, &full_state(), "recreated");
     });
 }

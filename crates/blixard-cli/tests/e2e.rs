@@ -14,8 +14,8 @@ use blixard_addr::planner::{HostFacts, build_plan};
 use blixard_addr::render::{self, GuestNetwork};
 use blixard_host::testbed::{self, Guest, Upstream};
 use blixard_netns::Netns;
-use blixard_netns::testing::{in_fresh_netns, sh_ok};
-use common::{Scratch, assert_unchanged, cli, ok, snapshot, text};
+use blixard_netns::testing::{NetnsHolder, in_fresh_netns, sh_ok};
+use common::{Scratch, assert_unchanged, cli, exits, ok, snapshot, text};
 
 const PATIENCE: Duration = Duration::from_secs(5);
 /// A connection that must fail is given less time: a drop shows as a timeout.
@@ -174,17 +174,22 @@ action = \"accept\"
         }
         let ns = |i: usize| guests[i].ns.netns();
         let ip = |i: usize| IpAddr::V4(guests[i].vm.ipv4);
+        // Whether a connection got through; a probe that could not be made
+        // at all fails the test rather than counting as blocked.
         let tcp = |from: &Netns, to: IpAddr, port: u16, wait: Duration| {
-            testbed::tcp_probe(from, to, port, wait).is_some()
+            testbed::tcp_probe(from, to, port, wait)
+                .unwrap_or_else(|e| panic!("{from:?} -> {to}:{port}: {e}"))
+                .is_some()
         };
         // "Block VM 1 from accessing VM 2": that and nothing else.
         assert!(
             !tcp(&ns(0), ip(1), testbed::ECHO_PORT, REFUSAL),
             "vm1 -> vm2 passed"
         );
-        assert!(
-            !testbed::ping(Some(&guests[0].ns), ip(1), REFUSAL),
-            "vm1 -> vm2 ping passed"
+        assert_eq!(
+            testbed::ping(Some(&guests[0].ns), ip(1), REFUSAL),
+            Ok(false),
+            "vm1 -> vm2 ping passed (or could not be made)"
         );
         assert!(
             tcp(&ns(0), ip(2), testbed::ECHO_PORT, PATIENCE),
@@ -217,68 +222,137 @@ action = \"accept\"
     });
 }
 
+/// Counts echo requests from vm2's addresses (the sources vm1 spoofs) where
+/// it is loaded: a table of its own, at the input hook before any other.
+const SPOOF_PROBE: &str = "table inet spoofprobe {
+  chain input { type filter hook input priority -400; policy accept;
+    ip saddr 10.0.0.2 icmp type echo-request counter
+    ip6 saddr fec0::2 icmpv6 type echo-request counter
+  }
+}";
+
+/// (IPv4, IPv6) echo requests from vm2's addresses counted by
+/// `SPOOF_PROBE` in `listing` (`nft list table inet spoofprobe`).
+fn spoofed_arrivals(listing: &str) -> (u64, u64) {
+    let count = |needle: &str| {
+        let line = listing
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle} counter in:\n{listing}"));
+        line.split("counter packets ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no packet count in {line:?}"))
+    };
+    (count("10.0.0.2"), count("fec0::2"))
+}
+
+/// Packets our prerouting chain has dropped (its anti-spoofing rules).
+fn prerouting_drops() -> u64 {
+    let chain = sh_ok("nft list table inet blixard");
+    chain
+        .lines()
+        .filter(|l| l.contains("drop"))
+        .filter_map(|l| {
+            l.split("packets ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
 #[test]
 fn a_vm_spoofing_another_vms_address_reaches_neither_peers_nor_host() {
     in_fresh_netns("a_vm_spoofing", || {
         let scratch = Scratch::new("spoof");
-        let config = scratch.config(BASE);
         let _upstream = Upstream::build().unwrap();
-        ok(cli(&scratch, &config, &["apply"]));
+        // The control runs first, with anti-spoofing off: turning it on also
+        // sets rp_filter = 1 on the taps, which an apply with it off leaves
+        // as it is and which would then drop the IPv4 spoof by itself.
+        let off = scratch.config(&format!("{BASE}\n[security]\nanti_spoofing = false\n"));
+        ok(cli(&scratch, &off, &["apply"]));
         let guests = start_guests(BASE);
-        let vm1 = &guests[0];
-        // Honest traffic first, so a failure below is the spoofing.
-        assert!(testbed::ping(
-            Some(&vm1.ns),
-            "10.0.0.3".parse().unwrap(),
-            PATIENCE
-        ));
-        assert!(testbed::ping(
-            Some(&vm1.ns),
-            "fec0::3".parse().unwrap(),
-            PATIENCE
-        ));
-        // vm1 claims vm2's addresses and sends from them.
-        vm1.ns
-            .sh_ok("ip addr add 10.0.0.2/32 dev eth0 && ip -6 addr add fec0::2/128 dev eth0 nodad");
-        for (src, dst) in [
-            ("10.0.0.2", "10.0.0.3"),
-            ("10.0.0.2", "10.0.0.0"),
-            ("fec0::2", "fec0::3"),
-            ("fec0::2", "fec0::"),
-        ] {
-            let out = vm1
-                .ns
-                .command("ping")
-                .args(["-c2", "-W1", "-n", "-q", "-I", src, dst])
-                .output()
-                .unwrap();
-            assert!(
-                !out.status.success(),
-                "spoofed ping {src} -> {dst} got an answer"
+        let (vm1, vm3) = (&guests[0], &guests[2]);
+        // Honest traffic first: the path works and the neighbours are known.
+        for dst in ["10.0.0.3", "fec0::3", "10.0.0.0", "fec0::"] {
+            let dst = dst.parse().unwrap();
+            assert_eq!(
+                testbed::ping(Some(&vm1.ns), dst, PATIENCE),
+                Ok(true),
+                "vm1 -> {dst}"
             );
         }
-        // The drops happened at our anti-spoofing rule (not by accident).
-        let ruleset = sh_ok("nft list chain inet blixard prerouting");
-        let dropped: u64 = ruleset
-            .lines()
-            .filter(|l| l.contains("drop"))
-            .filter_map(|l| {
-                l.split("packets ")
-                    .nth(1)?
-                    .split_whitespace()
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum();
-        assert!(
-            dropped >= 4,
-            "anti-spoofing counter shows {dropped} drops:\n{ruleset}"
+        // The targets count what arrives from vm2's addresses: vm3, and the
+        // host (this namespace).
+        vm3.ns
+            .sh_ok(&format!("nft -f - <<'EOF'\n{SPOOF_PROBE}\nEOF"));
+        sh_ok(&format!("nft -f - <<'EOF'\n{SPOOF_PROBE}\nEOF"));
+        let at_vm3 = || spoofed_arrivals(&vm3.ns.sh_ok("nft list table inet spoofprobe"));
+        let at_host = || spoofed_arrivals(&sh_ok("nft list table inet spoofprobe"));
+        // vm1 claims vm2's addresses and sends from them. The replies go to
+        // the real vm2, so the sender never sees one either way: only the
+        // counters at the targets tell whether the requests arrived.
+        vm1.ns
+            .sh_ok("ip addr add 10.0.0.2/32 dev eth0 && ip -6 addr add fec0::2/128 dev eth0 nodad");
+        let spoof = || {
+            for (src, dst) in [
+                ("10.0.0.2", "10.0.0.3"),
+                ("10.0.0.2", "10.0.0.0"),
+                ("fec0::2", "fec0::3"),
+                ("fec0::2", "fec0::"),
+            ] {
+                let sent = testbed::ping_with(
+                    Some(&vm1.ns),
+                    &["-I", src],
+                    dst.parse().unwrap(),
+                    Duration::ZERO,
+                );
+                assert!(sent.is_ok(), "spoofed ping {src} -> {dst}: {sent:?}");
+            }
+        };
+
+        // Control: without anti-spoofing the same packets do arrive, at
+        // both targets, in both families.
+        assert_eq!((at_vm3(), at_host()), ((0, 0), (0, 0)));
+        common::wait_until(
+            "the spoofed requests to arrive with anti-spoofing off",
+            || {
+                spoof();
+                let (v, h) = (at_vm3(), at_host());
+                v.0 > 0 && v.1 > 0 && h.0 > 0 && h.1 > 0
+            },
         );
-        // And the victim never saw a packet from the spoofed source: vm3's
-        // view of 10.0.0.2 is its neighbour table, which only the host fills.
-        let vm3_neigh = guests[2].ns.sh_ok("ip neigh show");
-        assert!(!vm3_neigh.contains("10.0.0.2"), "{vm3_neigh}");
+
+        // With anti-spoofing on (the default) they reach neither.
+        let on = scratch.config(BASE);
+        ok(cli(&scratch, &on, &["apply"]));
+        let (vm3_before, host_before) = (at_vm3(), at_host());
+        let drops_before = prerouting_drops();
+        spoof();
+        // Honest requests sent after them, on the same path, arrive (from
+        // vm1's own addresses: it holds vm2's too now): a spoofed request
+        // that had not been dropped would be there first.
+        for (src, dst) in [
+            ("10.0.0.1", "10.0.0.3"),
+            ("fec0::1", "fec0::3"),
+            ("10.0.0.1", "10.0.0.0"),
+            ("fec0::1", "fec0::"),
+        ] {
+            let answered =
+                testbed::ping_with(Some(&vm1.ns), &["-I", src], dst.parse().unwrap(), PATIENCE);
+            assert_eq!(answered, Ok(true), "vm1 {src} -> {dst}");
+        }
+        assert_eq!(at_vm3(), vm3_before, "a spoofed request reached vm3");
+        assert_eq!(at_host(), host_before, "a spoofed request reached the host");
+        // They were dropped by our prerouting rules, not lost by accident.
+        let drops = prerouting_drops() - drops_before;
+        assert!(
+            drops >= 4,
+            "our anti-spoofing rules dropped {drops} packets, want >= 4"
+        );
     });
 }
 
@@ -371,5 +445,57 @@ fn wire_and_unwire_touch_only_their_vm() {
         // An index the config does not wire is bad input.
         let out = cli(&scratch, &config, &["wire", "7"]);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    });
+}
+
+#[test]
+fn netns_given_by_path_is_where_apply_status_and_down_act() {
+    in_fresh_netns("netns_given_by_path", || {
+        let scratch = Scratch::new("netns-path");
+        let config = scratch.config("vms = 2\nowner = \"root\"\nexternal_interface = \"none\"\n");
+        let target = NetnsHolder::spawn().unwrap();
+        let path = format!("/proc/{}/ns/net", target.pid());
+        let there = |args: &[&str]| {
+            let mut all = vec!["--netns", path.as_str()];
+            all.extend_from_slice(args);
+            cli(&scratch, &config, &all)
+        };
+        let out = ok(there(&["apply"]));
+        assert!(out.contains("create tap vm2"), "{out}");
+
+        // In the namespace named: both taps with our marks, their routes,
+        // our table.
+        let links = target.sh_ok("ip -d -o link show group 2833");
+        for vm in ["vm1", "vm2"] {
+            assert!(
+                links.contains(&format!("{vm}: "))
+                    && links.contains(&format!("alias blixard:{vm}")),
+                "{vm} not in the target namespace:\n{links}"
+            );
+        }
+        let routes = target.sh_ok("ip route show proto 177");
+        assert!(
+            routes.contains("10.0.0.1 dev vm1") && routes.contains("10.0.0.2 dev vm2"),
+            "{routes}"
+        );
+        assert!(target.sh_ok("nft list tables").contains("inet blixard"));
+        // Here, where the binary ran: nothing of ours.
+        assert!(
+            !sh_ok("ip -o link show").contains("vm1"),
+            "a tap was made here"
+        );
+        assert_eq!(
+            sh_ok("ip route show proto 177; ip -6 route show proto 177"),
+            ""
+        );
+        assert!(!sh_ok("nft list tables").contains("blixard"));
+
+        // status reads the namespace named (in sync there, drift here), and
+        // down empties it.
+        exits(there(&["status"]), 0);
+        exits(cli(&scratch, &config, &["status"]), 3);
+        ok(there(&["down"]));
+        assert_eq!(target.sh_ok("ip -o link show group 2833"), "");
+        assert!(!target.sh_ok("nft list tables").contains("blixard"));
     });
 }

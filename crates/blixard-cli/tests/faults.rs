@@ -5,13 +5,99 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
 use common::{
     FULL, Scratch, assert_host_is, assert_unchanged, changes_made, cli, command, exits, host_state,
-    ok, plan_of, text, uplink,
+    ok, plan_of, read_sysctl, text, uplink,
 };
+use serde_json::Value;
+
+fn json(script: &str) -> Vec<Value> {
+    serde_json::from_str(&sh_ok(script)).unwrap_or_default()
+}
+
+/// What lets traffic reach a VM's tap or the host through it, as the
+/// kernel shows it: each tap of ours that is up, each address on one
+/// (not link-local: the kernel adds those itself) and each route of ours.
+fn open_paths() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for link in json("ip -j link show group 2833") {
+        let Some(name) = link["ifname"].as_str() else {
+            continue;
+        };
+        if link["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "UP"))
+        {
+            out.insert(format!("up {name}"));
+        }
+        for a in json(&format!("ip -j addr show dev {name}"))
+            .iter()
+            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+            .filter(|a| a["scope"] != "link")
+        {
+            out.insert(format!("address {} dev {name}", a["local"]));
+        }
+    }
+    for family in ["-4", "-6"] {
+        for r in json(&format!("ip {family} -j route show table all proto 177")) {
+            out.insert(format!("route {} dev {}", r["dst"], r["dev"]));
+        }
+    }
+    out
+}
+
+/// Our table as nft prints it, if it exists.
+fn our_table() -> Option<String> {
+    sh_ok("nft list tables")
+        .contains("table inet blixard\n")
+        .then(|| sh_ok("nft list table inet blixard"))
+}
+
+const FORWARDING: [&str; 2] = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
+
+/// The order of apply keeps the host closed wherever it stops: nothing
+/// opened since `before` (a tap up, an address, a route) unless our table
+/// is the plan's, and forwarding on only when nothing else is left to do.
+fn assert_closed(
+    scratch: &Scratch,
+    config: &std::path::Path,
+    before: &BTreeSet<String>,
+    table: &str,
+    what: &str,
+) {
+    let opened: Vec<String> = open_paths().difference(before).cloned().collect();
+    if !opened.is_empty() {
+        assert!(
+            our_table().as_deref() == Some(table),
+            "{what}: {opened:?} before our table was in place:\n{:?}",
+            our_table()
+        );
+    }
+    if FORWARDING
+        .iter()
+        .any(|key| read_sysctl(key).as_deref() == Some("1"))
+    {
+        let out = command(scratch, config, &["status", "--json"])
+            .output()
+            .unwrap();
+        let status: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{what}: status --json: {e}: {}", text(&out)));
+        let left: Vec<&Value> = status["drift"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| !(c["op"] == "set_sysctl" && FORWARDING.iter().any(|key| c["key"] == *key)))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{what}: forwarding is on while these are still to do: {left:#?}"
+        );
+    }
+}
 
 /// Checks what every interrupted run must end in: the repair apply works,
 /// `status` is clean, the host equals `reference` (a clean apply's state),
@@ -36,14 +122,15 @@ fn assert_converges(scratch: &Scratch, config: &std::path::Path, reference: &str
 }
 
 /// The state of a clean apply of [`FULL`] from an empty host, checked
-/// against the plan, and the number of changes it takes.
-fn clean_reference(scratch: &Scratch) -> (String, usize) {
+/// against the plan, the number of changes it takes and our table.
+fn clean_reference(scratch: &Scratch) -> (String, usize, String) {
     in_fresh_netns("clean_reference", || {
         uplink();
         let config = scratch.config(FULL);
         let total = changes_made(&ok(cli(scratch, &config, &["apply"])));
         assert_host_is(&plan_of(FULL));
-        (host_state(&plan_of(FULL)), total)
+        let table = our_table().expect("a clean apply makes our table");
+        (host_state(&plan_of(FULL)), total, table)
     })
     .expect("checked by the caller")
 }
@@ -54,7 +141,7 @@ fn an_apply_stopped_after_every_change_converges_to_exactly_the_plan() {
         return;
     }
     let scratch = Scratch::new("fault-k");
-    let (reference, total) = clean_reference(&scratch);
+    let (reference, total, table) = clean_reference(&scratch);
     // Every kind of change: taps, ownership, marks, qdiscs, up, addresses,
     // routes, sysctls, the table.
     assert!(total >= 30, "{total} changes");
@@ -72,6 +159,13 @@ fn an_apply_stopped_after_every_change_converges_to_exactly_the_plan() {
             assert!(
                 stopped.contains(&format!("stopped after {k} of {total} change(s)")),
                 "{stopped}"
+            );
+            assert_closed(
+                &scratch,
+                &config,
+                &BTreeSet::new(),
+                &table,
+                &format!("stopped after {k}"),
             );
             // The partial host is drift, named; it is never in sync.
             exits(cli(&scratch, &config, &["status"]), 3);
@@ -103,7 +197,7 @@ fn a_repair_apply_stopped_after_every_change_converges_to_exactly_the_plan() {
         return;
     }
     let scratch = Scratch::new("fault-repair");
-    let (reference, _) = clean_reference(&scratch);
+    let (reference, _, table) = clean_reference(&scratch);
     let drifted = || {
         uplink();
         ok(cli(&scratch, &scratch.config(OLD), &["apply"]));
@@ -131,12 +225,20 @@ fn a_repair_apply_stopped_after_every_change_converges_to_exactly_the_plan() {
         in_fresh_netns("a_repair_apply_stopped", || {
             drifted();
             let config = scratch.config(FULL);
+            let before = open_paths();
             exits(
                 command(&scratch, &config, &["apply"])
                     .env(blixard_host::FAULT_AFTER_ENV, k.to_string())
                     .output()
                     .unwrap(),
                 1,
+            );
+            assert_closed(
+                &scratch,
+                &config,
+                &before,
+                &table,
+                &format!("repair stopped after {k}"),
             );
             assert_converges(
                 &scratch,
@@ -173,7 +275,7 @@ fn an_apply_killed_at_random_points_converges_to_exactly_the_plan() {
     eprintln!("kill schedule seed {seed} (BLIXARD_FAULT_SEED)");
     let mut rng = Rng(seed | 1);
     let scratch = Scratch::new("fault-kill");
-    let (reference, total) = clean_reference(&scratch);
+    let (reference, total, _) = clean_reference(&scratch);
     // How long a whole apply takes here: kills land across all of it.
     let span = in_fresh_netns("an_apply_killed_at_random_points", || {
         uplink();

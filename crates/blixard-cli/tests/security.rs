@@ -252,3 +252,198 @@ fn a_table_named_like_an_nft_keyword_works_end_to_end() {
         assert_eq!(sh_ok("nft list tables").trim(), "");
     });
 }
+
+/// A scratch lock and state directory (0755) and a file outside them that
+/// a planted link points at.
+struct Planted {
+    scratch: Scratch,
+    lock: std::path::PathBuf,
+    state: std::path::PathBuf,
+    victim: std::path::PathBuf,
+}
+
+const VICTIM: &[u8] = b"root-owned file outside our directories\n";
+
+impl Planted {
+    fn new(test: &str) -> Self {
+        let scratch = Scratch::new(test);
+        let (lock, state) = (scratch.0.join("run"), scratch.0.join("lib"));
+        let outside = scratch.0.join("outside");
+        for dir in [&lock, &state, &outside] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let victim = outside.join("victim");
+        std::fs::write(&victim, VICTIM).unwrap();
+        Planted {
+            scratch,
+            lock,
+            state,
+            victim,
+        }
+    }
+
+    /// The binary with these lock and state dirs.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let config = self.scratch.config("vms = 8\n");
+        Command::new(env!("CARGO_BIN_EXE_blixard-net"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("BLIXARD_STATE_DIR", &self.state)
+            .env("BLIXARD_LOCK_DIR", &self.lock)
+            .output()
+            .unwrap()
+    }
+
+    /// Exit 2 naming `says`, and the victim untouched.
+    fn refused(&self, args: &[&str], says: &str) -> String {
+        let out = self.run(args);
+        let shown = exits(out, 2);
+        assert!(shown.contains(says), "{args:?}: {shown}");
+        assert_eq!(
+            std::fs::read(&self.victim).unwrap(),
+            VICTIM,
+            "{args:?} wrote through the link"
+        );
+        shown
+    }
+}
+
+#[test]
+fn links_planted_at_our_lock_and_state_files_are_not_followed() {
+    // A symlink at host.lock: `apply` and `alloc` used to truncate its
+    // target and write their pid into it.
+    let p = Planted::new("planted-lock");
+    std::os::unix::fs::symlink(&p.victim, p.lock.join("host.lock")).unwrap();
+    p.refused(&["alloc", "web"], "host.lock: is a symbolic link");
+    p.refused(&["release", "web"], "host.lock: is a symbolic link");
+    assert!(!p.state.join("allocations.json").exists());
+    // `apply` refuses at the lock, before any change.
+    in_fresh_netns("links_planted_at_our_lock", || {
+        common::uplink();
+        let before = rejects::snapshot();
+        let config = p.scratch.config(BASE);
+        let out = Command::new(env!("CARGO_BIN_EXE_blixard-net"))
+            .arg("--config")
+            .arg(&config)
+            .arg("apply")
+            .env("BLIXARD_STATE_DIR", &p.state)
+            .env("BLIXARD_LOCK_DIR", &p.lock)
+            .env_remove("SUDO_USER")
+            .output()
+            .unwrap();
+        let shown = exits(out, 2);
+        assert!(shown.contains("is a symbolic link"), "{shown}");
+        common::assert_unchanged(&before, &rejects::snapshot(), "apply with a planted lock");
+    });
+    assert_eq!(std::fs::read(&p.victim).unwrap(), VICTIM);
+
+    // A hard link at host.lock: the same file as the victim.
+    let p = Planted::new("planted-hardlink");
+    std::fs::hard_link(&p.victim, p.lock.join("host.lock")).unwrap();
+    p.refused(&["alloc", "web"], "has 2 hard links");
+
+    // A symlink at allocations.json: not read, not replaced.
+    let p = Planted::new("planted-state");
+    std::os::unix::fs::symlink(&p.victim, p.state.join("allocations.json")).unwrap();
+    p.refused(&["alloc", "web"], "allocations.json: is a symbolic link");
+    p.refused(&["list"], "allocations.json: is a symbolic link");
+    assert!(
+        std::fs::symlink_metadata(p.state.join("allocations.json"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+
+    // The directories themselves as symlinks (to a directory of someone
+    // else's): refused, nothing made inside the target.
+    let p = Planted::new("planted-dirs");
+    let elsewhere = p.victim.parent().unwrap().to_path_buf();
+    std::fs::remove_dir(&p.state).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &p.state).unwrap();
+    p.refused(&["alloc", "web"], "lib: is a symbolic link");
+    std::fs::remove_dir_all(&p.lock).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &p.lock).unwrap();
+    p.refused(&["alloc", "web"], "run: is a symbolic link");
+    let inside: Vec<_> = std::fs::read_dir(&elsewhere)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(inside, ["victim"], "{inside:?}");
+}
+
+#[test]
+fn a_lock_or_state_directory_others_may_write_to_is_refused_and_left_as_it_is() {
+    for (which, bits) in [
+        ("lock", 0o777),
+        ("lock", 0o1777),
+        ("lock", 0o775),
+        ("state", 0o777),
+        ("state", 0o1733),
+    ] {
+        let p = Planted::new(&format!("writable-{which}-{bits:o}"));
+        let dir = if which == "lock" { &p.lock } else { &p.state };
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(bits)).unwrap();
+        let shown = p.refused(&["alloc", "web"], "is writable by group or others");
+        assert!(
+            shown.contains(&format!("(mode {bits:04o})"))
+                && shown.contains(&format!("fix: chmod go-w {}", dir.display())),
+            "{shown}"
+        );
+        // Never re-moded behind the operator's back (a chmod by path once
+        // dropped a sticky bit through a symlink).
+        assert_eq!(mode(dir), bits, "{which}");
+        assert!(!p.state.join("allocations.json").exists());
+    }
+}
+
+#[test]
+fn an_allocations_file_that_breaks_the_invariants_is_refused_and_left_as_it_is() {
+    // (file, says, also refused by `list` and `release`): the layout's
+    // range is only known to `alloc`, which reads the config.
+    let cases = [
+        (
+            "{\n  \"web\": 1,\n  \"db\": 2,\n  \"web\": 3\n}\n",
+            "\"web\" is listed twice",
+            true,
+        ),
+        (
+            "{\n  \"web\": 5,\n  \"db\": 5\n}\n",
+            "VM index 5 is allocated to both \"web\" and \"db\"",
+            true,
+        ),
+        (
+            "{\"web\": 0}\n",
+            "holds VM index 0, which is out of range",
+            true,
+        ),
+        (
+            "{\"web\": 4294967295}\n",
+            "holds VM index 4294967295, which is out of range",
+            true,
+        ),
+        ("{\"web\": 300}\n", "outside this layout's 1..=255", false),
+        ("{\"web\": 1} trailing\n", "trailing characters", true),
+    ];
+    for (i, (json, says, everywhere)) in cases.into_iter().enumerate() {
+        let p = Planted::new(&format!("bad-state-{i}"));
+        let file = p.state.join("allocations.json");
+        std::fs::write(&file, json).unwrap();
+        let unchanged = || assert_eq!(std::fs::read_to_string(&file).unwrap(), json, "{says}");
+        let shown = exits(p.run(&["alloc", "api"]), 2);
+        assert!(
+            shown.contains(says) && shown.contains("allocations.json"),
+            "{shown}"
+        );
+        unchanged();
+        if !everywhere {
+            continue;
+        }
+        for args in [&["list"][..], &["release", "web"][..]] {
+            let shown = exits(p.run(args), 2);
+            assert!(shown.contains(says), "{args:?}: {shown}");
+            unchanged();
+        }
+    }
+}

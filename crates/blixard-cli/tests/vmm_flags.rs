@@ -60,7 +60,10 @@ fn each_vmms_flags_are_in_sync_and_the_guests_reach_the_host() {
             "the opener's vnet_hdr=off is in the tap"
         );
         for (g, ip) in [(&qemu, "10.0.0.0"), (&firecracker, "10.0.0.0")] {
-            assert!(testbed::ping(Some(&g.ns), ip.parse().unwrap(), PATIENCE));
+            assert_eq!(
+                testbed::ping(Some(&g.ns), ip.parse().unwrap(), PATIENCE),
+                Ok(true)
+            );
         }
         let status = exits(cli(&scratch, &config, &["status"]), 0);
         assert!(status.contains("in sync"), "{status}");
@@ -79,11 +82,10 @@ fn cloud_hypervisor_multi_queue_is_in_sync() {
         ok(cli(&scratch, &config, &["apply"]));
         let ch = guest(FULL, 1, 2, Some(true));
         assert!(sh_ok("ip -d link show vm1").contains("numqueues 2"));
-        assert!(testbed::ping(
-            Some(&ch.ns),
-            "10.0.0.0".parse().unwrap(),
-            PATIENCE
-        ));
+        assert_eq!(
+            testbed::ping(Some(&ch.ns), "10.0.0.0".parse().unwrap(), PATIENCE),
+            Ok(true)
+        );
         exits(cli(&scratch, &config, &["status"]), 0);
     });
 }
@@ -112,11 +114,10 @@ fn a_held_tap_is_left_as_is_while_the_rest_of_the_host_is_repaired() {
             assert!(out.contains("left as is: tap vm1"), "{args:?}: {out}");
             assert_eq!(ifindex("vm1"), vm1, "{args:?} recreated a held tap");
             assert!(running.relay().is_running());
-            assert!(testbed::ping(
-                Some(&running.ns),
-                "10.0.0.0".parse().unwrap(),
-                PATIENCE
-            ));
+            assert_eq!(
+                testbed::ping(Some(&running.ns), "10.0.0.0".parse().unwrap(), PATIENCE),
+                Ok(true)
+            );
         }
         assert!(
             sh_ok("ip route show 10.0.0.2/32").contains("dev vm2"),

@@ -24,7 +24,7 @@ use blixard_addr::planner::HostFacts;
 use blixard_addr::state::{Change, Conflict, Conflicts, Executor, ObservedFirewall, ObservedHost};
 use blixard_nat::Nft;
 use blixard_netns::Netns;
-use blixard_route::{ObserveScope, Session};
+use blixard_route::{ObserveScope, Session, VmObserveScope};
 use serde::Serialize;
 
 /// Up to this many VMs, [`Host::apply`] dumps the kernel's state while
@@ -66,6 +66,19 @@ pub enum HostError {
         /// other variants).
         source: Box<blixard_tap::TapError>,
     },
+    /// An owner or group id that this user namespace does not map: the
+    /// kernel would refuse it for a tap (nothing was changed).
+    #[error(
+        "{key} resolves to id {id}, which has no mapping in this user namespace ({map}); the kernel refuses it as a tap's owner or group"
+    )]
+    UnmappedId {
+        /// The config key (`owner`, `group`, `$SUDO_USER`).
+        key: &'static str,
+        /// The id.
+        id: u32,
+        /// The id map read.
+        map: &'static str,
+    },
     /// The test-only fault hook ([`FAULT_AFTER_ENV`]) stopped an apply after
     /// its first `done` changes: the host holds exactly those.
     #[error(
@@ -90,7 +103,10 @@ impl HostError {
     pub fn changed_nothing(&self) -> bool {
         matches!(
             self,
-            HostError::Conflicts(_) | HostError::NoDefaultRoute(_) | HostError::UnknownName { .. }
+            HostError::Conflicts(_)
+                | HostError::NoDefaultRoute(_)
+                | HostError::UnknownName { .. }
+                | HostError::UnmappedId { .. }
         )
     }
 }
@@ -187,11 +203,13 @@ impl Host {
                 source: Box::new(source),
             })
         };
-        let owner = match &config.owner {
-            Some(owner) => Some(user("owner", owner)?),
+        let (owner_key, owner) = match &config.owner {
+            Some(owner) => ("owner", Some(user("owner", owner)?)),
             None => match std::env::var("SUDO_USER") {
-                Ok(sudo_user) if !sudo_user.is_empty() => Some(user("$SUDO_USER", &sudo_user)?),
-                _ => Some(0),
+                Ok(sudo_user) if !sudo_user.is_empty() => {
+                    ("$SUDO_USER", Some(user("$SUDO_USER", &sudo_user)?))
+                }
+                _ => ("owner", Some(0)),
             },
         };
         let group = config
@@ -205,6 +223,19 @@ impl Host {
                 })
             })
             .transpose()?;
+        // TUNSETOWNER/TUNSETGROUP refuse an id this user namespace does not
+        // map, after the first taps were made. -1 is the planner's to name.
+        for (key, id, map) in [
+            (owner_key, owner, "/proc/self/uid_map"),
+            ("group", group, "/proc/self/gid_map"),
+        ] {
+            if let Some(id) = id.filter(|&id| id != blixard_addr::planner::UNSET_ID)
+                && let Ok(text) = std::fs::read_to_string(map)
+                && !blixard_addr::planner::id_is_mapped(&text, id)
+            {
+                return Err(HostError::UnmappedId { key, id, map });
+            }
+        }
         let external_interface = match config.external_interface.as_str() {
             "none" | "" => None,
             "auto" => {
@@ -380,7 +411,12 @@ impl Host {
         opts: &ApplyOptions,
     ) -> Result<ApplyOutcome, HostError> {
         self.run(|| {
-            let observed = observe_here(&self.nft, plan)?;
+            let scope = match plan.link(index) {
+                Some(link) => VmObserveScope::for_link(plan, link),
+                // Not planned: the diff says so, nothing to look at.
+                None => VmObserveScope::default(),
+            };
+            let observed = observe_vm_here(&self.nft, plan, index, &scope)?;
             let changes = diff::wire_vm(
                 plan,
                 index,
@@ -409,7 +445,19 @@ impl Host {
         dry_run: bool,
     ) -> Result<ApplyOutcome, HostError> {
         self.run(|| {
-            let observed = observe_here(&self.nft, plan)?;
+            let Ok(vm) = plan.layout.vm(index) else {
+                return Ok(ApplyOutcome {
+                    applied: !dry_run,
+                    changes: Vec::new(),
+                    left_as_is: Vec::new(),
+                    warnings: Vec::new(),
+                });
+            };
+            let scope = VmObserveScope {
+                interface: vm.interface,
+                ..VmObserveScope::default()
+            };
+            let observed = observe_vm_here(&self.nft, plan, index, &scope)?;
             let changes = diff::unwire_vm(plan, index, &observed);
             if !dry_run {
                 execute(&self.nft, &plan.ownership, &changes)?;
@@ -448,6 +496,32 @@ fn split_at_fault(changes: &[Change]) -> (&[Change], Option<usize>) {
 /// its own, so our table is listed while the netlink dumps run.
 fn observe_here(nft: &Nft, plan: &HostPlan) -> Result<ObservedHost, HostError> {
     observe_scoped(nft, plan, ObserveScope::for_plan(plan))
+}
+
+/// One VM's objects only (see [`Session::observe_vm`] and
+/// [`Nft::observe_vm`]), so wiring or unwiring a VM costs the same on a host
+/// of 64 VMs or of 4096: the netlink side while `nft` checks the VM's set
+/// elements.
+fn observe_vm_here(
+    nft: &Nft,
+    plan: &HostPlan,
+    index: VmIndex,
+    scope: &VmObserveScope,
+) -> Result<ObservedHost, HostError> {
+    let vm = diff::firewall_vm_of(plan, index);
+    std::thread::scope(|threads| {
+        let firewall = threads.spawn(|| match &vm {
+            Some(vm) => nft.observe_vm(&plan.firewall.table, vm),
+            None => Ok(ObservedFirewall::Absent),
+        });
+        let kernel = Session::new()
+            .map_err(HostError::from)
+            .and_then(|mut s| Ok(s.observe_vm(scope, &blixard_tap::tun_info)?));
+        let firewall = joined(firewall);
+        let mut observed = kernel?;
+        observed.firewall = firewall?;
+        Ok(observed)
+    })
 }
 
 /// What [`diff::teardown`] reads: links and routes with their marks, and
@@ -512,26 +586,38 @@ fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
 /// of consecutive changes for the same effect crate goes to it in one call,
 /// so netlink changes are pipelined on one socket.
 ///
-/// The firewall comes last in a diff, and nothing in the kernel orders it
-/// after the links (our rules match interface names, not indexes), so a
-/// trailing firewall run goes to `nft` on a helper thread while the links
-/// are made. On a failure elsewhere it may therefore be in place already;
-/// the next apply finds it in sync.
+/// A diff puts our firewall before anything that lets traffic in
+/// ([`Change::opens_a_path`]: `up`, addresses, routes, sysctls) and after
+/// the deletions and tap creation, which need no table (our rules match
+/// interface names, not indexes). So the firewall run goes to `nft` on a
+/// helper thread while those earlier changes are made, and the rest waits
+/// for both: when `nft` refuses the table, no tap has gone up, got an
+/// address or a route, and forwarding is as it was.
 fn execute(nft: &Nft, ownership: &Ownership, changes: &[Change]) -> Result<(), HostError> {
-    let split = changes
+    let Some(start) = changes
         .iter()
-        .rposition(|c| c.executor() != Executor::Firewall)
-        .map_or(0, |i| i + 1);
-    let (kernel, firewall) = changes.split_at(split);
-    if firewall.is_empty() || kernel.is_empty() {
+        .position(|c| c.executor() == Executor::Firewall)
+    else {
         return execute_in_order(nft, ownership, changes);
+    };
+    let end = changes[start..]
+        .iter()
+        .position(|c| c.executor() != Executor::Firewall)
+        .map_or(changes.len(), |n| start + n);
+    let (before, firewall, after) = (&changes[..start], &changes[start..end], &changes[end..]);
+    // A list not in the diff's order (something that opens a path before
+    // the firewall) keeps its own order.
+    if before.is_empty() || before.iter().any(Change::opens_a_path) {
+        execute_in_order(nft, ownership, &changes[..end])?;
+    } else {
+        std::thread::scope(|scope| {
+            let firewall = scope.spawn(|| execute_in_order(nft, ownership, firewall));
+            let kernel = execute_in_order(nft, ownership, before);
+            let firewall = joined(firewall);
+            kernel.and(firewall)
+        })?;
     }
-    std::thread::scope(|scope| {
-        let firewall = scope.spawn(|| execute_in_order(nft, ownership, firewall));
-        let kernel = execute_in_order(nft, ownership, kernel);
-        let firewall = joined(firewall);
-        kernel.and(firewall)
-    })
+    execute(nft, ownership, after)
 }
 
 /// [`execute`] without the overlap.

@@ -165,29 +165,94 @@ pub struct Probe {
     pub address: IpAddr,
     /// Whether it got through.
     pub ok: bool,
+    /// Why the probe could not be made at all (a missing tool, a namespace
+    /// that is gone), as opposed to a probe that ran and was not answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
+
+/// A probe that could not be made: the tool did not start, the namespace
+/// could not be entered, or the probe never left (no route, no such source
+/// address). Never the same as "blocked", so a negative assertion cannot
+/// pass because nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not probe: {0}")]
+pub struct CouldNotProbe(pub String);
+
+/// Pause between attempts of a probe that failed at once (a refused
+/// connection, a ping that could not start), so a retry loop does not spin.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Pings `address` from the namespace `ns` (None: here), retrying until
 /// `deadline` because the first packets may wait for neighbour discovery.
-pub fn ping(ns: Option<&NetnsHolder>, address: IpAddr, deadline: Duration) -> bool {
+/// `Ok(true)`: answered; `Ok(false)`: ping ran and sent its echo requests
+/// until the deadline and none was answered; `Err`: ping could not be
+/// made (it did not start, the namespace is gone, or it never sent a
+/// packet, e.g. no route or no such source address) — the last reason.
+pub fn ping(
+    ns: Option<&NetnsHolder>,
+    address: IpAddr,
+    deadline: Duration,
+) -> Result<bool, CouldNotProbe> {
+    ping_with(ns, &[], address, deadline)
+}
+
+/// [`ping`] with extra arguments before the address (e.g. `["-I",
+/// "10.0.0.2"]` for a source address).
+pub fn ping_with(
+    ns: Option<&NetnsHolder>,
+    extra: &[&str],
+    address: IpAddr,
+    deadline: Duration,
+) -> Result<bool, CouldNotProbe> {
     let start = Instant::now();
     loop {
         let mut cmd = match ns {
             Some(ns) => ns.command("ping"),
             None => Command::new("ping"),
         };
-        let ok = cmd
+        let out = cmd
             .args(["-c1", "-W1", "-n", "-q"])
+            .args(extra)
             .arg(address.to_string())
             .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if ok {
-            return true;
+            .map_err(|e| CouldNotProbe(format!("ping {address}: {e}")))?;
+        let result = ping_result(&out);
+        match &result {
+            Ok(true) => return result,
+            Ok(false) => {}
+            Err(_) => std::thread::sleep(RETRY_PAUSE),
         }
         if start.elapsed() >= deadline {
-            return false;
+            return result;
         }
+    }
+}
+
+/// What one `ping -c1 -q` run says: only its statistics line ("1 packets
+/// transmitted, 0 received") shows that it ran and sent its request.
+fn ping_result(out: &std::process::Output) -> Result<bool, CouldNotProbe> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let Some(stats) = stdout.lines().find(|l| l.contains("packets transmitted")) else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(CouldNotProbe(format!(
+            "ping sent nothing ({}): {}",
+            out.status,
+            stderr.trim()
+        )));
+    };
+    let count = |what: &str| -> Option<u64> {
+        stats
+            .split(',')
+            .find(|part| part.contains(what))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    match (count("transmitted"), count("received")) {
+        (Some(sent), Some(received)) if sent > 0 => Ok(received > 0),
+        _ => Err(CouldNotProbe(format!("ping sent nothing: {stats}"))),
     }
 }
 
@@ -216,24 +281,60 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Connects from `ns` to `address`'s echo server; returns the source address
-/// the server saw, or `None` when the connection failed within `timeout`.
-pub fn tcp_probe(ns: &Netns, address: IpAddr, port: u16, timeout: Duration) -> Option<IpAddr> {
+/// Connects from `ns` to `address`'s echo server, retrying until `timeout`.
+/// `Ok(Some(source))`: connected, and the server saw `source`;
+/// `Ok(None)`: no connection within `timeout` (timed out, refused, reset,
+/// unreachable: what a firewall or a missing route on the way gives);
+/// `Err`: the probe could not be made (the namespace could not be entered,
+/// no socket, no usable source address), or it connected and got no
+/// address back (something answered, so it was not blocked).
+pub fn tcp_probe(
+    ns: &Netns,
+    address: IpAddr,
+    port: u16,
+    timeout: Duration,
+) -> Result<Option<IpAddr>, CouldNotProbe> {
+    use std::io::ErrorKind;
     let start = Instant::now();
     loop {
-        let attempt = blixard_netns::run_in(ns, || {
-            let mut stream =
-                TcpStream::connect_timeout(&SocketAddr::new(address, port), Duration::from_secs(1))
-                    .ok()?;
-            stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        let target = SocketAddr::new(address, port);
+        let attempt = blixard_netns::run_in(ns, || -> Result<Option<IpAddr>, CouldNotProbe> {
+            let mut stream = match TcpStream::connect_timeout(&target, Duration::from_secs(1)) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    return match e.kind() {
+                        ErrorKind::TimedOut
+                        | ErrorKind::WouldBlock
+                        | ErrorKind::ConnectionRefused
+                        | ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                        | ErrorKind::HostUnreachable
+                        | ErrorKind::NetworkUnreachable => Ok(None),
+                        // EPERM/EACCES: a local firewall refused the send.
+                        ErrorKind::PermissionDenied => Ok(None),
+                        _ => Err(CouldNotProbe(format!("connect to {target}: {e}"))),
+                    };
+                }
+            };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .map_err(|e| CouldNotProbe(format!("{target}: {e}")))?;
             let mut seen = String::new();
-            stream.read_to_string(&mut seen).ok()?;
-            seen.parse::<IpAddr>().ok()
+            let read = stream.read_to_string(&mut seen);
+            match (read, seen.parse::<IpAddr>()) {
+                (Ok(_), Ok(ip)) => Ok(Some(ip)),
+                (read, _) => Err(CouldNotProbe(format!(
+                    "connected to {target} but got no peer address back ({read:?}, {seen:?}): \
+                     not our echo server"
+                ))),
+            }
         })
-        .ok()
-        .flatten();
-        if attempt.is_some() || start.elapsed() >= timeout {
-            return attempt;
+        .map_err(|e| CouldNotProbe(format!("entering the namespace: {e}")))
+        .and_then(|r| r);
+        match &attempt {
+            Ok(Some(_)) => return attempt,
+            _ if start.elapsed() >= timeout => return attempt,
+            Ok(None) | Err(_) => std::thread::sleep(RETRY_PAUSE),
         }
     }
 }
@@ -249,13 +350,18 @@ pub fn connectivity_matrix(guests: &[Guest], upstream: &Upstream) -> Vec<Probe> 
         let _ = echo_server(&guest.ns.netns(), ECHO_PORT);
     }
     let _ = echo_server(&upstream.ns.netns(), ECHO_PORT);
-    let mut push = |from: &str, to: &str, kind: &'static str, address: IpAddr, ok: bool| {
+    let mut push = |from: &str,
+                    to: &str,
+                    kind: &'static str,
+                    address: IpAddr,
+                    ok: Result<bool, CouldNotProbe>| {
         probes.push(Probe {
             from: from.into(),
             to: to.into(),
             kind,
             address,
-            ok,
+            ok: ok.as_ref().is_ok_and(|ok| *ok),
+            error: ok.err().map(|e| e.to_string()),
         });
     };
     for guest in guests {
@@ -268,7 +374,7 @@ pub fn connectivity_matrix(guests: &[Guest], upstream: &Upstream) -> Vec<Probe> 
                 addr,
                 ping(None, addr, patience),
             );
-            let tcp = tcp_probe(&host, addr, ECHO_PORT, patience).is_some();
+            let tcp = tcp_probe(&host, addr, ECHO_PORT, patience).map(|seen| seen.is_some());
             push("host", &vm.interface, "tcp", addr, tcp);
         }
         for addr in [IpAddr::V4(vm.gateway_ipv4), IpAddr::V6(vm.gateway_ipv6)] {
@@ -291,8 +397,9 @@ pub fn connectivity_matrix(guests: &[Guest], upstream: &Upstream) -> Vec<Probe> 
                 );
                 let seen = tcp_probe(&guest.ns.netns(), addr, ECHO_PORT, patience);
                 // VM -> VM must arrive with the VM's own address (no NAT).
-                let own =
-                    seen.is_some_and(|s| s == IpAddr::V4(vm.ipv4) || s == IpAddr::V6(vm.ipv6));
+                let own = seen.map(|seen| {
+                    seen.is_some_and(|s| s == IpAddr::V4(vm.ipv4) || s == IpAddr::V6(vm.ipv6))
+                });
                 push(&vm.interface, &other.vm.interface, "tcp", addr, own);
             }
         }
@@ -322,9 +429,101 @@ pub fn connectivity_matrix(guests: &[Guest], upstream: &Upstream) -> Vec<Probe> 
                 "upstream",
                 "tcp",
                 addr,
-                seen == Some(masqueraded_as),
+                seen.map(|seen| seen == Some(masqueraded_as)),
             );
         }
     }
     probes
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{ExitStatus, Output};
+
+    use blixard_netns::testing::{in_fresh_netns, sh_ok};
+
+    use super::*;
+
+    fn output(code: i32, stdout: &str, stderr: &str) -> Output {
+        Output {
+            status: ExitStatus::from_raw(code << 8),
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn only_a_ping_that_sent_its_request_is_answered_or_blocked() {
+        let stats = |line: &str| format!("PING x\n\n--- x ping statistics ---\n{line}\n");
+        let answered = stats("1 packets transmitted, 1 received, 0% packet loss, time 0ms");
+        assert_eq!(ping_result(&output(0, &answered, "")), Ok(true));
+        let lost = stats("1 packets transmitted, 0 received, 100% packet loss, time 0ms");
+        assert_eq!(ping_result(&output(1, &lost, "")), Ok(false));
+        let unreachable =
+            stats("1 packets transmitted, 0 received, +1 errors, 100% packet loss, time 0ms");
+        assert_eq!(ping_result(&output(1, &unreachable, "")), Ok(false));
+        // Exit 1 without statistics: nsenter could not enter a namespace
+        // that is gone, or could not find ping there.
+        for (code, stderr) in [
+            (
+                1,
+                "nsenter: cannot open /proc/99999/ns/net: No such file or directory",
+            ),
+            (
+                127,
+                "nsenter: failed to execute ping: No such file or directory",
+            ),
+            (2, "ping: connect: Network is unreachable"),
+            (2, "ping: bind: Cannot assign requested address"),
+        ] {
+            let got = ping_result(&output(code, "", stderr));
+            assert!(
+                got.as_ref().is_err_and(|e| e.0.contains(stderr)),
+                "{stderr}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn probes_tell_answered_blocked_and_could_not_probe_apart() {
+        in_fresh_netns(
+            "probes_tell_answered_blocked_and_could_not_probe_apart",
+            || {
+                sh_ok(
+                    "ip link set lo up && ip addr add 192.0.2.1/24 dev lo && \
+                     nft add table inet t && \
+                     nft add chain inet t out '{ type filter hook output priority 0; policy accept; }' && \
+                     nft add rule inet t out ip daddr 192.0.2.7 drop",
+                );
+                let here = Netns::Current;
+                let blocked: IpAddr = "192.0.2.7".parse().unwrap();
+                let open: IpAddr = "192.0.2.1".parse().unwrap();
+                let nowhere: IpAddr = "198.51.100.1".parse().unwrap();
+                let short = Duration::from_millis(300);
+                assert_eq!(ping(None, open, short), Ok(true));
+                assert_eq!(ping(None, blocked, short), Ok(false));
+                // No route: nothing was sent, so nothing was blocked.
+                assert!(ping(None, nowhere, short).is_err());
+                assert!(ping_with(None, &["-I", "203.0.113.9"], open, short).is_err());
+
+                echo_server(&here, ECHO_PORT).unwrap();
+                assert_eq!(tcp_probe(&here, open, ECHO_PORT, short), Ok(Some(open)));
+                assert_eq!(tcp_probe(&here, blocked, ECHO_PORT, short), Ok(None));
+                // Refused: a closed port answers, but the connection is not made.
+                assert_eq!(tcp_probe(&here, open, ECHO_PORT + 1, short), Ok(None));
+                let gone = Netns::Path("/nonexistent/ns/net".into());
+                assert!(tcp_probe(&gone, open, ECHO_PORT, short).is_err());
+                // Something that is not our echo server answered: reached,
+                // so never "blocked".
+                let other = std::net::TcpListener::bind(("192.0.2.1", 7100)).unwrap();
+                std::thread::spawn(move || {
+                    for s in other.incoming().flatten() {
+                        drop(s);
+                    }
+                });
+                assert!(tcp_probe(&here, open, 7100, short).is_err());
+            },
+        );
+    }
 }

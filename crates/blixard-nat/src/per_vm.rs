@@ -38,7 +38,10 @@ impl Nft {
     /// the calling thread's network namespace.
     pub fn observe_vm(&self, table: &str, vm: &FirewallVm) -> Result<ObservedFirewall, NatError> {
         let io = |source: std::io::Error| NatError::Netlink {
-            what: format!("reading {}'s set elements in table inet {table}", vm.interface),
+            what: format!(
+                "reading {}'s set elements in table inet {table}",
+                vm.interface
+            ),
             source,
         };
         let mut nl = Nfnl::open().map_err(io)?;
@@ -49,7 +52,10 @@ impl Nft {
         }
         let mut keys = vec![
             (SET_IFACES, ifname(&vm.interface)),
-            (SET_V4, [ifname(&vm.interface), octets(vm.ipv4.into())].concat()),
+            (
+                SET_V4,
+                [ifname(&vm.interface), octets(vm.ipv4.into())].concat(),
+            ),
         ];
         if let Some(v6) = vm.ipv6 {
             keys.push((SET_V6, [ifname(&vm.interface), octets(v6.into())].concat()));
@@ -62,9 +68,17 @@ impl Nft {
             let mut elem = Vec::new();
             attr(&mut elem, NFTA_LIST_ELEM | NLA_F_NESTED, &elem_key);
             let mut request = Vec::new();
-            attr(&mut request, NFTA_SET_ELEM_LIST_TABLE, &nul_terminated(table));
+            attr(
+                &mut request,
+                NFTA_SET_ELEM_LIST_TABLE,
+                &nul_terminated(table),
+            );
             attr(&mut request, NFTA_SET_ELEM_LIST_SET, &nul_terminated(set));
-            attr(&mut request, NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED, &elem);
+            attr(
+                &mut request,
+                NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED,
+                &elem,
+            );
             if !nl.exists(NFT_MSG_GETSETELEM, &request).map_err(io)? {
                 return Ok(ObservedFirewall::Differs(vec![format!(
                     "{}'s element is missing from set {set}",

@@ -10,15 +10,15 @@
 use std::borrow::Cow;
 
 use blixard_addr::config::{Action, Protocol, Selector};
-use blixard_addr::plan::{FirewallPlan, FirewallRule, FirewallVm};
+use blixard_addr::plan::{FirewallPlan, FirewallRule, FirewallVm, RuleChain};
 use ipnet::IpNet;
 use nftables::batch::Batch;
 use nftables::expr::{
     Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, SetItem,
 };
 use nftables::schema::{self, Chain, Element, NfListObject, Nftables, Rule, Table};
-use nftables::stmt::{Counter, Match, Operator, Statement};
-use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+use nftables::stmt::{Counter, Match, Operator, Reject, RejectType, Statement};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook, RejectCode};
 
 /// Name of the set of our VM interfaces (`type ifname`).
 pub const SET_IFACES: &str = "vm_ifaces";
@@ -89,15 +89,24 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
     let mut out = Vec::new();
     let ext = plan.external_interface.as_deref();
 
+    let pools: Vec<IpNet> = std::iter::once(IpNet::V4(plan.ipv4_pool))
+        .chain(plan.ipv6_pool.map(IpNet::V6))
+        .collect();
+    let placed = |chain: RuleChain| {
+        plan.rules
+            .iter()
+            .filter(move |r| r.chains.contains(&chain))
+            .filter_map(move |r| user_rule(r, ext))
+    };
+
     // Anti-spoofing runs at priority raw, before conntrack and before any
     // chain (ours or foreign) can accept, and covers traffic to the host as
-    // well as forwarded traffic.
+    // well as forwarded traffic. A pool source is believed only on its own
+    // VM's tap: on any other interface (a tunnel's decapsulated inner
+    // packet, a bridge, the uplink) it is forged. Loopback is the host
+    // talking to its own gateway addresses.
     if plan.anti_spoofing {
         let p = CHAIN_PREROUTING;
-        out.push((
-            p,
-            vec![m_neq(meta(MetaKey::Iifname), set_ref(SET_IFACES)), accept()],
-        ));
         out.push((p, vec![m_eq(concat_saddr("ip"), set_ref(SET_V4)), accept()]));
         out.push((
             p,
@@ -110,13 +119,44 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
                 accept(),
             ],
         ));
-        out.push((p, vec![counter(), drop()]));
+        out.push((
+            p,
+            vec![
+                m_eq(meta(MetaKey::Iifname), set_ref(SET_IFACES)),
+                counter(),
+                drop(),
+            ],
+        ));
+        for pool in &pools {
+            out.push((
+                p,
+                vec![
+                    m_eq(payload(family(pool), "saddr"), net(*pool)),
+                    m_neq(meta(MetaKey::Iifname), s("lo")),
+                    counter(),
+                    drop(),
+                ],
+            ));
+        }
     }
 
     // Forward. An accept here only ends *our* chain; other tables still see
     // the packet, so accepting foreign traffic early is how we leave it alone.
     let f = CHAIN_FORWARD;
     out.push((f, vec![ct_state(&["established", "related"]), accept()]));
+    // A pool address no tap of ours holds would follow the default route
+    // out, masqueraded: answer it as unreachable instead, whoever sent it.
+    for pool in &pools {
+        out.push((
+            f,
+            vec![
+                m_eq(payload(family(pool), "daddr"), net(*pool)),
+                m_neq(meta(MetaKey::Oifname), set_ref(SET_IFACES)),
+                counter(),
+                reject_unreachable(),
+            ],
+        ));
+    }
     out.push((
         f,
         vec![
@@ -126,14 +166,7 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
         ],
     ));
     out.push((f, vec![ct_state(&["invalid"]), counter(), drop()]));
-    for r in &plan.rules {
-        if matches!(r.from, Selector::Host) || matches!(r.to, Selector::Host) {
-            continue;
-        }
-        if let Some(stmts) = user_rule(r, ext) {
-            out.push((f, stmts));
-        }
-    }
+    out.extend(placed(RuleChain::Forward).map(|r| (f, r)));
     out.push((
         f,
         vec![
@@ -152,6 +185,18 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
             ],
         ));
     }
+    // One rule per network: an anonymous interval set would be merged by
+    // nft and print back differently from what was written.
+    for n in &plan.allow_networks {
+        out.push((
+            f,
+            vec![
+                m_eq(meta(MetaKey::Iifname), set_ref(SET_IFACES)),
+                m_eq(payload(family(n), "daddr"), net(*n)),
+                accept(),
+            ],
+        ));
+    }
     // Anything else heading to a VM is unsolicited inbound (VM -> VM was
     // accepted just above).
     out.push((
@@ -162,16 +207,46 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
             verdict(plan.inbound_default),
         ],
     ));
+    // A VM's traffic to a network nothing above named (a LAN, a container
+    // bridge, a VPN the host is on).
+    out.push((
+        f,
+        vec![
+            m_eq(meta(MetaKey::Iifname), set_ref(SET_IFACES)),
+            counter(),
+            drop(),
+        ],
+    ));
 
-    // Input: only traffic from our VMs is judged.
+    // Input: the host's traffic on the uplink when a rule names it, then
+    // only traffic from our VMs is judged.
     let i = CHAIN_INPUT;
+    out.push((i, vec![ct_state(&["established", "related"]), accept()]));
+    out.extend(placed(RuleChain::InputFromExternal).map(|r| (i, r)));
     out.push((
         i,
         vec![m_neq(meta(MetaKey::Iifname), set_ref(SET_IFACES)), accept()],
     ));
-    out.push((i, vec![ct_state(&["established", "related"]), accept()]));
     out.push((i, vec![ct_state(&["invalid"]), counter(), drop()]));
-    // ICMPv6 includes neighbour discovery: without it the gateway is unreachable.
+    // Neighbour discovery before user rules: a rule against the host must
+    // not cut a VM off its gateway (and so off everything, IPv6-wise).
+    out.push((
+        i,
+        vec![
+            m_eq(
+                payload("icmpv6", "type"),
+                set_of(vec![
+                    s("nd-router-solicit"),
+                    s("nd-neighbor-solicit"),
+                    s("nd-neighbor-advert"),
+                ]),
+            ),
+            accept(),
+        ],
+    ));
+    // User rules before the defaults they may override (ping, host_ports):
+    // first match wins.
+    out.extend(placed(RuleChain::InputFromVms).map(|r| (i, r)));
     out.push((
         i,
         vec![
@@ -203,28 +278,20 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
             ],
         ));
     }
-    for r in &plan.rules {
-        if matches!(r.to, Selector::Host)
-            && !matches!(r.from, Selector::Host)
-            && let Some(stmts) = user_rule(r, ext)
-        {
-            out.push((i, stmts));
-        }
-    }
     out.push((i, vec![counter(), verdict(plan.host_input_default)]));
 
     // Output: the host's own new connections, judged only by user rules
-    // `from = "host"` (replies, e.g. to a VM's ping, always pass).
+    // `from = "host"` (replies, e.g. to a VM's ping, always pass), and only
+    // towards VMs unless a rule names the uplink: loopback and the host's
+    // other networks are not ours.
     let o = CHAIN_OUTPUT;
     out.push((o, vec![ct_state(&["established", "related"]), accept()]));
-    for r in &plan.rules {
-        if matches!(r.from, Selector::Host)
-            && !matches!(r.to, Selector::Host)
-            && let Some(stmts) = user_rule(r, ext)
-        {
-            out.push((o, stmts));
-        }
-    }
+    out.extend(placed(RuleChain::OutputToExternal).map(|r| (o, r)));
+    out.push((
+        o,
+        vec![m_neq(meta(MetaKey::Oifname), set_ref(SET_IFACES)), accept()],
+    ));
+    out.extend(placed(RuleChain::OutputToVms).map(|r| (o, r)));
 
     // Masquerade only what leaves by the external interface: VM <-> VM and
     // VM -> host keep their source addresses.
@@ -254,9 +321,10 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
     out
 }
 
-/// Matches of one user rule, or `None` when it can never match (an
-/// `external` endpoint without an external interface, IPv4 and IPv6 CIDRs
-/// in one rule, which nft rejects as "conflicting protocols").
+/// Matches of one user rule, or `None` when it cannot be written: an
+/// `external` endpoint while the external interface is unresolved (the
+/// planner refuses rules that can never match, IPv4 and IPv6 CIDRs in one
+/// rule among them; this only keeps nft from rejecting the whole batch).
 fn user_rule(r: &FirewallRule, ext: Option<&str>) -> Option<Vec<Statement<'static>>> {
     let mut stmts = Vec::new();
     let mut family: Option<&'static str> = None;
@@ -518,6 +586,20 @@ fn ct_state(states: &[&str]) -> Statement<'static> {
         Expression::List(states.iter().map(s).collect())
     };
     m(ct, Operator::IN, right)
+}
+
+fn family(n: &IpNet) -> &'static str {
+    match n {
+        IpNet::V4(_) => "ip",
+        IpNet::V6(_) => "ip6",
+    }
+}
+
+fn reject_unreachable() -> Statement<'static> {
+    Statement::Reject(Some(Reject::new(
+        Some(RejectType::ICMPX),
+        Some(RejectCode::HostUnreach),
+    )))
 }
 
 fn counter() -> Statement<'static> {

@@ -351,6 +351,7 @@ mod tests {
             inbound_default: Action::Drop,
             host_input_default: Action::Accept,
             host_ports: vec![],
+            allow_networks: vec![],
             vms: vec![],
             rules: vec![],
         }

@@ -6,7 +6,7 @@ mod common;
 use std::net::IpAddr;
 
 use blixard_addr::config::{Action, Protocol, Selector};
-use blixard_addr::plan::FirewallRule;
+use blixard_addr::plan::{FirewallRule, RuleChain};
 use blixard_addr::state::ObservedFirewall;
 use blixard_nat::{FindingKind, Nft};
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
@@ -200,6 +200,7 @@ fn host_rules_judge_the_hosts_own_new_connections() {
             protocol: None,
             port: None,
             action: Action::Drop,
+            chains: vec![RuleChain::OutputToVms],
         }];
         let host_pings = |to: &str| {
             std::process::Command::new("ping")
@@ -233,6 +234,7 @@ fn rich_plan() -> blixard_addr::plan::FirewallPlan {
             protocol: Some(Protocol::Udp),
             port: Some(53),
             action: Action::Accept,
+            chains: vec![RuleChain::Forward, RuleChain::OutputToExternal],
         },
         FirewallRule {
             from: Selector::Vms(vec!["vm2".into(), "vm1".into()]),
@@ -240,6 +242,7 @@ fn rich_plan() -> blixard_addr::plan::FirewallPlan {
             protocol: Some(Protocol::Tcp),
             port: Some(8080),
             action: Action::Drop,
+            chains: vec![RuleChain::InputFromVms],
         },
         FirewallRule {
             from: Selector::Any,
@@ -247,6 +250,7 @@ fn rich_plan() -> blixard_addr::plan::FirewallPlan {
             protocol: Some(Protocol::Icmp),
             port: None,
             action: Action::Drop,
+            chains: vec![RuleChain::Forward],
         },
         FirewallRule {
             from: Selector::Vms(vec!["vm2".into()]),
@@ -254,6 +258,7 @@ fn rich_plan() -> blixard_addr::plan::FirewallPlan {
             protocol: None,
             port: Some(443),
             action: Action::Accept,
+            chains: vec![RuleChain::Forward],
         },
         FirewallRule {
             from: Selector::Cidr("10.0.0.5/24".parse().unwrap()),
@@ -261,6 +266,7 @@ fn rich_plan() -> blixard_addr::plan::FirewallPlan {
             protocol: Some(Protocol::Icmp),
             port: None,
             action: Action::Accept,
+            chains: vec![RuleChain::Forward],
         },
     ]);
     p.rules.push(FirewallRule {
@@ -269,7 +275,20 @@ fn rich_plan() -> blixard_addr::plan::FirewallPlan {
         protocol: Some(Protocol::Tcp),
         port: Some(22),
         action: Action::Accept,
+        chains: vec![RuleChain::OutputToVms],
     });
+    p.rules.push(FirewallRule {
+        from: Selector::External,
+        to: Selector::Host,
+        protocol: Some(Protocol::Tcp),
+        port: Some(2222),
+        action: Action::Drop,
+        chains: vec![RuleChain::InputFromExternal],
+    });
+    p.allow_networks = vec![
+        "192.168.50.0/24".parse().unwrap(),
+        "fd00:50::/64".parse().unwrap(),
+    ];
     p.host_ports = vec![67, 53, 53];
     p.host_input_default = Action::Drop;
     p
@@ -602,6 +621,872 @@ fn the_legacy_scan_reads_existing_rules_and_creates_no_tables() {
                 .iter()
                 .any(|f| f.kind == FindingKind::LegacyPolicyDrop),
             "{findings:#?}"
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Firewall semantics per (from, to) selector pair: each test applies the
+// planner's table without the rule (the control: every probe behaves as
+// the defaults say), then with it, and checks every probe's outcome and
+// that the rule itself counted, in each chain the plan put it in.
+
+use blixard_addr::config::{Config, RuleConfig};
+use std::io::ErrorKind;
+
+/// A probe: TCP from `.0` to a listener in `.1` at `.2`; whether it must
+/// connect without the rule (`.3`) and with it (`.4`).
+struct P(End, End, &'static str, bool, bool);
+
+fn check(topo: &Topology, p: &P, with: bool) {
+    let want = if with { p.4 } else { p.3 };
+    let got = tcp_probe(topo, p.0, p.1, p.2);
+    let stage = if with {
+        "with the rule"
+    } else {
+        "control, without the rule"
+    };
+    match (want, got) {
+        (true, Ok(_)) | (false, Err(ErrorKind::TimedOut)) => {}
+        (true, Err(e)) => panic!(
+            "{:?} -> {:?} {}: {stage}: must connect, got {e:?}",
+            p.0, p.1, p.2
+        ),
+        // A drop shows as a timeout; anything else (unreachable, refused)
+        // means the probe did not test the rule.
+        (false, got) => panic!(
+            "{:?} -> {:?} {}: {stage}: must be dropped, got {got:?}",
+            p.0, p.1, p.2
+        ),
+    }
+}
+
+fn pair(
+    n: u32,
+    rules: Vec<RuleConfig>,
+    tweak: fn(&mut Config),
+    route_back: bool,
+    probes: &[P],
+    counted_in: &[&str],
+    needle: &str,
+) {
+    let topo = Topology::new(n);
+    if route_back {
+        // Only for probes from the upstream into the pool.
+        topo.upstream.sh_ok(
+            "ip route add 10.0.0.0/24 via 192.0.2.1 && ip -6 route add fec0::/64 via 2001:db8::1",
+        );
+    }
+    let nft = Nft::new();
+    assert!(nft.apply(&planned(n, Vec::new(), tweak)).unwrap());
+    for p in probes {
+        check(&topo, p, false);
+    }
+    let plan = planned(n, rules, tweak);
+    assert!(nft.apply(&plan).unwrap());
+    for p in probes {
+        check(&topo, p, true);
+    }
+    for chain in counted_in {
+        let listing = sh_ok(&format!("nft list chain inet blixard {chain}"));
+        assert!(
+            counter(&listing, needle) > 0,
+            "the rule did not count in {chain}:\n{listing}"
+        );
+    }
+}
+
+fn keep(_: &mut Config) {}
+
+fn inbound_accept(c: &mut Config) {
+    c.firewall.inbound_default = Action::Accept;
+}
+
+use End::{Host, Up, Vm};
+
+#[test]
+fn pair_vm_to_vm() {
+    in_fresh_netns("pair_vm_to_vm", || {
+        pair(
+            3,
+            vec![rule("vm1-vm2", "vm3", Some(7101), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Vm(1), Vm(3), "10.0.0.3:7101", true, false),
+                P(Vm(2), Vm(3), "[fec0::3]:7101", true, false),
+                P(Vm(3), Vm(1), "10.0.0.1:7101", true, true),
+                P(Vm(1), Vm(2), "10.0.0.2:7101", true, true),
+            ],
+            &["forward"],
+            "dport 7101",
+        );
+    });
+}
+
+#[test]
+fn pair_vm_to_host() {
+    in_fresh_netns("pair_vm_to_host", || {
+        pair(
+            2,
+            vec![rule("vm1", "host", Some(7102), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Vm(1), Host, "10.0.0.0:7102", true, false),
+                P(Vm(1), Host, "[fec0::]:7102", true, false),
+                // The host is all its addresses, the uplink's too.
+                P(Vm(1), Host, "192.0.2.1:7102", true, false),
+                P(Vm(2), Host, "10.0.0.0:7102", true, true),
+                P(Up, Host, "192.0.2.1:7102", true, true),
+            ],
+            &["input"],
+            "dport 7102",
+        );
+    });
+}
+
+#[test]
+fn pair_vm_to_a_host_address() {
+    in_fresh_netns("pair_vm_to_a_host_address", || {
+        pair(
+            3,
+            vec![
+                rule("vm2", "10.0.0.0", Some(7103), Action::Drop),
+                rule("vm2", "fec0::", Some(7103), Action::Drop),
+            ],
+            keep,
+            false,
+            &[
+                P(Vm(2), Host, "10.0.0.0:7103", true, false),
+                P(Vm(2), Host, "[fec0::]:7103", true, false),
+                // Only the address named.
+                P(Vm(2), Host, "192.0.2.1:7103", true, true),
+                P(Vm(2), Vm(3), "10.0.0.3:7103", true, true),
+                P(Vm(1), Host, "10.0.0.0:7103", true, true),
+            ],
+            &["input"],
+            "dport 7103",
+        );
+    });
+}
+
+#[test]
+fn pair_vm_to_an_address_the_host_holds_elsewhere() {
+    // 192.0.2.1 is the uplink's address: the planner cannot know it, so a
+    // CIDR destination outside the pools is judged where it is delivered
+    // as well as where it is forwarded.
+    in_fresh_netns("pair_vm_to_an_address_the_host_holds_elsewhere", || {
+        pair(
+            2,
+            vec![rule("vm1", "192.0.2.0/24", Some(7104), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Vm(1), Host, "192.0.2.1:7104", true, false),
+                P(Vm(1), Up, "192.0.2.2:7104", true, false),
+                P(Vm(1), Host, "10.0.0.0:7104", true, true),
+                P(Vm(2), Up, "192.0.2.2:7104", true, true),
+            ],
+            &["input", "forward"],
+            "dport 7104",
+        );
+    });
+}
+
+#[test]
+fn pair_vm_to_a_cidr_holding_the_gateway_and_vms() {
+    in_fresh_netns("pair_vm_to_a_cidr_holding_the_gateway_and_vms", || {
+        pair(
+            2,
+            vec![rule("vm1", "10.0.0.0/24", Some(7105), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Vm(1), Vm(2), "10.0.0.2:7105", true, false),
+                P(Vm(1), Host, "10.0.0.0:7105", true, false),
+                P(Vm(1), Up, "192.0.2.2:7105", true, true),
+                P(Vm(1), Host, "192.0.2.1:7105", true, true),
+            ],
+            &["input", "forward"],
+            "dport 7105",
+        );
+    });
+}
+
+#[test]
+fn pair_vm_to_external() {
+    in_fresh_netns("pair_vm_to_external", || {
+        pair(
+            2,
+            vec![rule("vm1", "external", Some(7106), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Vm(1), Up, "192.0.2.2:7106", true, false),
+                P(Vm(1), Up, "[2001:db8::2]:7106", true, false),
+                P(Vm(2), Up, "192.0.2.2:7106", true, true),
+                P(Vm(1), Vm(2), "10.0.0.2:7106", true, true),
+                P(Vm(1), Host, "10.0.0.0:7106", true, true),
+            ],
+            &["forward"],
+            "dport 7106",
+        );
+    });
+}
+
+#[test]
+fn pair_vm_to_any() {
+    in_fresh_netns("pair_vm_to_any", || {
+        pair(
+            3,
+            vec![rule("vm1", "any", Some(7107), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Vm(1), Vm(2), "10.0.0.2:7107", true, false),
+                P(Vm(1), Up, "192.0.2.2:7107", true, false),
+                // `any` is everything forwarded, not the host.
+                P(Vm(1), Host, "10.0.0.0:7107", true, true),
+                P(Vm(2), Vm(3), "10.0.0.3:7107", true, true),
+            ],
+            &["forward"],
+            "dport 7107",
+        );
+    });
+}
+
+#[test]
+fn pair_host_to_vm() {
+    in_fresh_netns("pair_host_to_vm", || {
+        pair(
+            2,
+            vec![rule("host", "vm2", Some(7108), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Host, Vm(2), "10.0.0.2:7108", true, false),
+                P(Host, Vm(2), "[fec0::2]:7108", true, false),
+                P(Host, Vm(1), "10.0.0.1:7108", true, true),
+                P(Vm(1), Vm(2), "10.0.0.2:7108", true, true),
+            ],
+            &["output"],
+            "dport 7108",
+        );
+    });
+}
+
+#[test]
+fn pair_host_to_any() {
+    in_fresh_netns("pair_host_to_any", || {
+        sh_ok("ip link set lo up");
+        pair(
+            2,
+            vec![rule("host", "any", Some(7109), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Host, Vm(1), "10.0.0.1:7109", true, false),
+                P(Host, Vm(2), "[fec0::2]:7109", true, false),
+                // The host's own other traffic: loopback, its own gateway
+                // address, the networks that are not VMs.
+                P(Host, Host, "127.0.0.1:7109", true, true),
+                P(Host, Host, "10.0.0.0:7109", true, true),
+                P(Host, Up, "192.0.2.2:7109", true, true),
+            ],
+            &["output"],
+            "dport 7109",
+        );
+    });
+}
+
+#[test]
+fn host_to_any_without_a_port_drops_only_what_goes_to_vms() {
+    in_fresh_netns("host_to_any_without_a_port", || {
+        pair(
+            2,
+            vec![rule("host", "any", None, Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Host, Vm(1), "10.0.0.1:7110", true, false),
+                P(Host, Host, "127.0.0.1:7110", true, true),
+                P(Host, Host, "[::1]:7110", true, true),
+                P(Host, Up, "192.0.2.2:7110", true, true),
+                P(Host, Up, "[2001:db8::2]:7110", true, true),
+                // VM -> host is not the host's new connection.
+                P(Vm(1), Host, "10.0.0.0:7110", true, true),
+            ],
+            &["output"],
+            "drop",
+        );
+    });
+}
+
+#[test]
+fn pair_host_to_external() {
+    in_fresh_netns("pair_host_to_external", || {
+        pair(
+            2,
+            vec![rule("host", "external", Some(7111), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Host, Up, "192.0.2.2:7111", true, false),
+                P(Host, Vm(1), "10.0.0.1:7111", true, true),
+                // Forwarded VM traffic is not the host's.
+                P(Vm(1), Up, "192.0.2.2:7111", true, true),
+            ],
+            &["output"],
+            "dport 7111",
+        );
+    });
+}
+
+#[test]
+fn pair_host_to_a_vm_address() {
+    in_fresh_netns("pair_host_to_a_vm_address", || {
+        pair(
+            3,
+            vec![rule("host", "10.0.0.2", Some(7112), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Host, Vm(2), "10.0.0.2:7112", true, false),
+                P(Host, Vm(3), "10.0.0.3:7112", true, true),
+                P(Vm(1), Vm(2), "10.0.0.2:7112", true, true),
+            ],
+            &["output"],
+            "dport 7112",
+        );
+    });
+}
+
+#[test]
+fn pair_host_address_to_vm() {
+    in_fresh_netns("pair_host_address_to_vm", || {
+        pair(
+            2,
+            vec![rule("10.0.0.0", "vm2", Some(7113), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Host, Vm(2), "10.0.0.2:7113", true, false),
+                P(Host, Vm(1), "10.0.0.1:7113", true, true),
+                P(Vm(1), Vm(2), "10.0.0.2:7113", true, true),
+            ],
+            &["output"],
+            "dport 7113",
+        );
+    });
+}
+
+#[test]
+fn pair_external_to_vm() {
+    in_fresh_netns("pair_external_to_vm", || {
+        // inbound_default = "drop": the control cannot connect, the rule opens it.
+        pair(
+            3,
+            vec![rule("external", "vm3", Some(7114), Action::Accept)],
+            keep,
+            true,
+            &[
+                P(Up, Vm(3), "10.0.0.3:7114", false, true),
+                P(Up, Vm(3), "[fec0::3]:7114", false, true),
+                P(Up, Vm(2), "10.0.0.2:7114", false, false),
+                P(Vm(1), Vm(3), "10.0.0.3:7114", true, true),
+            ],
+            &["forward"],
+            "dport 7114",
+        );
+    });
+}
+
+#[test]
+fn pair_external_to_host() {
+    in_fresh_netns("pair_external_to_host", || {
+        pair(
+            2,
+            vec![rule("external", "host", Some(7115), Action::Drop)],
+            keep,
+            true,
+            &[
+                P(Up, Host, "192.0.2.1:7115", true, false),
+                P(Up, Host, "[2001:db8::1]:7115", true, false),
+                P(Up, Host, "10.0.0.0:7115", true, false),
+                P(Vm(1), Host, "10.0.0.0:7115", true, true),
+                P(Host, Host, "192.0.2.1:7115", true, true),
+            ],
+            &["input"],
+            "dport 7115",
+        );
+    });
+}
+
+#[test]
+fn pair_external_to_any() {
+    in_fresh_netns("pair_external_to_any", || {
+        pair(
+            2,
+            vec![rule("external", "any", Some(7116), Action::Drop)],
+            inbound_accept,
+            true,
+            &[
+                P(Up, Vm(1), "10.0.0.1:7116", true, false),
+                // `any` is not the host.
+                P(Up, Host, "192.0.2.1:7116", true, true),
+                P(Vm(1), Up, "192.0.2.2:7116", true, true),
+                P(Vm(1), Vm(2), "10.0.0.2:7116", true, true),
+            ],
+            &["forward"],
+            "dport 7116",
+        );
+    });
+}
+
+#[test]
+fn pair_external_to_a_vm_address() {
+    in_fresh_netns("pair_external_to_a_vm_address", || {
+        pair(
+            3,
+            vec![rule("external", "10.0.0.3", Some(7117), Action::Drop)],
+            inbound_accept,
+            true,
+            &[
+                P(Up, Vm(3), "10.0.0.3:7117", true, false),
+                P(Up, Vm(2), "10.0.0.2:7117", true, true),
+                P(Vm(1), Vm(3), "10.0.0.3:7117", true, true),
+            ],
+            &["forward"],
+            "dport 7117",
+        );
+    });
+}
+
+#[test]
+fn pair_any_to_vm() {
+    in_fresh_netns("pair_any_to_vm", || {
+        pair(
+            3,
+            vec![rule("any", "vm2", Some(7118), Action::Drop)],
+            inbound_accept,
+            true,
+            &[
+                P(Vm(1), Vm(2), "10.0.0.2:7118", true, false),
+                P(Up, Vm(2), "10.0.0.2:7118", true, false),
+                // `any` is not the host.
+                P(Host, Vm(2), "10.0.0.2:7118", true, true),
+                P(Vm(1), Vm(3), "10.0.0.3:7118", true, true),
+            ],
+            &["forward"],
+            "dport 7118",
+        );
+    });
+}
+
+#[test]
+fn pair_any_to_host() {
+    in_fresh_netns("pair_any_to_host", || {
+        sh_ok("ip link set lo up");
+        pair(
+            2,
+            vec![rule("any", "host", Some(7119), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Vm(1), Host, "10.0.0.0:7119", true, false),
+                P(Vm(2), Host, "[fec0::]:7119", true, false),
+                // Host-scoped rules judge VM <-> host traffic only.
+                P(Up, Host, "192.0.2.1:7119", true, true),
+                P(Host, Host, "127.0.0.1:7119", true, true),
+            ],
+            &["input"],
+            "dport 7119",
+        );
+    });
+}
+
+#[test]
+fn pair_any_to_external() {
+    in_fresh_netns("pair_any_to_external", || {
+        pair(
+            2,
+            vec![rule("any", "external", Some(7120), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Vm(1), Up, "192.0.2.2:7120", true, false),
+                P(Vm(2), Up, "[2001:db8::2]:7120", true, false),
+                P(Host, Up, "192.0.2.2:7120", true, true),
+                P(Vm(1), Vm(2), "10.0.0.2:7120", true, true),
+            ],
+            &["forward"],
+            "dport 7120",
+        );
+    });
+}
+
+#[test]
+fn pair_any_to_any() {
+    in_fresh_netns("pair_any_to_any", || {
+        pair(
+            2,
+            vec![rule("any", "any", Some(7121), Action::Drop)],
+            inbound_accept,
+            true,
+            &[
+                P(Vm(1), Vm(2), "10.0.0.2:7121", true, false),
+                P(Vm(1), Up, "192.0.2.2:7121", true, false),
+                P(Up, Vm(1), "10.0.0.1:7121", true, false),
+                P(Vm(1), Host, "10.0.0.0:7121", true, true),
+                P(Host, Vm(1), "10.0.0.1:7121", true, true),
+                P(Up, Host, "192.0.2.1:7121", true, true),
+            ],
+            &["forward"],
+            "dport 7121",
+        );
+    });
+}
+
+#[test]
+fn pair_cidr_to_vm() {
+    in_fresh_netns("pair_cidr_to_vm", || {
+        pair(
+            3,
+            vec![
+                rule("192.0.2.0/24", "vm3", Some(7122), Action::Drop),
+                rule("10.0.0.1", "vm2", Some(7122), Action::Drop),
+            ],
+            inbound_accept,
+            true,
+            &[
+                P(Up, Vm(3), "10.0.0.3:7122", true, false),
+                P(Vm(1), Vm(2), "10.0.0.2:7122", true, false),
+                P(Up, Vm(2), "10.0.0.2:7122", true, true),
+                P(Vm(1), Vm(3), "10.0.0.3:7122", true, true),
+                P(Vm(3), Vm(2), "10.0.0.2:7122", true, true),
+            ],
+            &["forward"],
+            "dport 7122",
+        );
+    });
+}
+
+#[test]
+fn pair_cidr_to_host() {
+    in_fresh_netns("pair_cidr_to_host", || {
+        sh_ok("ip link set lo up");
+        pair(
+            2,
+            vec![rule("10.0.0.0/24", "host", Some(7123), Action::Drop)],
+            keep,
+            true,
+            &[
+                P(Vm(1), Host, "10.0.0.0:7123", true, false),
+                P(Vm(2), Host, "192.0.2.1:7123", true, false),
+                // The host's own traffic from its gateway address (loopback)
+                // and the upstream's are not VM -> host.
+                P(Host, Host, "10.0.0.0:7123", true, true),
+                P(Up, Host, "192.0.2.1:7123", true, true),
+            ],
+            &["input"],
+            "dport 7123",
+        );
+    });
+}
+
+#[test]
+fn pair_cidr_to_external() {
+    in_fresh_netns("pair_cidr_to_external", || {
+        pair(
+            2,
+            vec![rule("10.0.0.0/31", "external", Some(7124), Action::Drop)],
+            keep,
+            false,
+            &[
+                P(Vm(1), Up, "192.0.2.2:7124", true, false),
+                P(Vm(2), Up, "192.0.2.2:7124", true, true),
+                P(Host, Up, "192.0.2.2:7124", true, true),
+            ],
+            &["forward"],
+            "dport 7124",
+        );
+    });
+}
+
+#[test]
+fn pair_cidr_to_any_and_any_to_cidr() {
+    in_fresh_netns("pair_cidr_to_any_and_any_to_cidr", || {
+        pair(
+            3,
+            vec![
+                rule("10.0.0.1", "any", Some(7125), Action::Drop),
+                rule("any", "192.0.2.2", Some(7125), Action::Drop),
+            ],
+            keep,
+            false,
+            &[
+                P(Vm(1), Vm(2), "10.0.0.2:7125", true, false),
+                P(Vm(2), Up, "192.0.2.2:7125", true, false),
+                P(Vm(1), Host, "10.0.0.0:7125", true, true),
+                P(Vm(2), Vm(3), "10.0.0.3:7125", true, true),
+                P(Host, Up, "192.0.2.2:7125", true, true),
+            ],
+            &["forward"],
+            "dport 7125",
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Default forward policy and tunnels.
+
+/// A second host interface `lan0` (192.168.50.1/24) with a peer namespace at
+/// 192.168.50.2 that routes the pool back through the host, so a VM's
+/// packet that is let through gets its answer.
+fn lan() -> blixard_netns::testing::NetnsHolder {
+    let peer = blixard_netns::testing::NetnsHolder::spawn().unwrap();
+    peer.sh_ok("ip link set lo up");
+    sh_ok(&format!(
+        "ip link add lan0 type veth peer name eth0 netns {} && \
+         ip addr add 192.168.50.1/24 dev lan0 && ip link set lan0 up",
+        peer.pid()
+    ));
+    peer.sh_ok(
+        "ip addr add 192.168.50.2/24 dev eth0 && ip link set eth0 up && \
+         ip route add 10.0.0.0/24 via 192.168.50.1",
+    );
+    peer
+}
+
+/// TCP from guest `vm` to a fresh listener in `ns` at `addr`.
+fn tcp_to(
+    vm: &blixard_netns::testing::NetnsHolder,
+    ns: &blixard_netns::testing::NetnsHolder,
+    addr: &str,
+) -> Result<std::net::SocketAddr, ErrorKind> {
+    tcp_between(Some(vm), Some(ns), addr)
+}
+
+#[test]
+fn vms_reach_other_host_networks_only_when_named() {
+    in_fresh_netns("vms_reach_other_host_networks_only_when_named", || {
+        let topo = Topology::new(2);
+        let peer = lan();
+        let (vm1, vm2) = (topo.guest(1), topo.guest(2));
+        let nft = Nft::new();
+        let forward_drop = || {
+            counter(
+                &sh_ok("nft list chain inet blixard forward"),
+                "iifname @vm_ifaces counter",
+            )
+        };
+
+        // Nothing names lan0's network: dropped, counted, nothing arrives.
+        assert!(nft.apply(&planned(2, Vec::new(), keep)).unwrap());
+        assert_eq!(
+            tcp_to(vm1, &peer, "192.168.50.2:7201"),
+            Err(ErrorKind::TimedOut)
+        );
+        let forward_drop_seen = forward_drop();
+        assert!(forward_drop_seen > 0, "our forward drop did not count");
+        // The same VM still reaches the uplink and the other VM.
+        assert!(tcp_to(vm1, &topo.upstream, "192.0.2.2:7201").is_ok());
+        assert!(tcp_to(vm1, vm2, "10.0.0.2:7201").is_ok());
+
+        // A rule naming it opens it for the VM it names.
+        let p = planned(
+            2,
+            vec![rule("vm1", "192.168.50.0/24", Some(7201), Action::Accept)],
+            keep,
+        );
+        assert!(nft.apply(&p).unwrap());
+        let peer_saw = tcp_to(vm1, &peer, "192.168.50.2:7201").expect("the rule lets vm1 through");
+        assert_eq!(
+            peer_saw.ip().to_string(),
+            "10.0.0.1",
+            "routed, not masqueraded"
+        );
+        assert_eq!(
+            tcp_to(vm2, &peer, "192.168.50.2:7201"),
+            Err(ErrorKind::TimedOut)
+        );
+
+        // The option opens it for every VM.
+        let p = planned(2, Vec::new(), |c| {
+            c.firewall.allow_networks = vec!["192.168.50.0/24".parse().unwrap()];
+        });
+        assert!(nft.apply(&p).unwrap());
+        for vm in [vm1, vm2] {
+            tcp_to(vm, &peer, "192.168.50.2:7201").expect("allow_networks lets VMs through");
+        }
+        assert!(ping(vm1, "192.168.50.2"));
+        eprintln!(
+            "lan0: forward drop counted {} before the option",
+            forward_drop_seen
+        );
+    });
+}
+
+#[test]
+fn unwired_pool_addresses_are_unreachable_not_sent_upstream() {
+    in_fresh_netns("unwired_pool_addresses_are_unreachable", || {
+        let topo = Topology::new(1);
+        let vm1 = topo.guest(1);
+        // The host's default route leads upstream: without our table the
+        // packet for 10.0.0.200 leaves that way.
+        sh_ok("ip route add default via 192.0.2.2 && ip -6 route add default via 2001:db8::2");
+        topo.upstream
+            .sh_ok(&format!("nft -f - <<'EOF'\n{UPSTREAM_PROBE}\nEOF"));
+        let at_upstream = || {
+            let out = topo.upstream.sh_ok("nft list table inet probe");
+            (counter(&out, "10.0.0.200"), counter(&out, "fec0::c8"))
+        };
+        let ping_text = |to: &str| {
+            let out = vm1.sh(&format!("ping -n -c1 -W1 {to}"));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+
+        // Control: no table of ours, the pings reach the upstream.
+        ping_text("10.0.0.200");
+        ping_text("fec0::c8");
+        let before = at_upstream();
+        assert!(
+            before.0 > 0 && before.1 > 0,
+            "control: the pings did not reach the upstream {before:?}"
+        );
+
+        assert!(Nft::new().apply(&planned(3, Vec::new(), keep)).unwrap());
+        let v4 = ping_text("10.0.0.200");
+        assert!(
+            v4.contains("Unreachable"),
+            "no ICMP unreachable for 10.0.0.200:\n{v4}"
+        );
+        let v6 = ping_text("fec0::c8");
+        assert!(
+            v6.contains("nreachable"),
+            "no ICMPv6 unreachable for fec0::c8:\n{v6}"
+        );
+        assert_eq!(
+            at_upstream(),
+            before,
+            "a packet for an unwired address reached the upstream"
+        );
+        let fwd = sh_ok("nft list chain inet blixard forward");
+        let rejected = (
+            counter(&fwd, "ip daddr 10.0.0.0/24"),
+            counter(&fwd, "ip6 daddr fec0::/64"),
+        );
+        assert!(rejected.0 > 0 && rejected.1 > 0, "{fwd}");
+        eprintln!(
+            "unwired: upstream saw {before:?} without our table, rejected {rejected:?} with it"
+        );
+        // A wired VM's address and the upstream itself still work.
+        assert!(ping(vm1, "10.0.0.0"));
+        assert!(ping(vm1, UPSTREAM_V4));
+    });
+}
+
+/// Counts, at the upstream, packets for an address of the pool no VM has.
+const UPSTREAM_PROBE: &str = "table inet probe {
+  chain pre { type filter hook prerouting priority -400; policy accept;
+    ip daddr 10.0.0.200 counter
+    ip6 daddr fec0::c8 counter
+  }
+}";
+
+/// The inner packet of a VXLAN frame vm1 sends to the host's flannel-style
+/// device, from `inner_src`: whether a UDP service on the host receives it.
+fn vxlan_delivers(topo: &Topology, listener: &std::net::UdpSocket, inner_src: &str) -> bool {
+    let vm1 = topo.guest(1);
+    let src: std::net::SocketAddr = format!("{inner_src}:0").parse().unwrap();
+    blixard_netns::run_in(&vm1.netns(), move || {
+        let s = std::net::UdpSocket::bind(src)?;
+        s.send_to(b"decapsulated", "10.244.0.0:7301")
+    })
+    .unwrap()
+    .expect("vm1 could not send the inner packet: the probe did not run");
+    let mut buf = [0u8; 64];
+    match listener.recv_from(&mut buf) {
+        Ok((n, from)) => {
+            assert_eq!(&buf[..n], b"decapsulated");
+            assert_eq!(from.ip().to_string(), inner_src);
+            true
+        }
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => false,
+        Err(e) => panic!("recv: {e}"),
+    }
+}
+
+#[test]
+fn decapsulated_pool_sources_are_dropped_and_counted() {
+    in_fresh_netns("decapsulated_pool_sources_are_dropped_and_counted", || {
+        let topo = Topology::new(2);
+        // flannel's layout: a VXLAN device on UDP 8472 with a /32 of its own.
+        sh_ok(
+            "ip link add flannel.1 type vxlan id 1 dstport 8472 nolearning && \
+             ip addr add 10.244.0.0/32 dev flannel.1 && ip link set flannel.1 up",
+        );
+        let mac = sh_ok("ip -o link show flannel.1");
+        let mac = mac
+            .split("link/ether ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        // vm1 tunnels to the host's gateway and claims vm2's address inside,
+        // and a flannel pod address as the honest control.
+        topo.guest(1).sh_ok(&format!(
+            "ip link add vx0 type vxlan id 1 dstport 8472 remote 10.0.0.0 local 10.0.0.1 nolearning && \
+             ip addr add 10.0.0.2/32 dev vx0 && ip addr add 10.244.1.0/32 dev vx0 && ip link set vx0 up && \
+             ip route add 10.244.0.0/32 dev vx0 && ip neigh add 10.244.0.0 lladdr {mac} dev vx0 nud permanent"
+        ));
+        // And the upstream sends from a pool address straight at the uplink.
+        topo.upstream.sh_ok("ip addr add 10.0.0.2/32 dev up0");
+        let listener = std::net::UdpSocket::bind("0.0.0.0:7301").unwrap();
+        listener.set_read_timeout(Some(DROPPED_AFTER)).unwrap();
+        let from_upstream = || {
+            blixard_netns::run_in(&topo.upstream.netns(), || {
+                let s = std::net::UdpSocket::bind("10.0.0.2:0")?;
+                s.send_to(b"decapsulated", "192.0.2.1:7301")
+            })
+            .unwrap()
+            .expect("the upstream could not send: the probe did not run");
+            let mut buf = [0u8; 64];
+            listener.recv_from(&mut buf).is_ok()
+        };
+        let nft = Nft::new();
+
+        // Control: anti-spoofing off, the decapsulated packet is believed.
+        let mut p = planned(2, Vec::new(), keep);
+        p.anti_spoofing = false;
+        assert!(nft.apply(&p).unwrap());
+        assert!(
+            vxlan_delivers(&topo, &listener, "10.0.0.2"),
+            "control: the tunnel did not deliver"
+        );
+        assert!(
+            from_upstream(),
+            "control: the upstream's packet did not arrive"
+        );
+
+        p.anti_spoofing = true;
+        assert!(nft.apply(&p).unwrap());
+        assert!(
+            !vxlan_delivers(&topo, &listener, "10.0.0.2"),
+            "a decapsulated pool source was believed"
+        );
+        assert!(!from_upstream(), "a pool source on the uplink was believed");
+        let pre = sh_ok("nft list chain inet blixard prerouting");
+        let dropped = counter(&pre, "ip saddr 10.0.0.0/24");
+        assert!(dropped >= 2, "{pre}");
+        eprintln!("tunnel: pool-source drop counted {dropped}");
+        // The tunnel itself still works for sources that are not ours.
+        assert!(
+            vxlan_delivers(&topo, &listener, "10.244.1.0"),
+            "the tunnel broke for its own addresses"
         );
     });
 }

@@ -32,10 +32,16 @@ fn observe_vm_follows_the_vms_set_elements_and_the_table() {
                 .unwrap()
                 .clone()
         };
-        assert_eq!(nft.observe_vm(table, &vm(2)).unwrap(), ObservedFirewall::Absent);
+        assert_eq!(
+            nft.observe_vm(table, &vm(2)).unwrap(),
+            ObservedFirewall::Absent
+        );
         nft.apply(&plan.firewall).unwrap();
         for i in 1..=3 {
-            assert_eq!(nft.observe_vm(table, &vm(i)).unwrap(), ObservedFirewall::InSync);
+            assert_eq!(
+                nft.observe_vm(table, &vm(i)).unwrap(),
+                ObservedFirewall::InSync
+            );
             assert!(nft_has(&vm(i)));
         }
         nft.remove_vm(table, &vm(2)).unwrap();
@@ -44,7 +50,10 @@ fn observe_vm_follows_the_vms_set_elements_and_the_table() {
             nft.observe_vm(table, &vm(2)).unwrap(),
             ObservedFirewall::Differs(_)
         ));
-        assert_eq!(nft.observe_vm(table, &vm(3)).unwrap(), ObservedFirewall::InSync);
+        assert_eq!(
+            nft.observe_vm(table, &vm(3)).unwrap(),
+            ObservedFirewall::InSync
+        );
         // Only the IPv6 element gone: still missing.
         sh_ok("nft delete element inet blixard vm_v6 '{ \"vm3\" . fec0::3 }'");
         assert!(matches!(
@@ -52,8 +61,14 @@ fn observe_vm_follows_the_vms_set_elements_and_the_table() {
             ObservedFirewall::Differs(_)
         ));
         nft.add_vm(table, &vm(2)).unwrap();
-        assert_eq!(nft.observe_vm(table, &vm(2)).unwrap(), ObservedFirewall::InSync);
+        assert_eq!(
+            nft.observe_vm(table, &vm(2)).unwrap(),
+            ObservedFirewall::InSync
+        );
         nft.delete(table).unwrap();
-        assert_eq!(nft.observe_vm(table, &vm(1)).unwrap(), ObservedFirewall::Absent);
+        assert_eq!(
+            nft.observe_vm(table, &vm(1)).unwrap(),
+            ObservedFirewall::Absent
+        );
     });
 }

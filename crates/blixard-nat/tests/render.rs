@@ -3,7 +3,7 @@
 mod common;
 
 use blixard_addr::config::{Action, Protocol, Selector};
-use blixard_addr::plan::FirewallRule;
+use blixard_addr::plan::{FirewallRule, RuleChain};
 use blixard_nat::Nft;
 use common::{plan, seed_rules};
 use serde_json::Value;
@@ -97,38 +97,149 @@ fn anti_spoofing_off_leaves_prerouting_empty() {
     assert!(!Nft::desired(&p).rules.contains_key("prerouting"));
 }
 
+fn r(from: Selector, to: Selector, port: u16, chains: Vec<RuleChain>) -> FirewallRule {
+    FirewallRule {
+        from,
+        to,
+        protocol: Some(Protocol::Tcp),
+        port: Some(port),
+        action: Action::Drop,
+        chains,
+    }
+}
+
+/// Index of the first rule of `chain` holding every needle.
+fn at(d: &blixard_nat::canon::CanonTable, chain: &str, needles: &[&str]) -> usize {
+    d.rules[chain]
+        .iter()
+        .position(|r| needles.iter().all(|n| r.contains(n)))
+        .unwrap_or_else(|| panic!("no rule with {needles:?} in {chain}: {:#?}", d.rules[chain]))
+}
+
 #[test]
-fn user_rules_render_in_order_and_conflicting_families_are_skipped() {
+fn user_rules_render_in_order_where_the_plan_placed_them() {
     let mut p = plan(3, Some("ext0"));
     p.rules = vec![
+        // The planner refuses mixed families; the renderer still never
+        // hands nft a rule it would reject.
         FirewallRule {
             from: Selector::Cidr("10.0.0.0/28".parse().unwrap()),
             to: Selector::Cidr("fec0::3/128".parse().unwrap()),
             protocol: None,
             port: None,
             action: Action::Drop,
+            chains: vec![RuleChain::Forward],
         },
-        FirewallRule {
-            from: Selector::Vms(vec!["vm2".into(), "vm1".into()]),
-            to: Selector::Host,
-            protocol: Some(Protocol::Tcp),
-            port: Some(8080),
-            action: Action::Drop,
-        },
+        r(
+            Selector::Vms(vec!["vm2".into(), "vm1".into()]),
+            Selector::Host,
+            8080,
+            vec![RuleChain::InputFromVms],
+        ),
+        r(
+            Selector::Vms(vec!["vm1".into()]),
+            Selector::Cidr("10.0.0.0/24".parse().unwrap()),
+            8081,
+            vec![RuleChain::Forward, RuleChain::InputFromVms],
+        ),
+        r(
+            Selector::External,
+            Selector::Host,
+            8082,
+            vec![RuleChain::InputFromExternal],
+        ),
+        r(
+            Selector::Host,
+            Selector::External,
+            8083,
+            vec![RuleChain::OutputToExternal],
+        ),
+        r(
+            Selector::Host,
+            Selector::Any,
+            8084,
+            vec![RuleChain::OutputToVms],
+        ),
     ];
     p.rules.extend(seed_rules());
     let d = Nft::desired(&p);
     let fwd = &d.rules["forward"];
-    // established, not-ours, invalid, then the two seed rules, in order.
-    assert!(fwd[3].contains("\"vm1\"") && fwd[3].contains("\"vm2\"") && fwd[3].contains("drop"));
-    assert!(fwd[4].contains("\"ext0\"") && fwd[4].contains("22") && fwd[4].contains("accept"));
     assert!(!fwd.iter().any(|r| r.contains("fec0::3")));
-    let input = &d.rules["input"];
-    assert!(
-        input
-            .iter()
-            .any(|r| r.contains("8080") && r.contains("[\"vm1\",\"vm2\"]"))
+    // In forward: after the guards, in the order written, before the defaults.
+    let guard = at(&d, "forward", &["!=", "iifname", "oifname"]);
+    let (a, b, c) = (
+        at(&d, "forward", &["8081"]),
+        at(&d, "forward", &["\"vm1\"", "\"vm2\"", "drop"]),
+        at(&d, "forward", &["\"ext0\"", "22", "accept"]),
     );
+    assert!(guard < a && a < b && b < c, "{fwd:#?}");
+    assert!(c < at(&d, "forward", &["@vm_ifaces", "\"ext0\"", "accept"]));
+    // In input: the uplink's rule before the guard that passes the host's
+    // other traffic, the VMs' rules after it and before ping and host_ports.
+    let guard = at(&d, "input", &["!=", "@vm_ifaces", "accept"]);
+    assert!(at(&d, "input", &["8082", "\"ext0\""]) < guard);
+    let vm_rule = at(&d, "input", &["8080", "[\"vm1\",\"vm2\"]"]);
+    assert!(guard < vm_rule && vm_rule < at(&d, "input", &["8081"]));
+    assert!(at(&d, "input", &["8081"]) < at(&d, "input", &["ipv6-icmp", "accept"]));
+    assert!(at(&d, "input", &["8081"]) < at(&d, "input", &["53"]));
+    // In output: the same, around a guard on the outgoing interface.
+    let guard = at(&d, "output", &["!=", "oifname", "@vm_ifaces"]);
+    assert!(at(&d, "output", &["8083", "\"ext0\""]) < guard);
+    assert!(guard < at(&d, "output", &["8084"]));
+    assert!(!d.rules["output"][at(&d, "output", &["8084"])].contains("oifname"));
+}
+
+#[test]
+fn pool_sources_are_believed_on_their_own_tap_only() {
+    let d = Nft::desired(&plan(3, Some("ext0")));
+    let pre = &d.rules["prerouting"];
+    let drop_v4 = at(&d, "prerouting", &["10.0.0.0", "24", "saddr", "drop"]);
+    let drop_v6 = at(&d, "prerouting", &["fec0::", "64", "saddr", "drop"]);
+    // After the VM set's accept, for every interface but loopback.
+    assert!(at(&d, "prerouting", &["@vm_v4", "accept"]) < drop_v4);
+    for i in [drop_v4, drop_v6] {
+        assert!(
+            pre[i].contains("\"lo\"") && !pre[i].contains("vm_ifaces"),
+            "{}",
+            pre[i]
+        );
+    }
+}
+
+#[test]
+fn vm_traffic_goes_only_where_something_names_it() {
+    let mut p = plan(3, Some("ext0"));
+    p.allow_networks = vec![
+        "192.168.50.0/24".parse().unwrap(),
+        "192.168.0.0/16".parse().unwrap(),
+    ];
+    let d = Nft::desired(&p);
+    let fwd = &d.rules["forward"];
+    // Unwired pool addresses: rejected before anything may accept them.
+    let reject = at(
+        &d,
+        "forward",
+        &["daddr", "10.0.0.0", "reject", "host-unreachable"],
+    );
+    assert!(reject < at(&d, "forward", &["!=", "iifname", "oifname"]));
+    at(&d, "forward", &["daddr", "fec0::", "reject"]);
+    // One rule per allowed network (overlapping ones too), then the drop.
+    let nets = [
+        at(&d, "forward", &["192.168.50.0"]),
+        at(&d, "forward", &["192.168.0.0"]),
+    ];
+    let last = fwd.len() - 1;
+    assert!(
+        fwd[last].contains("iifname") && fwd[last].contains("drop"),
+        "{}",
+        fwd[last]
+    );
+    assert!(nets.iter().all(|&n| n < last));
+    // Without the option there is no such rule, and the drop stays.
+    let d = Nft::desired(&plan(3, None));
+    let fwd = &d.rules["forward"];
+    assert!(!fwd.iter().any(|r| r.contains("192.168")));
+    assert!(fwd[fwd.len() - 1].contains("drop"));
 }
 
 #[test]

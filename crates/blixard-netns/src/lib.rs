@@ -59,10 +59,11 @@ impl FromStr for Netns {
             return Err(NetnsError::BadSpec(s.into()));
         }
         if let Some(pid) = s.strip_prefix("pid:") {
-            return pid
-                .parse()
-                .map(Netns::Pid)
-                .map_err(|_| NetnsError::BadSpec(s.into()));
+            return match pid.parse() {
+                Ok(0) => Err(NetnsError::NoSuchProcess { pid: 0 }),
+                Ok(pid) => Ok(Netns::Pid(pid)),
+                Err(_) => Err(NetnsError::BadSpec(s.into())),
+            };
         }
         if s.starts_with('/') {
             return Ok(Netns::Path(s.into()));
@@ -90,8 +91,29 @@ pub enum NetnsError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// `setns`/`unshare` failed (usually EPERM: needs CAP_SYS_ADMIN).
-    #[error("cannot enter {what}: {errno} (needs root / CAP_SYS_ADMIN)")]
+    /// `pid:N` names no running process.
+    #[error("{}", no_process(*pid))]
+    NoSuchProcess {
+        /// The pid asked for.
+        pid: u32,
+    },
+    /// `NAME` is not in `/run/netns`.
+    #[error("no network namespace named {name:?} in /run/netns (`ip netns list` shows them)")]
+    NoSuchName {
+        /// The name asked for.
+        name: String,
+    },
+    /// The file opens but is not a network namespace (a regular file, a
+    /// device, a FIFO, another kind of namespace).
+    #[error("{} is {what}, not a network namespace", path.display())]
+    NotANamespace {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead ("a regular file", "a mount namespace").
+        what: String,
+    },
+    /// `setns`/`unshare` failed.
+    #[error("cannot enter {what}: {errno}{}", enter_hint(errno))]
     Enter {
         /// What was being entered.
         what: String,
@@ -106,20 +128,49 @@ pub enum NetnsError {
     Unsupported,
 }
 
+fn no_process(pid: u32) -> String {
+    if pid == 0 {
+        "pid 0 is not a process: pid:N names a running process, whose network namespace is used"
+            .into()
+    } else {
+        format!("no process with pid {pid} (pid:N names a running process)")
+    }
+}
+
+/// Only a missing privilege is worth a hint: as root, EINVAL or EBADF means
+/// the file is not what it claims.
+fn enter_hint(errno: &std::io::Error) -> &'static str {
+    if errno.kind() == std::io::ErrorKind::PermissionDenied {
+        " (needs root / CAP_SYS_ADMIN)"
+    } else {
+        ""
+    }
+}
+
+impl Netns {
+    /// Checks that the namespace can be named here: its file exists and is
+    /// a network namespace, opened without blocking (a FIFO would block
+    /// `open` forever). [`run_in`] does the same before entering; this lets
+    /// a caller refuse bad input before doing anything else.
+    pub fn check(&self) -> Result<(), NetnsError> {
+        match self.path() {
+            None => Ok(()),
+            Some(path) => open_netns(self, &path).map(drop),
+        }
+    }
+}
+
 /// Runs `f` on a dedicated thread inside `ns`; the caller's thread is not moved.
 pub fn run_in<T, F>(ns: &Netns, f: F) -> Result<T, NetnsError>
 where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    let target = ns.path();
-    let what = ns.to_string();
+    let ns = ns.clone();
     run_on_thread(
-        move || {
-            if let Some(path) = target {
-                enter(&path, &what)?;
-            }
-            Ok(())
+        move || match ns.path() {
+            Some(path) => enter(&ns, &path),
+            None => Ok(()),
         },
         f,
     )
@@ -153,16 +204,101 @@ where
     })
 }
 
+/// Opens a namespace file and makes sure it is a network namespace: nsfs
+/// files look like empty regular files to `fstat`, so the kind comes from
+/// the fd's link in /proc (`net:[4026531840]`); anything else is named by
+/// its file type.
 #[cfg(target_os = "linux")]
-fn enter(path: &std::path::Path, what: &str) -> Result<(), NetnsError> {
-    use nix::sched::{CloneFlags, setns};
-    let file = std::fs::File::open(path).map_err(|source| NetnsError::Open {
+fn open_netns(ns: &Netns, path: &std::path::Path) -> Result<std::fs::File, NetnsError> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|source| match ns {
+            _ if source.kind() != std::io::ErrorKind::NotFound => NetnsError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+            Netns::Named(name) => NetnsError::NoSuchName { name: name.clone() },
+            Netns::Pid(pid) => NetnsError::NoSuchProcess { pid: *pid },
+            _ => NetnsError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+    let not = |what: &str| NetnsError::NotANamespace {
         path: path.to_path_buf(),
-        source,
-    })?;
-    setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| NetnsError::Enter {
         what: what.to_string(),
-        errno: std::io::Error::from_raw_os_error(e as i32),
+    };
+    // Without /proc there is nothing to ask: setns itself decides.
+    let Ok(link) = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) else {
+        return Ok(file);
+    };
+    let link = link.to_string_lossy();
+    if link.starts_with("net:[") {
+        return Ok(file);
+    }
+    if let Some((kind, rest)) = link.split_once(":[")
+        && rest.ends_with(']')
+    {
+        let kind = match kind {
+            "mnt" => "mount",
+            "uts" => "UTS",
+            "ipc" => "IPC",
+            "pid" | "pid_for_children" => "PID",
+            "time" | "time_for_children" => "time",
+            other => other,
+        };
+        return Err(not(&format!("a {kind} namespace")));
+    }
+    // A bind-mounted namespace (`ip netns add`'s /run/netns/NAME) reads as
+    // its mount point; its file system is nsfs. setns checks that it is a
+    // network namespace.
+    if nix::sys::statfs::fstatfs(&file)
+        .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
+    {
+        return Ok(file);
+    }
+    let kind = file
+        .metadata()
+        .map(|m| m.file_type())
+        .map_err(|source| NetnsError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Err(not(if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "not a namespace file"
+    }))
+}
+
+#[cfg(target_os = "linux")]
+fn enter(ns: &Netns, path: &std::path::Path) -> Result<(), NetnsError> {
+    use nix::sched::{CloneFlags, setns};
+    let file = open_netns(ns, path)?;
+    setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| match e {
+        // nsfs, but another kind of namespace (a bind-mounted one).
+        nix::errno::Errno::EINVAL => NetnsError::NotANamespace {
+            path: path.to_path_buf(),
+            what: "a namespace, but not a network namespace".into(),
+        },
+        e => NetnsError::Enter {
+            what: ns.to_string(),
+            errno: std::io::Error::from_raw_os_error(e as i32),
+        },
     })
 }
 
@@ -175,7 +311,12 @@ fn unshare_net() -> Result<(), NetnsError> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn enter(_: &std::path::Path, _: &str) -> Result<(), NetnsError> {
+fn enter(_: &Netns, _: &std::path::Path) -> Result<(), NetnsError> {
+    Err(NetnsError::Unsupported)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_netns(_: &Netns, _: &std::path::Path) -> Result<std::fs::File, NetnsError> {
     Err(NetnsError::Unsupported)
 }
 
@@ -355,7 +496,55 @@ mod tests {
         assert_eq!("pid:42".parse::<Netns>().unwrap(), Netns::Pid(42));
         assert!("a/b".parse::<Netns>().is_err());
         assert!("pid:x".parse::<Netns>().is_err());
+        assert!(matches!(
+            "pid:0".parse::<Netns>(),
+            Err(NetnsError::NoSuchProcess { pid: 0 })
+        ));
         assert!("".parse::<Netns>().is_err());
+    }
+
+    #[test]
+    fn files_that_are_not_network_namespaces_are_named_for_what_they_are() {
+        let dir = std::env::temp_dir().join(format!("blixard-netns-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let path = |p: &str| Netns::Path(p.into());
+        for (ns, says) in [
+            (
+                path("/etc/passwd"),
+                "/etc/passwd is a regular file, not a network namespace",
+            ),
+            (
+                path("/dev/null"),
+                "/dev/null is a character device, not a network namespace",
+            ),
+            (path("/"), "/ is a directory, not a network namespace"),
+            (
+                path("/proc/self/ns/mnt"),
+                "is a mount namespace, not a network namespace",
+            ),
+            (path("/proc/self/ns/uts"), "is a UTS namespace"),
+            (
+                Netns::Path(fifo.clone()),
+                "is a FIFO, not a network namespace",
+            ),
+            (Netns::Pid(999_999_999), "no process with pid 999999999"),
+            (
+                Netns::Named("blixard-no-such-ns".into()),
+                "no network namespace named \"blixard-no-such-ns\"",
+            ),
+        ] {
+            let e = ns.check().unwrap_err().to_string();
+            assert!(e.contains(says), "{ns:?}: {e}");
+            // Entering says the same, and never blocks on the FIFO.
+            let e = run_in(&ns, || ()).unwrap_err().to_string();
+            assert!(e.contains(says), "{ns:?}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(Netns::Current.check().is_ok());
+        assert!(path("/proc/self/ns/net").check().is_ok());
     }
 
     fn own_netns_inode() -> u64 {
@@ -393,17 +582,15 @@ mod tests {
     }
 
     #[test]
-    fn enters_a_namespace_by_path() {
-        let Some((path_ino, holder)) =
-            testing::in_fresh_netns("enters_a_namespace_by_path", || {
-                // Keep the namespace alive through a child process living in it.
-                let child = std::process::Command::new("sleep")
-                    .arg("30")
-                    .spawn()
-                    .unwrap();
-                (own_netns_inode(), child)
-            })
-        else {
+    fn enters_a_namespace_by_pid() {
+        let Some((path_ino, holder)) = testing::in_fresh_netns("enters_a_namespace_by_pid", || {
+            // Keep the namespace alive through a child process living in it.
+            let child = std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .unwrap();
+            (own_netns_inode(), child)
+        }) else {
             return;
         };
         let mut holder = holder;
@@ -413,5 +600,76 @@ mod tests {
         holder.wait().ok();
         assert_eq!(seen, path_ino);
         assert_ne!(seen, own_netns_inode());
+    }
+
+    fn inode_of(path: &str) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).unwrap().ino()
+    }
+
+    /// Runs `f` with this thread in a mount namespace of its own, made
+    /// private before anything is mounted (so no mount propagates out),
+    /// with a tmpfs over `/run` holding an empty `/run/netns`: bind mounts
+    /// made there by `f` (and the threads and processes it starts) vanish
+    /// with it and never reach this machine's `/run/netns`.
+    fn with_private_run<T>(f: impl FnOnce() -> T) -> T {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare(CLONE_NEWNS)");
+        testing::sh_ok(
+            "mount --make-rprivate / && mount -t tmpfs blixard-test /run && mkdir /run/netns",
+        );
+        f()
+    }
+
+    #[test]
+    fn enters_a_namespace_by_name() {
+        let name = format!("blixard-test-{}", std::process::id());
+        let Some((seen, target, caller)) =
+            testing::in_fresh_netns("enters_a_namespace_by_name", || {
+                with_private_run(|| {
+                    // What `ip netns add` makes: a bind mount of a namespace
+                    // file at /run/netns/NAME.
+                    let holder = testing::NetnsHolder::spawn().unwrap();
+                    let proc = format!("/proc/{}/ns/net", holder.pid());
+                    testing::sh_ok(&format!(
+                        "touch /run/netns/{name} && mount --bind {proc} /run/netns/{name}"
+                    ));
+                    let seen = run_in(&Netns::Named(name.clone()), own_netns_inode).unwrap();
+                    (seen, inode_of(&proc), own_netns_inode())
+                })
+            })
+        else {
+            return;
+        };
+        assert_eq!(seen, target, "ran somewhere else than the named namespace");
+        assert_ne!(seen, caller);
+        // The name lived in the test thread's own mount namespace only.
+        assert!(!std::path::Path::new("/run/netns").join(&name).exists());
+    }
+
+    #[test]
+    fn enters_a_namespace_by_path() {
+        let Some(results) = testing::in_fresh_netns("enters_a_namespace_by_path", || {
+            with_private_run(|| {
+                let holder = testing::NetnsHolder::spawn().unwrap();
+                let proc = format!("/proc/{}/ns/net", holder.pid());
+                // A bind mount somewhere else than /run/netns, and the
+                // holder's own /proc file.
+                testing::sh_ok(&format!(
+                    "touch /run/blixard-test-ns && mount --bind {proc} /run/blixard-test-ns"
+                ));
+                let target = inode_of(&proc);
+                ["/run/blixard-test-ns", proc.as_str()].map(|path| {
+                    let seen = run_in(&Netns::Path(path.into()), own_netns_inode).unwrap();
+                    (path.to_string(), seen, target, own_netns_inode())
+                })
+            })
+        }) else {
+            return;
+        };
+        for (path, seen, target, caller) in results {
+            assert_eq!(seen, target, "{path}: ran somewhere else");
+            assert_ne!(seen, caller, "{path}: ran in the caller's namespace");
+        }
+        assert!(!std::path::Path::new("/run/blixard-test-ns").exists());
     }
 }

@@ -204,9 +204,14 @@ impl DumpSocket {
                             return Ok(answer);
                         }
                         use nix::errno::Errno;
-                        if [Errno::ENODEV, Errno::ENOENT, Errno::ESRCH, Errno::ENETUNREACH]
-                            .iter()
-                            .any(|&e| e as i32 == errno)
+                        if [
+                            Errno::ENODEV,
+                            Errno::ENOENT,
+                            Errno::ESRCH,
+                            Errno::ENETUNREACH,
+                        ]
+                        .iter()
+                        .any(|&e| e as i32 == errno)
                         {
                             return Ok(None);
                         }

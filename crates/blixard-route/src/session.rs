@@ -556,10 +556,12 @@ impl Session {
         request.header.address_family = family_of(destination);
         request.header.destination_prefix_length = destination.prefix_len();
         request.header.flags = RouteFlags::FibMatch;
-        request.attributes.push(RouteAttribute::Destination(match destination {
-            IpNet::V4(n) => RouteAddress::Inet(n.addr()),
-            IpNet::V6(n) => RouteAddress::Inet6(n.addr()),
-        }));
+        request
+            .attributes
+            .push(RouteAttribute::Destination(match destination {
+                IpNet::V4(n) => RouteAddress::Inet(n.addr()),
+                IpNet::V6(n) => RouteAddress::Inet6(n.addr()),
+            }));
         let what = format!("route to {destination}");
         let Some(RouteNetlinkMessage::NewRoute(r)) = self
             .dumps
@@ -649,12 +651,15 @@ impl Session {
             let mut index = HashMap::new();
             for name in names {
                 let mut request = LinkMessage::default();
-                request.attributes.push(LinkAttribute::IfName(name.to_string()));
+                request
+                    .attributes
+                    .push(LinkAttribute::IfName(name.to_string()));
                 request
                     .attributes
                     .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-                if let Some(RouteNetlinkMessage::NewLink(l)) =
-                    self.dumps.get(&RouteNetlinkMessage::GetLink(request), name)?
+                if let Some(RouteNetlinkMessage::NewLink(l)) = self
+                    .dumps
+                    .get(&RouteNetlinkMessage::GetLink(request), name)?
                 {
                     index.insert(name.to_string(), l.header.index);
                 }

@@ -22,7 +22,7 @@ const FRAME_BUF: usize = 65536 + 64;
 /// cannot starve the other or the stop signal.
 const BATCH: usize = 64;
 
-/// Frames copied so far.
+/// Frames copied so far (by the whole relay, or by one queue pair).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RelayStats {
     /// Host tap -> guest tap.
@@ -43,7 +43,8 @@ pub struct Relay {
     stop: Option<PipeWriter>,
     threads: Vec<JoinHandle<()>>,
     guest_ifindex: u32,
-    counters: Arc<Counters>,
+    /// One per queue pair.
+    counters: Arc<Vec<Counters>>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -116,14 +117,15 @@ impl Relay {
             source,
         })?;
         let stop_rx = Arc::new(stop_rx);
-        let counters = Arc::new(Counters::default());
+        let counters: Arc<Vec<Counters>> =
+            Arc::new((0..queues).map(|_| Counters::default()).collect());
         let mut threads = Vec::with_capacity(queues);
         for (i, (host, guest)) in host_fds.into_iter().zip(guest_fds).enumerate() {
             let stop = Arc::clone(&stop_rx);
             let counters = Arc::clone(&counters);
             let thread = std::thread::Builder::new()
                 .name(format!("relay-{host_tap}-q{i}"))
-                .spawn(move || pump(host, guest, &stop, &counters))
+                .spawn(move || pump(host, guest, &stop, &counters[i]))
                 .map_err(|source| TapError::Io {
                     what: format!("spawning the relay thread for {host_tap} queue {i}"),
                     source,
@@ -143,12 +145,26 @@ impl Relay {
         self.guest_ifindex
     }
 
-    /// Frames copied so far.
+    /// Frames copied so far, over all queues.
     pub fn stats(&self) -> RelayStats {
-        RelayStats {
-            to_guest: self.counters.to_guest.load(Ordering::Relaxed),
-            to_host: self.counters.to_host.load(Ordering::Relaxed),
-        }
+        self.queue_stats()
+            .into_iter()
+            .fold(RelayStats::default(), |sum, q| RelayStats {
+                to_guest: sum.to_guest + q.to_guest,
+                to_host: sum.to_host + q.to_host,
+            })
+    }
+
+    /// Frames copied so far by each queue pair (host queue `i` <-> guest
+    /// queue `i`), in queue order.
+    pub fn queue_stats(&self) -> Vec<RelayStats> {
+        self.counters
+            .iter()
+            .map(|c| RelayStats {
+                to_guest: c.to_guest.load(Ordering::Relaxed),
+                to_host: c.to_host.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     /// Whether every copy thread is still running (a thread ends when its tap

@@ -1,10 +1,12 @@
 //! The stand-in VMM: a host namespace with tap vm1 routed to 10.0.0.1, a
 //! guest namespace with eth0 = 10.0.0.1/32, and the relay in between.
 
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use blixard_addr::layout::MacAddr;
 use blixard_addr::plan::TapPlan;
+use blixard_netns::Netns;
 use blixard_netns::testing::{NetnsHolder, in_fresh_netns, sh_ok};
 use blixard_tap::relay::Relay;
 use blixard_tap::{LinkMark, TapError, create, list};
@@ -17,6 +19,36 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::yield_now();
     }
+}
+
+/// UDP datagrams from `from` (run there) to `to:9`, one flow each: each
+/// from a socket of its own, so each on another source port.
+fn udp_flows(from: &Netns, bind: &str, to: &str, flows: usize) {
+    let (bind, to) = (bind.to_string(), to.to_string());
+    blixard_netns::run_in(from, move || {
+        for _ in 0..flows {
+            let socket = UdpSocket::bind((bind.as_str(), 0)).unwrap();
+            socket.send_to(b"flow", (to.as_str(), 9)).unwrap();
+        }
+    })
+    .unwrap();
+}
+
+/// Each direction of each queue pair moves frames: the kernel spreads flows
+/// over a multi-queue tap's queues by their hash (the host tap towards the
+/// guest, the guest tap towards the host), so 64 flows land on every one
+/// of a few queues (all on one of two: odds of 2^-63).
+fn every_queue_carries_flows(relay: &Relay, guest: &NetnsHolder) {
+    let before = relay.queue_stats();
+    udp_flows(&Netns::Current, "10.0.0.0", "10.0.0.1", 64);
+    udp_flows(&guest.netns(), "10.0.0.1", "10.0.0.0", 64);
+    wait_until("every queue to carry frames both ways", || {
+        relay
+            .queue_stats()
+            .iter()
+            .zip(&before)
+            .all(|(now, then)| now.to_guest > then.to_guest && now.to_host > then.to_host)
+    });
 }
 
 fn round_trip(test: &str, multi_queue: bool, vnet_hdr: bool, queues: usize) {
@@ -60,6 +92,10 @@ fn round_trip(test: &str, multi_queue: bool, vnet_hdr: bool, queues: usize) {
         let stats = relay.stats();
         assert!(stats.to_guest > 0 && stats.to_host > 0, "{stats:?}");
         assert!(relay.is_running());
+        assert_eq!(relay.queue_stats().len(), queues);
+        if queues > 1 {
+            every_queue_carries_flows(&relay, &guest);
+        }
 
         relay.stop();
         wait_until("the guest tap to go with the relay", || {

@@ -86,3 +86,113 @@ pub fn plain_link(name: &str) -> ObservedLink {
         addresses: vec![],
     }
 }
+
+/// Whether a property case reached the property's checks, or left early
+/// because its input is outside what the property is about (a config the
+/// planner refuses, a host with a conflict in the way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reached {
+    Checks,
+    Skipped,
+}
+
+/// Proptest's config for the properties of one test file: `cases` cases
+/// (or `PROPTEST_CASES`), failures persisted in `regressions` (a file under
+/// the crate's `proptest-regressions/`, as proptest does by default for
+/// sources under `src/`) and replayed first on every later run.
+pub fn proptest_config(cases: u32, regressions: &'static str) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(cases);
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(regressions),
+        )),
+        ..proptest::test_runner::Config::default()
+    }
+}
+
+/// Runs a property as `proptest!` does (the config's cases, shrinking, the
+/// failure persisted), then fails unless at least `min_percent` of the
+/// cases reached its checks: a generator that drifts into input the code
+/// refuses would otherwise pass while testing nothing.
+pub fn run_property<S: proptest::strategy::Strategy>(
+    name: &str,
+    config: proptest::test_runner::Config,
+    strategy: S,
+    min_percent: usize,
+    body: impl Fn(S::Value) -> Result<Reached, proptest::test_runner::TestCaseError>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    let reached = AtomicUsize::new(0);
+    let total = AtomicUsize::new(0);
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let result = runner.run(&strategy, |value| {
+        total.fetch_add(1, Relaxed);
+        if body(value)? == Reached::Checks {
+            reached.fetch_add(1, Relaxed);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{name}: {e}");
+    }
+    let (reached, total) = (reached.into_inner(), total.into_inner());
+    eprintln!("{name}: {reached} of {total} cases reached the checks");
+    assert!(
+        total > 0 && reached * 100 >= min_percent * total,
+        "{name}: only {reached} of {total} cases reached the checks (want at least \
+         {min_percent}%): the generator mostly makes input the property skips"
+    );
+}
+
+/// An IPv4 pool with zero host bits in private space (10/8, 172.16/12,
+/// 192.168/16), its prefix from `min_prefix` (or the range's own) to /30.
+pub fn private_ipv4_pool(
+    min_prefix: u8,
+) -> impl proptest::strategy::Strategy<Value = ipnet::Ipv4Net> {
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+    (
+        prop::sample::select(
+            &[
+                ([10, 0, 0, 0], 8u8),
+                ([172, 16, 0, 0], 12),
+                ([192, 168, 0, 0], 16),
+            ][..],
+        ),
+        any::<u32>(),
+        any::<u8>(),
+    )
+        .prop_map(move |((base, len), bits, p)| {
+            let lo = min_prefix.max(len);
+            let prefix = lo + p % (31 - lo);
+            let addr = u32::from(Ipv4Addr::from(base)) | (bits & (u32::MAX >> len));
+            ipnet::Ipv4Net::new(Ipv4Addr::from(addr), prefix)
+                .unwrap()
+                .trunc()
+        })
+}
+
+/// An IPv6 pool with zero host bits in ULA (fd00::/8) or site-local
+/// (fec0::/10, the default's) space, its prefix from `min_prefix` (or the
+/// range's own) to /126.
+pub fn ula_ipv6_pool(min_prefix: u8) -> impl proptest::strategy::Strategy<Value = ipnet::Ipv6Net> {
+    use proptest::prelude::*;
+    use std::net::Ipv6Addr;
+    (
+        prop::sample::select(&[(0xfd00u16, 8u8), (0xfec0, 10)][..]),
+        any::<u128>(),
+        any::<u8>(),
+    )
+        .prop_map(move |((base, len), bits, p)| {
+            let lo = min_prefix.max(len);
+            let prefix = lo + p % (127 - lo);
+            let addr = (u128::from(base) << 112) | (bits & (u128::MAX >> len));
+            ipnet::Ipv6Net::new(Ipv6Addr::from(addr), prefix)
+                .unwrap()
+                .trunc()
+        })
+}

@@ -153,8 +153,22 @@ fn s(v: &Value, key: &str) -> String {
 /// qdisc; every non-link-local address on them; every route with our
 /// protocol; the plan's sysctls; the list of nft tables and our table.
 pub fn host_state(plan: &HostPlan) -> String {
-    let group = plan.ownership.link_group;
-    let proto = plan.ownership.route_protocol;
+    let keys: Vec<&str> = plan
+        .sysctls
+        .iter()
+        .chain(plan.links.iter().flat_map(|l| &l.sysctls))
+        .map(|s| s.key.as_str())
+        .collect();
+    state_of(
+        plan.ownership.link_group,
+        plan.ownership.route_protocol,
+        &keys,
+        &plan.firewall.table,
+    )
+}
+
+/// [`host_state`] for the given marks, sysctl keys and table name.
+pub fn state_of(group: u32, proto: u8, sysctl_keys: &[&str], table: &str) -> String {
     let mut links = Vec::new();
     // `ip -j link show group N` prints `{}` for each link it filtered out.
     for link in json(&format!("ip -j -d link show group {group}"))
@@ -212,23 +226,100 @@ pub fn host_state(plan: &HostPlan) -> String {
             ));
         }
     }
-    for key in plan
-        .sysctls
-        .iter()
-        .chain(plan.links.iter().flat_map(|l| &l.sysctls))
-        .map(|s| &s.key)
-    {
+    for key in sysctl_keys {
         out.push(format!(
             "sysctl {key}={}",
             read_sysctl(key).unwrap_or("-".into())
         ));
     }
     out.push(format!("tables: {}", sh_ok("nft list tables").trim()));
-    let table = &plan.firewall.table;
     if sh_ok("nft list tables").contains(&format!("table inet {table}\n")) {
         out.push(sh_ok(&format!("nft list table inet {table}")));
     }
     out.join("\n")
+}
+
+/// The sysctls `FULL` sets, written out by hand.
+const FULL_SYSCTLS: &[(&str, &str)] = &[
+    ("net.ipv4.ip_forward", "1"),
+    ("net.ipv6.conf.all.forwarding", "1"),
+    // The uplink took router advertisements (1, a new veth's default):
+    // forwarding on would stop that, so 2.
+    ("net.ipv6.conf.bx-up0.accept_ra", "2"),
+    ("net.ipv4.conf.vm1.rp_filter", "1"),
+    ("net.ipv4.conf.vm2.rp_filter", "1"),
+    ("net.ipv4.conf.vm3.rp_filter", "1"),
+];
+
+/// [`host_state`] for `FULL`, without asking the planner what to read:
+/// our default marks (group 2833, route protocol 177, table `blixard`)
+/// and `FULL`'s sysctls, written out by hand.
+pub fn full_state() -> String {
+    let keys: Vec<&str> = FULL_SYSCTLS.iter().map(|(k, _)| *k).collect();
+    state_of(2833, 177, &keys, "blixard")
+}
+
+/// Asserts that the host holds exactly what `FULL` asks for, from values
+/// written out by hand rather than built by the planner under test: taps
+/// vm1..vm3 (marked, up, multi-queue with vnet_hdr, owner and group root,
+/// MTU 1500, noqueue), the gateways 10.0.0.0/32 and fec0::/128 on each,
+/// one /32 and one /128 route to each VM, the sysctls, and one table of
+/// ours with each VM's set elements.
+pub fn assert_host_is_full() {
+    let state = full_state();
+    let mut want = Vec::new();
+    for i in 1..=3 {
+        want.push(format!(
+            "link vm{i} group=2833 alias=blixard:vm{i} mtu=1500 up=true qdisc=noqueue \
+             tun=tap/pi=false/vnet_hdr=true/mq=true/persist=true/user=root/group=root"
+        ));
+        want.push(format!("  addr 10.0.0.0/32 dev vm{i}"));
+        want.push(format!("  addr fec0::/128 dev vm{i}"));
+    }
+    let mut routes: Vec<String> = (1..=3)
+        .flat_map(|i| {
+            [
+                format!("route 10.0.0.{i} dev vm{i} table main"),
+                format!("route fec0::{i} dev vm{i} table main"),
+            ]
+        })
+        .collect();
+    routes.sort();
+    want.extend(routes);
+    want.extend(FULL_SYSCTLS.iter().map(|(k, v)| format!("sysctl {k}={v}")));
+    let head = state
+        .split_once("\ntables: ")
+        .map_or(state.as_str(), |(head, _)| head);
+    let mut have: Vec<&str> = head.lines().collect();
+    // Routes as the kernel lists them, in address order.
+    let first = have
+        .iter()
+        .position(|l| l.starts_with("route "))
+        .unwrap_or(have.len());
+    let last = have
+        .iter()
+        .rposition(|l| l.starts_with("route "))
+        .map_or(first, |i| i + 1);
+    have[first..last].sort();
+    assert_unchanged(&want.join("\n"), &have.join("\n"), "the host against FULL");
+    let tables = sh_ok("nft list tables");
+    assert_eq!(
+        tables.matches("table inet blixard\n").count(),
+        1,
+        "{tables}"
+    );
+    let table = sh_ok("nft list table inet blixard");
+    for i in 1..=3 {
+        for element in [
+            format!("\"vm{i}\" . 10.0.0.{i}"),
+            format!("\"vm{i}\" . fec0::{i}"),
+        ] {
+            assert!(
+                table.contains(&element),
+                "{element} missing from our table:\n{table}"
+            );
+        }
+    }
 }
 
 /// A sysctl of the calling thread's namespace (through a child process:

@@ -2,12 +2,14 @@
 //! veth-backed stand-in VMs and an upstream network.
 #![allow(dead_code)]
 
+use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use blixard_addr::VmIndex;
-use blixard_addr::config::{Action, Protocol, Selector};
-use blixard_addr::plan::{FirewallPlan, FirewallRule, FirewallVm};
+use blixard_addr::config::{Action, Config, Protocol, RuleConfig, Selector, VmSelection};
+use blixard_addr::plan::{FirewallPlan, FirewallRule, FirewallVm, RuleChain};
+use blixard_addr::planner::{HostFacts, build_plan};
 use blixard_netns::testing::{NetnsHolder, sh_ok};
 
 pub const TABLE: &str = "blixard";
@@ -40,6 +42,7 @@ pub fn plan(n: u32, ext: Option<&str>) -> FirewallPlan {
         inbound_default: Action::Drop,
         host_input_default: Action::Accept,
         host_ports: vec![53],
+        allow_networks: Vec::new(),
         vms: (1..=n).map(vm).collect(),
         rules: Vec::new(),
     }
@@ -54,6 +57,7 @@ pub fn seed_rules() -> Vec<FirewallRule> {
             protocol: None,
             port: None,
             action: Action::Drop,
+            chains: vec![RuleChain::Forward],
         },
         FirewallRule {
             from: Selector::External,
@@ -61,6 +65,7 @@ pub fn seed_rules() -> Vec<FirewallRule> {
             protocol: Some(Protocol::Tcp),
             port: Some(22),
             action: Action::Accept,
+            chains: vec![RuleChain::Forward],
         },
     ]
 }
@@ -142,9 +147,24 @@ pub fn ping(ns: &NetnsHolder, args: &str) -> bool {
 /// A listener inside `ns`; the socket stays in that namespace.
 pub fn listen(ns: &NetnsHolder, addr: &str) -> TcpListener {
     let addr: SocketAddr = addr.parse().unwrap();
-    blixard_netns::run_in(&ns.netns(), move || TcpListener::bind(addr))
-        .unwrap()
-        .unwrap()
+    blixard_netns::run_in(&ns.netns(), move || bind(addr)).unwrap()
+}
+
+/// Binds a listener in the calling thread's namespace. The previous
+/// probe's sockets on the same port may still be closing (their FINs cross
+/// namespaces asynchronously) and make the bind fail with EADDRINUSE for a
+/// moment: wait that out.
+pub fn bind(addr: SocketAddr) -> TcpListener {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match TcpListener::bind(addr) {
+            Ok(l) => return l,
+            Err(e) if e.kind() == ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("listen on {addr}: {e}"),
+        }
+    }
 }
 
 /// Connects from inside `ns`; `Some(peer address as the listener saw it)`.
@@ -181,4 +201,95 @@ pub fn counter(out: &str, needle: &str) -> u64 {
         .unwrap_or_else(|| panic!("no counter rule containing {needle:?} in:\n{out}"));
     let after = line.split("counter packets ").nth(1).unwrap();
     after.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// The planner's firewall for VMs `1..=n` behind `ext0`, with `rules`: the
+/// kernel tests go through the planner because where a rule is placed is
+/// its decision, not the renderer's.
+pub fn planned(n: u32, rules: Vec<RuleConfig>, tweak: impl FnOnce(&mut Config)) -> FirewallPlan {
+    let mut c = Config {
+        vms: VmSelection::Count(n),
+        ..Config::default()
+    };
+    c.firewall.rules = rules;
+    tweak(&mut c);
+    let facts = HostFacts {
+        external_interface: Some("ext0".into()),
+        ..HostFacts::default()
+    };
+    build_plan(&c, &facts).unwrap().firewall
+}
+
+/// A rule from the config's point of view; a port means TCP.
+pub fn rule(from: &str, to: &str, port: Option<u16>, action: Action) -> RuleConfig {
+    RuleConfig {
+        from: from.into(),
+        to: to.into(),
+        action,
+        protocol: port.map(|_| Protocol::Tcp),
+        port,
+    }
+}
+
+/// One end of a probe: a guest, the host (the test's own namespace) or
+/// the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// Guest N.
+    Vm(u32),
+    /// The host namespace.
+    Host,
+    /// The upstream namespace behind `ext0`.
+    Up,
+}
+
+/// How long a connection may take before it counts as dropped: everything
+/// here is one veth hop away, an answer takes milliseconds.
+pub const DROPPED_AFTER: Duration = Duration::from_millis(1000);
+
+/// A TCP connection from `from` to a fresh listener in `to`'s namespace at
+/// `addr`: the peer address as the listener saw it (so it counts at the
+/// target), or the kind of the connect error (`TimedOut` for a drop).
+pub fn tcp_probe(topo: &Topology, from: End, to: End, addr: &str) -> Result<SocketAddr, ErrorKind> {
+    let ns = |end| match end {
+        End::Host => None,
+        End::Vm(i) => Some(topo.guest(i)),
+        End::Up => Some(&topo.upstream),
+    };
+    tcp_between(ns(from), ns(to), addr)
+}
+
+/// [`tcp_probe`] between any two namespaces; `None` is the host (the
+/// calling thread's namespace).
+pub fn tcp_between(
+    from: Option<&NetnsHolder>,
+    to: Option<&NetnsHolder>,
+    addr: &str,
+) -> Result<SocketAddr, ErrorKind> {
+    let target: SocketAddr = addr.parse().unwrap();
+    let listener = match to {
+        None => bind(target),
+        Some(ns) => listen(ns, addr),
+    };
+    let connect = move || TcpStream::connect_timeout(&target, DROPPED_AFTER);
+    let stream = match from {
+        None => connect(),
+        Some(ns) => blixard_netns::run_in(&ns.netns(), connect).unwrap(),
+    };
+    let stream = stream.map_err(|e| e.kind())?;
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match listener.accept() {
+            Ok((_, peer)) => {
+                drop(stream);
+                return Ok(peer);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "connected but never accepted");
+                std::thread::yield_now();
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
 }
