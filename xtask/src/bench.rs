@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::{cargo, have, nix_is_root, root, run};
 
-const USAGE: &str = "usage: cargo xtask bench [--runs N] [--counts 64,256,1024,4096] [--json FILE] [--full-baseline] [--report-only]
+const USAGE: &str = "usage: cargo xtask bench [--runs N] [--counts 64,256,1024,4096] [--json FILE] [--full-baseline] [--per-vm-counts L] [--report-only]
 
   --runs N          runs per case; medians are reported (default 5)
   --counts LIST     VM counts (default 64,256,1024,4096; above 254 the pool is a /16)
@@ -27,6 +27,9 @@ const USAGE: &str = "usage: cargo xtask bench [--runs N] [--counts 64,256,1024,4
   --full-baseline   run the one-process-per-step baseline script at every
                     count and every run (by default: every run up to 256 VMs,
                     one run at 1024, skipped at 4096, where one run takes minutes)
+  --per-vm-counts L host sizes for the per-VM section: CLI and library
+                    wire/unwire beside CNI ptp ADD/DEL, and status
+                    (default 64,1024,4096; `none` skips it)
   --report-only     exit 0 even when a target is missed (default: a missed
                     target or one without a measurement fails the run)";
 
@@ -43,6 +46,8 @@ struct Options {
     full_baseline: bool,
     /// Print the verdicts but exit 0 even when a target is missed.
     report_only: bool,
+    /// Host sizes of the per-VM section (empty: skipped).
+    per_vm_counts: Vec<u32>,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -52,6 +57,7 @@ fn parse(args: &[String]) -> Result<Options> {
         json: None,
         full_baseline: false,
         report_only: false,
+        per_vm_counts: vec![64, 1024, 4096],
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -75,6 +81,17 @@ fn parse(args: &[String]) -> Result<Options> {
                     opts.counts.iter().all(|&c| (1..=65_000).contains(&c)),
                     "--counts: each between 1 and 65000"
                 );
+            }
+            "--per-vm-counts" => {
+                let list = value("--per-vm-counts")?;
+                opts.per_vm_counts = if list == "none" {
+                    Vec::new()
+                } else {
+                    list.split(',')
+                        .map(|c| c.trim().parse::<u32>())
+                        .collect::<Result<_, _>>()
+                        .context("--per-vm-counts: comma-separated numbers, or none")?
+                };
             }
             "--json" => opts.json = Some(value("--json")?.into()),
             "--full-baseline" => opts.full_baseline = true,
@@ -117,9 +134,9 @@ pub fn measure(args: &[String]) -> Result<()> {
 
 /// One measured process.
 #[derive(Debug, Clone, Copy)]
-struct Sample {
-    elapsed: Duration,
-    peak_rss_kib: u64,
+pub(crate) struct Sample {
+    pub(crate) elapsed: Duration,
+    pub(crate) peak_rss_kib: u64,
 }
 
 /// Who does the work.
@@ -169,16 +186,16 @@ impl Contender {
 type Samples = BTreeMap<(u32, Contender, Step), Vec<Sample>>;
 
 /// What the runs need to find.
-struct Env {
+pub(crate) struct Env {
     xtask: PathBuf,
-    blixard: PathBuf,
+    pub(crate) blixard: PathBuf,
     baseline: PathBuf,
     floor: PathBuf,
-    scratch: PathBuf,
+    pub(crate) scratch: PathBuf,
 }
 
 impl Env {
-    fn config(&self, count: u32, multi_queue: bool) -> Result<PathBuf> {
+    pub(crate) fn config(&self, count: u32, multi_queue: bool) -> Result<PathBuf> {
         let path = self
             .scratch
             .join(format!("bench-{count}-{}.toml", u8::from(multi_queue)));
@@ -197,7 +214,12 @@ impl Env {
 }
 
 /// Runs `program` under `__measure` in the calling thread's namespace.
-fn timed(env: &Env, label: &str, program: &Path, args: &[&str]) -> Result<(Sample, String)> {
+pub(crate) fn timed(
+    env: &Env,
+    label: &str,
+    program: &Path,
+    args: &[&str],
+) -> Result<(Sample, String)> {
     let log = env.scratch.join("step.log");
     let out = Command::new(&env.xtask)
         .arg("__measure")
@@ -241,7 +263,7 @@ fn timed(env: &Env, label: &str, program: &Path, args: &[&str]) -> Result<(Sampl
 }
 
 /// Runs a shell snippet (not timed) in the calling thread's namespace.
-fn sh(script: &str) -> Result<String> {
+pub(crate) fn sh(script: &str) -> Result<String> {
     let out = Command::new("sh")
         .args(["-ec", script])
         .output()
@@ -357,7 +379,7 @@ fn run_case(env: &Env, count: u32, contender: Contender) -> Result<Vec<(Step, Sa
     })?
 }
 
-fn median(samples: &[Sample]) -> Option<Sample> {
+pub(crate) fn median(samples: &[Sample]) -> Option<Sample> {
     if samples.is_empty() {
         return None;
     }
@@ -466,11 +488,70 @@ pub fn bench(args: &[String]) -> Result<()> {
         "cargo build --release -p blixard-cli",
         cargo().args(["build", "--release", "-p", "blixard-cli"]),
     )?;
+    run(
+        "cargo build --release --example wire_vm",
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "blixard-examples",
+            "--example",
+            "wire_vm",
+        ]),
+    )?;
+    ensure_cni()?;
     std::fs::create_dir_all(&env.scratch)?;
-    let result = bench_runs(&env, &opts);
+    let result = bench_runs(&env, &opts).and_then(|samples| {
+        let mut verdicts = report(&opts, &samples)?;
+        if !opts.per_vm_counts.is_empty() {
+            let per_vm = crate::per_vm::run(
+                &env,
+                &opts.per_vm_counts,
+                opts.runs,
+                &crate::per_vm::example_path(),
+            )?;
+            println!();
+            for v in &per_vm {
+                println!(
+                    "{} {}: {}",
+                    if v.met { "met   " } else { "MISSED" },
+                    v.target,
+                    v.measured
+                );
+            }
+            verdicts.extend(per_vm);
+        }
+        Ok(verdicts)
+    });
     let _ = std::fs::remove_dir_all(&env.scratch);
-    let samples = result?;
-    report(&opts, &samples)
+    let verdicts = result?;
+    let missed = verdicts.iter().filter(|v| !v.met).count();
+    if missed > 0 && !opts.report_only {
+        bail!(
+            "{missed} of {} target(s) missed (--report-only reports without failing)",
+            verdicts.len()
+        );
+    }
+    Ok(())
+}
+
+/// The CNI reference plugins, installed as root when missing.
+fn ensure_cni() -> Result<()> {
+    if Path::new("/usr/lib/cni/ptp").is_file() || !nix_is_root() || !have("apt-get") {
+        return Ok(());
+    }
+    run(
+        "apt-get install containernetworking-plugins (the per-VM reference)",
+        Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "containernetworking-plugins",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 fn bench_runs(env: &Env, opts: &Options) -> Result<Samples> {
@@ -506,13 +587,13 @@ fn bench_runs(env: &Env, opts: &Options) -> Result<Samples> {
 }
 
 /// A target from the issue and whether the medians meet it.
-struct Verdict {
-    target: String,
-    measured: String,
-    met: bool,
+pub(crate) struct Verdict {
+    pub(crate) target: String,
+    pub(crate) measured: String,
+    pub(crate) met: bool,
 }
 
-fn report(opts: &Options, samples: &Samples) -> Result<()> {
+fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> {
     let med = |count, contender, step| {
         samples
             .get(&(count, contender, step))
@@ -710,14 +791,7 @@ fn report(opts: &Options, samples: &Samples) -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("==> wrote {}", path.display());
     }
-    let missed = verdicts.iter().filter(|v| !v.met).count();
-    if missed > 0 && !opts.report_only {
-        bail!(
-            "{missed} of {} target(s) missed (--report-only reports without failing)",
-            verdicts.len()
-        );
-    }
-    Ok(())
+    Ok(verdicts)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod per_vm;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -69,7 +70,23 @@ const TOOLS: &[(&str, &str)] = &[
     ("iptables-legacy", "iptables"),
     // The shipped systemd unit is checked with `systemd-analyze verify`.
     ("systemd-analyze", "systemd"),
+    // The QEMU tier (crates/blixard-cli/tests/qemu) boots real guests.
+    ("qemu-system-x86_64", "qemu-system-x86"),
+    ("busybox", "busybox-static"),
 ];
+
+/// The QEMU tier's guest kernel: a /boot/vmlinuz-V with its /lib/modules/V
+/// (the virtio drivers are modules), as linux-image-amd64 installs.
+fn have_guest_kernel() -> bool {
+    std::fs::read_dir("/boot").is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("vmlinuz-"))
+                .is_some_and(|v| Path::new("/lib/modules").join(v).join("kernel").is_dir())
+        })
+    })
+}
 
 fn have(tool: &str) -> bool {
     std::env::var_os("PATH")
@@ -80,7 +97,10 @@ fn have(tool: &str) -> bool {
 }
 
 fn ensure_system_tools() -> Result<()> {
-    let missing: Vec<&(&str, &str)> = TOOLS.iter().filter(|(tool, _)| !have(tool)).collect();
+    let mut missing: Vec<&(&str, &str)> = TOOLS.iter().filter(|(tool, _)| !have(tool)).collect();
+    if !have_guest_kernel() {
+        missing.push(&("a kernel in /boot with its modules", "linux-image-amd64"));
+    }
     if missing.is_empty() {
         return Ok(());
     }
