@@ -65,6 +65,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("ip", "iproute2"),
     ("ping", "iputils-ping"),
     ("unshare", "util-linux"),
+    // The bench's reference scripts set forwarding with `sysctl`.
+    ("sysctl", "procps"),
     ("nsenter", "util-linux"),
     // The coexistence scan reads legacy iptables rules; its test needs them.
     ("iptables-legacy", "iptables"),
