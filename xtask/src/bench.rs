@@ -511,14 +511,7 @@ pub fn bench(args: &[String]) -> Result<()> {
                 &crate::per_vm::example_path(),
             )?;
             println!();
-            for v in &per_vm {
-                println!(
-                    "{} {}: {}",
-                    if v.met { "met   " } else { "MISSED" },
-                    v.target,
-                    v.measured
-                );
-            }
+            print_verdicts(&per_vm);
             verdicts.extend(per_vm);
         }
         Ok(verdicts)
@@ -587,6 +580,13 @@ fn bench_runs(env: &Env, opts: &Options) -> Result<Samples> {
 }
 
 /// A target from the issue and whether the medians meet it.
+fn print_verdicts(verdicts: &[Verdict]) {
+    for v in verdicts {
+        let mark = if v.met { "met   " } else { "MISSED" };
+        println!("{mark} {}: {}", v.target, v.measured);
+    }
+}
+
 pub(crate) struct Verdict {
     pub(crate) target: String,
     pub(crate) measured: String,
@@ -767,14 +767,7 @@ fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> {
     println!();
     print!("{table}");
     println!();
-    for v in &verdicts {
-        println!(
-            "{} {}: {}",
-            if v.met { "met   " } else { "MISSED" },
-            v.target,
-            v.measured
-        );
-    }
+    print_verdicts(&verdicts);
     if !opts.full_baseline && opts.counts.iter().any(|&c| c > 256) {
         println!(
             "\nbaseline script: every run up to 256 VMs, one run at 1024, skipped above (minutes per run); --full-baseline runs it everywhere"

@@ -159,23 +159,15 @@ impl DumpSocket {
         request: &RouteNetlinkMessage,
         what: &str,
     ) -> Result<Option<RouteNetlinkMessage>, RouteError> {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let mut msg = NetlinkMessage::from(request.clone());
-        // With the ack the answer always ends in an error message (code 0
-        // after a reply), so the loop below knows when it is complete.
-        msg.header.flags = NLM_F_REQUEST | NLM_F_ACK;
-        msg.header.sequence_number = seq;
-        msg.finalize();
-        let mut buf = vec![0u8; msg.buffer_len()];
-        msg.serialize(&mut buf);
         let no_reply = |reason: String| RouteError::NoReply {
             op: "get",
             object: what.to_string(),
             reason,
         };
-        self.socket
-            .send(&buf, 0)
+        // With the ack the answer always ends in an error message (code 0
+        // after a reply), so the loop below knows when it is complete.
+        let seq = self
+            .send(request, NLM_F_REQUEST | NLM_F_ACK)
             .map_err(|e| no_reply(e.to_string()))?;
         let mut answer = None;
         loop {
@@ -183,16 +175,7 @@ impl DumpSocket {
                 .socket
                 .recv_from_full()
                 .map_err(|e| no_reply(e.to_string()))?;
-            let mut offset = 0;
-            while offset < data.len() {
-                let reply: NetlinkMessage<RouteNetlinkMessage> =
-                    NetlinkMessage::deserialize(&data[offset..])
-                        .map_err(|e| no_reply(format!("undecodable reply: {e}")))?;
-                let len = reply.header.length as usize;
-                if len == 0 {
-                    return Err(no_reply("zero-length netlink message".into()));
-                }
-                offset += (len + 3) & !3;
+            for reply in decode(&data).map_err(no_reply)? {
                 if reply.header.sequence_number != seq {
                     continue;
                 }
@@ -228,6 +211,19 @@ impl DumpSocket {
         }
     }
 
+    /// Sends `request` with `flags`; returns its sequence number.
+    fn send(&mut self, request: &RouteNetlinkMessage, flags: u16) -> std::io::Result<u32> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut msg = NetlinkMessage::from(request.clone());
+        msg.header.flags = flags;
+        msg.header.sequence_number = self.seq;
+        msg.finalize();
+        let mut buf = vec![0u8; msg.buffer_len()];
+        msg.serialize(&mut buf);
+        self.socket.send(&buf, 0)?;
+        Ok(self.seq)
+    }
+
     /// One pass: `Ok(true)` complete, `Ok(false)` interrupted.
     fn dump_once(
         &mut self,
@@ -235,15 +231,9 @@ impl DumpSocket {
         what: &'static str,
         each: &mut dyn FnMut(RouteNetlinkMessage),
     ) -> Result<bool, DumpFailure> {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let mut msg = NetlinkMessage::from(request.clone());
-        msg.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-        msg.header.sequence_number = seq;
-        msg.finalize();
-        let mut buf = vec![0u8; msg.buffer_len()];
-        msg.serialize(&mut buf);
-        self.socket.send(&buf, 0).map_err(DumpFailure::Socket)?;
+        let seq = self
+            .send(request, NLM_F_REQUEST | NLM_F_DUMP)
+            .map_err(DumpFailure::Socket)?;
         let mut interrupted = false;
         loop {
             let (data, _) = self.socket.recv_from_full().map_err(|e| {
@@ -253,23 +243,13 @@ impl DumpSocket {
                     DumpFailure::Socket(e)
                 }
             })?;
-            let mut offset = 0;
-            while offset < data.len() {
-                let reply: NetlinkMessage<RouteNetlinkMessage> =
-                    NetlinkMessage::deserialize(&data[offset..]).map_err(|e| {
-                        DumpFailure::Socket(std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            format!("undecodable reply to the {what} dump: {e}"),
-                        ))
-                    })?;
-                let len = reply.header.length as usize;
-                if len == 0 {
-                    return Err(DumpFailure::Socket(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "zero-length netlink message",
-                    )));
-                }
-                offset += (len + 3) & !3;
+            let replies = decode(&data).map_err(|e| {
+                DumpFailure::Socket(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("reply to the {what} dump: {e}"),
+                ))
+            })?;
+            for reply in replies {
                 if reply.header.sequence_number != seq {
                     continue;
                 }
@@ -315,6 +295,24 @@ impl DumpSocket {
             }
         }
     }
+}
+
+/// The messages of one received buffer, in order.
+fn decode(data: &[u8]) -> Result<Vec<NetlinkMessage<RouteNetlinkMessage>>, String> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset < data.len() {
+        let reply: NetlinkMessage<RouteNetlinkMessage> =
+            NetlinkMessage::deserialize(&data[offset..])
+                .map_err(|e| format!("undecodable netlink message: {e}"))?;
+        let len = reply.header.length as usize;
+        if len == 0 {
+            return Err("zero-length netlink message".into());
+        }
+        offset += (len + 3) & !3;
+        out.push(reply);
+    }
+    Ok(out)
 }
 
 fn libc_eintr() -> i32 {
