@@ -1,4 +1,4 @@
-//! Developer tasks: `cargo xtask ci | schema | bench`.
+//! Developer tasks: `cargo xtask ci | schema | docs | package | bench`.
 //!
 //! `ci` is the one command the README and `.ci/run` use: it checks the tools
 //! the privileged tests need (installing them with apt-get when running as
@@ -10,6 +10,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod package;
 mod per_vm;
 
 fn main() -> ExitCode {
@@ -17,12 +18,18 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(&args[1..]),
         Some("schema") => schema(),
+        Some("docs") => docs(),
+        Some("package") => match &args[1..] {
+            [] => package::package().map(|_| ()),
+            [flag] if flag == "--check" => package::check(),
+            _ => Err(anyhow::anyhow!("usage: cargo xtask package [--check]")),
+        },
         Some("bench") => bench::bench(&args[1..]),
         Some("__measure") => bench::measure(&args[1..]),
         Some("deps") => ensure_system_tools(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  ci      fmt, clippy -D warnings, all tests (privileged ones in throwaway\n          network namespaces), docs, schema freshness; needs root\n          (--unprivileged: the reduced suite, naming what it skipped)\n  deps    check/install the system tools the tests use (nft, ip, ping)\n  schema  regenerate crates/blixard-addr/config.schema.json\n  bench   apply/re-apply/teardown benchmarks against the shell baselines"
+                "usage: cargo xtask <task>\n\n  ci      fmt, clippy -D warnings, all tests (privileged ones in throwaway\n          network namespaces), docs, schema freshness; needs root\n          (--unprivileged: the reduced suite, naming what it skipped)\n  deps    check/install the system tools the tests use (nft, ip, ping)\n  schema  regenerate crates/blixard-addr/config.schema.json\n  docs    regenerate contrib/man, contrib/completions and contrib/network.toml.example\n  package build target/debian/blixard-net_<version>_<arch>.deb (--check: and check it,\n          installing and purging it with dpkg as root with CI set)\n  bench   apply/re-apply/teardown benchmarks against the shell baselines"
             );
             return ExitCode::from(2);
         }
@@ -70,6 +77,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("nsenter", "util-linux"),
     // The coexistence scan reads legacy iptables rules; its test needs them.
     ("iptables-legacy", "iptables"),
+    // The package's man pages are rendered with `man -l`.
+    ("man", "man-db"),
     // The shipped systemd unit is checked with `systemd-analyze verify`.
     ("systemd-analyze", "systemd"),
     // The QEMU tier (crates/blixard-cli/tests/qemu) boots real guests.
@@ -198,6 +207,14 @@ fn ci(args: &[String]) -> Result<()> {
             .args(["doc", "--workspace", "--no-deps"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
+    if have("man") {
+        package::check()?;
+    } else {
+        // Only reachable unprivileged: as root ensure_system_tools installs it.
+        let mut log = std::fs::read_to_string(&skip_log)?;
+        log.push_str("package: man (apt-get install man-db)\n");
+        std::fs::write(&skip_log, log)?;
+    }
     let skipped = std::fs::read_to_string(&skip_log)?;
     let skipped: Vec<&str> = skipped.lines().collect();
     for line in &skipped {
@@ -215,6 +232,22 @@ fn ci(args: &[String]) -> Result<()> {
         return Ok(());
     }
     bail!("{} test(s) skipped (listed above)", skipped.len())
+}
+
+/// Regenerates the man pages, completions and example config in contrib/
+/// from the CLI (the test `man_pages_completions_and_example_config_are_fresh`
+/// fails when they are stale).
+fn docs() -> Result<()> {
+    let contrib = root().join("contrib");
+    for stale in ["man", "completions"] {
+        let _ = std::fs::remove_dir_all(contrib.join(stale));
+    }
+    run(
+        "regenerate contrib/man, contrib/completions, contrib/network.toml.example",
+        cargo()
+            .args(["run", "-q", "-p", "blixard-cli", "--", "__generate-docs"])
+            .arg(&contrib),
+    )
 }
 
 fn schema() -> Result<()> {

@@ -143,6 +143,13 @@ pub enum Command {
     /// touches this machine's own network. `--vms N` sets the guest count
     /// (default 3).
     Demo,
+    /// Writes the man pages, shell completions and example config into DIR
+    /// (`cargo xtask docs` regenerates `contrib/` with it).
+    #[command(hide = true, name = "__generate-docs")]
+    GenerateDocs {
+        /// Output directory.
+        dir: PathBuf,
+    },
 }
 
 /// Guest configuration formats.

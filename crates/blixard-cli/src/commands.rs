@@ -14,7 +14,7 @@ use blixard_netns::Netns;
 use clap::CommandFactory;
 
 use crate::cli::{Args, Command};
-use crate::{demo, doctor, lock, output, vm};
+use crate::{demo, docs, doctor, lock, output, vm};
 
 /// The default config file.
 pub const DEFAULT_CONFIG: &str = "/etc/blixard/network.toml";
@@ -426,5 +426,9 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         Command::List => vm::list(args),
         Command::Demo => demo::run(args),
         Command::TryOpenTap { name } => doctor::try_open_tap(name),
+        Command::GenerateDocs { dir } => {
+            docs::generate(dir).map_err(|e| Failure::Failed(format!("{}: {e}", dir.display())))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

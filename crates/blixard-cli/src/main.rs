@@ -8,6 +8,7 @@
 mod cli;
 mod commands;
 mod demo;
+mod docs;
 mod doctor;
 mod files;
 mod lock;

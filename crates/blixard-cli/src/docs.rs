@@ -1,0 +1,65 @@
+//! `blixard-net __generate-docs DIR`: the man pages and shell completions,
+//! generated from the clap definitions, and the example config, written from
+//! the defaults. `cargo xtask docs` writes them to `contrib/`, where a test
+//! checks they are fresh; `cargo xtask package` ships them.
+
+use std::io;
+use std::path::Path;
+
+use blixard_addr::Config;
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use crate::cli::Args;
+
+/// The completion files, by shell, under the names their Debian directories
+/// expect.
+pub const COMPLETIONS: &[(Shell, &str)] = &[
+    (Shell::Bash, "blixard-net"),
+    (Shell::Zsh, "_blixard-net"),
+    (Shell::Fish, "blixard-net.fish"),
+];
+
+/// Writes `DIR/man/*.1`, `DIR/completions/*` and `DIR/network.toml.example`.
+pub fn generate(dir: &Path) -> io::Result<()> {
+    let man = dir.join("man");
+    let completions = dir.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&completions)?;
+    // One page for the command and one per visible subcommand (hidden
+    // ones, like `__try-open-tap` and this one, are skipped).
+    clap_mangen::generate_to(Args::command(), &man)?;
+    for (shell, name) in COMPLETIONS {
+        let mut out = Vec::new();
+        clap_complete::generate(*shell, &mut Args::command(), "blixard-net", &mut out);
+        std::fs::write(completions.join(name), out)?;
+    }
+    std::fs::write(dir.join("network.toml.example"), example_config())?;
+    Ok(())
+}
+
+/// The example `/etc/blixard/network.toml`: every default, commented out.
+pub fn example_config() -> String {
+    let mut text = String::from(
+        "# Example /etc/blixard/network.toml for blixard-net.\n\
+         #\n\
+         # Every line below is commented out and shows the built-in default, so\n\
+         # this file as it is changes nothing. Copy it to /etc/blixard/network.toml\n\
+         # and uncomment what you want to change; `blixard-net plan` shows the\n\
+         # result and `blixard-net schema` prints the JSON schema of every key.\n\
+         # Not shown (no default): owner = \"alice\" (tap owner, user name or uid;\n\
+         # default $SUDO_USER, else root), group = \"kvm\" (tap group) and\n\
+         # [[firewall.rules]] (from, to, action, protocol, port).\n\
+         #\n",
+    );
+    for line in Config::default().to_toml_string().lines() {
+        if line.is_empty() {
+            text.push('\n');
+        } else {
+            text.push_str("# ");
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text
+}
