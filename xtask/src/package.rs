@@ -18,8 +18,13 @@ const FILES: &[&str] = &[
     "/usr/share/zsh/vendor-completions/_blixard-net",
     "/usr/share/fish/vendor_completions.d/blixard-net.fish",
     "/usr/share/doc/blixard-net/copyright",
-    "/usr/share/doc/blixard-net/examples/network.toml",
+    "/etc/blixard/network.toml",
 ];
+
+/// The example config is a conffile: an operator's edits survive upgrades,
+/// and `dpkg --purge` removes it. Every setting in it is commented out, so
+/// as shipped it means the built-in defaults.
+const CONFFILE: &str = "/etc/blixard/network.toml";
 
 const UNIT: &str = "/lib/systemd/system/blixard-net.service";
 const BIN: &str = "/usr/bin/blixard-net";
@@ -196,6 +201,12 @@ Description: routed networking for microVM hosts
 "
     );
     put(&staging, "/DEBIAN/control", control.as_bytes(), 0o644)?;
+    put(
+        &staging,
+        "/DEBIAN/conffiles",
+        format!("{CONFFILE}\n").as_bytes(),
+        0o644,
+    )?;
     // Directories as dpkg expects them (0755), whatever the umask.
     output(
         Command::new("find")
@@ -249,8 +260,8 @@ fn check_inner() -> Result<()> {
         );
     }
     ensure!(
-        !info.contains("conffiles"),
-        "no conffiles expected:\n{info}"
+        info.contains("conffiles"),
+        "{CONFFILE} must be a conffile:\n{info}"
     );
     let contents = output(Command::new("dpkg-deb").arg("--contents").arg(&deb))?;
     let mut listed: Vec<String> = contents
@@ -281,8 +292,9 @@ fn check_inner() -> Result<()> {
             .status
             .success()
             || Path::new(BIN).exists()
+            || Path::new(CONFFILE).exists()
         {
-            bail!("blixard-net is already installed here: not touching it");
+            bail!("blixard-net (or {CONFFILE}) is already on this machine: not touching it");
         }
         run("dpkg -i", Command::new("dpkg").arg("-i").arg(&deb))?;
         let checked = check_installed(Path::new("/"), &expected);

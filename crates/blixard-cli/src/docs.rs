@@ -41,11 +41,11 @@ pub fn generate(dir: &Path) -> io::Result<()> {
 /// The example `/etc/blixard/network.toml`: every default, commented out.
 pub fn example_config() -> String {
     let mut text = String::from(
-        "# Example /etc/blixard/network.toml for blixard-net.\n\
+        "# /etc/blixard/network.toml: blixard-net's config.\n\
          #\n\
          # Every line below is commented out and shows the built-in default, so\n\
-         # this file as it is changes nothing. Copy it to /etc/blixard/network.toml\n\
-         # and uncomment what you want to change; `blixard-net plan` shows the\n\
+         # this file as it is changes nothing. Uncomment what you want to\n\
+         # change; `blixard-net plan` shows the\n\
          # result and `blixard-net schema` prints the JSON schema of every key.\n\
          # Not shown (no default): owner = \"alice\" (tap owner, user name or uid;\n\
          # default $SUDO_USER, else root), group = \"kvm\" (tap group) and\n\
