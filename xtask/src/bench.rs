@@ -407,23 +407,8 @@ fn ensure_iptables() -> Result<()> {
         return Ok(());
     }
     if nix_is_root() && have("apt-get") {
-        run(
-            "apt-get update",
-            Command::new("apt-get").args(["update", "-qq"]),
-        )?;
-        run(
-            "apt-get install iptables (the baseline script uses it)",
-            Command::new("apt-get")
-                .args([
-                    "install",
-                    "-y",
-                    "-qq",
-                    "--no-install-recommends",
-                    "iptables",
-                ])
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
-        return Ok(());
+        // The baseline script uses them.
+        return crate::apt_install(&["iptables"]);
     }
     bail!("the baseline script needs iptables and ip6tables: `sudo apt-get install iptables`")
 }
@@ -533,18 +518,7 @@ fn ensure_cni() -> Result<()> {
     if Path::new("/usr/lib/cni/ptp").is_file() || !nix_is_root() || !have("apt-get") {
         return Ok(());
     }
-    run(
-        "apt-get install containernetworking-plugins (the per-VM reference)",
-        Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                "containernetworking-plugins",
-            ])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+    crate::apt_install(&["containernetworking-plugins"])
 }
 
 fn bench_runs(env: &Env, opts: &Options) -> Result<Samples> {

@@ -107,6 +107,23 @@ fn have(tool: &str) -> bool {
             .any(|d| Path::new(d).join(tool).is_file())
 }
 
+/// Installs Debian `packages` (as root), refreshing the package lists
+/// first: a fresh machine may have none.
+pub(crate) fn apt_install(packages: &[&str]) -> Result<()> {
+    eprintln!("==> installing {}", packages.join(" "));
+    run(
+        "apt-get update",
+        Command::new("apt-get").args(["update", "-qq"]),
+    )?;
+    run(
+        "apt-get install",
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
 fn ensure_system_tools() -> Result<()> {
     let mut missing: Vec<&(&str, &str)> = TOOLS.iter().filter(|(tool, _)| !have(tool)).collect();
     if !have_guest_kernel() {
@@ -118,19 +135,7 @@ fn ensure_system_tools() -> Result<()> {
     let packages: Vec<&str> = missing.iter().map(|(_, pkg)| *pkg).collect();
     let is_root = nix_is_root();
     if is_root && have("apt-get") {
-        eprintln!("==> installing {}", packages.join(" "));
-        run(
-            "apt-get update",
-            Command::new("apt-get").args(["update", "-qq"]),
-        )?;
-        run(
-            "apt-get install",
-            Command::new("apt-get")
-                .args(["install", "-y", "-qq", "--no-install-recommends"])
-                .args(&packages)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
-        return Ok(());
+        return apt_install(&packages);
     }
     bail!(
         "missing tools: {}; install them first, e.g. `sudo apt-get install {}`",
