@@ -695,15 +695,8 @@ fn execute_taps(ownership: &Ownership, run: &[Change]) -> Result<(), HostError> 
 
 fn execute_firewall(nft: &Nft, change: &Change) -> Result<(), HostError> {
     match change {
-        // The diff asks for this only when observe found the table out of
-        // sync, so `Nft::apply`'s own listing would repeat that work.
-        Change::ReplaceFirewall { firewall } => nft.run_batch(
-            &Nft::render(firewall),
-            &format!("replace table inet {}", firewall.table),
-        )?,
-        Change::DeleteFirewall { table } => {
-            nft.delete(table)?;
-        }
+        Change::ReplaceFirewall { firewall } => nft.apply(firewall)?,
+        Change::DeleteFirewall { table } => nft.delete(table)?,
         Change::AddFirewallVm { table, vm } => nft.add_vm(table, vm)?,
         Change::RemoveFirewallVm { table, vm } => nft.remove_vm(table, vm)?,
         other => unreachable!("not a firewall change: {other:?}"),

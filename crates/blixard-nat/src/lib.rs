@@ -3,7 +3,8 @@
 //!
 //! The table is rendered purely from a [`FirewallPlan`] ([`Nft::render`]),
 //! compared with what the kernel holds ([`Nft::observe`]) and replaced in one
-//! atomic `nft -j -f -` transaction ([`Nft::apply`]). Per-VM data lives in
+//! atomic `nft -j -f -` transaction ([`Nft::apply`], which always writes:
+//! the diff in blixard-addr decides whether it is needed). Per-VM data lives in
 //! named sets, so wiring one VM ([`Nft::add_vm`]) adds set elements and
 //! never touches rules. [`Nft::scan`] looks for foreign chains that would
 //! drop VM traffic regardless of what our table accepts.
@@ -199,29 +200,24 @@ impl Nft {
         }
     }
 
-    /// Replaces our table atomically in one nft transaction unless it is
-    /// already in sync; returns whether it wrote.
-    pub fn apply(&self, plan: &FirewallPlan) -> Result<bool, NatError> {
-        if self.observe(plan)? == ObservedFirewall::InSync {
-            return Ok(false);
-        }
+    /// Replaces our table atomically in one nft transaction. It always
+    /// writes: whether the table needs it is the diff's decision, from
+    /// [`Nft::observe`].
+    pub fn apply(&self, plan: &FirewallPlan) -> Result<(), NatError> {
         self.run_batch(
             &Self::render(plan),
             &format!("replace table inet {}", plan.table),
-        )?;
-        Ok(true)
+        )
     }
 
-    /// Deletes our table; `false` when it did not exist. Nothing else in the
-    /// ruleset is touched.
-    pub fn delete(&self, table: &str) -> Result<bool, NatError> {
-        if self.list_table(table)?.is_none() {
-            return Ok(false);
-        }
+    /// Deletes our table, in one transaction that first adds it, so that an
+    /// absent table is not an error and nothing needs listing first. Nothing
+    /// else in the ruleset is touched.
+    pub fn delete(&self, table: &str) -> Result<(), NatError> {
         let mut batch = Batch::new();
+        batch.add(render::table(table));
         batch.delete(render::table(table));
-        self.run_batch(&batch.to_nftables(), &format!("delete table inet {table}"))?;
-        Ok(true)
+        self.run_batch(&batch.to_nftables(), &format!("delete table inet {table}"))
     }
 
     /// Wires one VM: adds its interface and addresses to our sets. Idempotent;

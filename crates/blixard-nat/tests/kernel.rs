@@ -53,7 +53,7 @@ fn anti_spoofing_drops_other_vms_sources_before_host_and_vm() {
             // Control: with anti-spoofing off the spoofed packets do arrive.
             let mut p = plan(3, Some("ext0"));
             p.anti_spoofing = false;
-            assert!(nft.apply(&p).unwrap());
+            nft.apply(&p).unwrap();
             spoof();
             let vm3_before = probe_counts(&vm3.sh_ok("nft list table inet probe"));
             let host_before = probe_counts(&sh_ok("nft list table inet probe"));
@@ -67,7 +67,7 @@ fn anti_spoofing_drops_other_vms_sources_before_host_and_vm() {
             );
 
             p.anti_spoofing = true;
-            assert!(nft.apply(&p).unwrap());
+            nft.apply(&p).unwrap();
             spoof();
             assert_eq!(
                 probe_counts(&vm3.sh_ok("nft list table inet probe")),
@@ -109,7 +109,7 @@ fn masquerade_reaches_upstream_that_has_no_route_back() {
         let vm1 = topo.guest(1);
         // Control: without our table the upstream cannot answer.
         assert!(!ping(vm1, UPSTREAM_V4));
-        assert!(Nft::new().apply(&plan(1, Some("ext0"))).unwrap());
+        Nft::new().apply(&plan(1, Some("ext0"))).unwrap();
         assert!(ping(vm1, UPSTREAM_V4));
         assert!(ping(vm1, UPSTREAM_V6));
 
@@ -126,7 +126,7 @@ fn masquerade_reaches_upstream_that_has_no_route_back() {
 fn vm_to_vm_and_vm_to_host_keep_their_source_address() {
     in_fresh_netns("vm_to_vm_and_vm_to_host_keep_their_source_address", || {
         let topo = Topology::new(2);
-        assert!(Nft::new().apply(&plan(2, Some("ext0"))).unwrap());
+        Nft::new().apply(&plan(2, Some("ext0"))).unwrap();
         let (vm1, vm2) = (topo.guest(1), topo.guest(2));
         let l4 = listen(vm2, "10.0.0.2:7000");
         assert_eq!(
@@ -154,7 +154,7 @@ fn seed_rules_block_exactly_what_they_name() {
         let (vm1, vm2, vm3) = (topo.guest(1), topo.guest(2), topo.guest(3));
         let mut p = plan(3, Some("ext0"));
         p.rules = seed_rules();
-        assert!(Nft::new().apply(&p).unwrap());
+        Nft::new().apply(&p).unwrap();
 
         // Block VM 1 from accessing VM 2 ...
         assert!(!ping(vm1, "10.0.0.2"));
@@ -211,7 +211,7 @@ fn host_rules_judge_the_hosts_own_new_connections() {
                 .success()
         };
         assert!(host_pings("10.0.0.2"), "reachable before the rule");
-        assert!(Nft::new().apply(&p).unwrap());
+        Nft::new().apply(&p).unwrap();
         assert!(
             !host_pings("10.0.0.2"),
             "host -> vm2 passed a from=host drop"
@@ -312,16 +312,15 @@ fn apply_is_idempotent_and_observe_names_drift() {
         let nft = Nft::new();
         let p = rich_plan();
         assert_eq!(observed(&nft, &p), ObservedFirewall::Absent);
-        assert!(nft.apply(&p).unwrap());
+        nft.apply(&p).unwrap();
         // The canonical comparison holds against what nft 1.0.6 prints back.
         assert_eq!(observed(&nft, &p), ObservedFirewall::InSync);
-        let before = sh_ok("nft -a list ruleset");
-        assert!(!nft.apply(&p).unwrap(), "second apply wrote");
-        assert_eq!(
-            sh_ok("nft -a list ruleset"),
-            before,
-            "ruleset changed (handles too)"
-        );
+        // Whether to write at all is the diff's decision (a no-op apply
+        // sends nothing); a second replace must give the same table.
+        let before = sh_ok("nft list ruleset");
+        nft.apply(&p).unwrap();
+        assert_eq!(sh_ok("nft list ruleset"), before, "second replace differs");
+        assert_eq!(observed(&nft, &p), ObservedFirewall::InSync);
 
         let differs = |want: &[&str]| match observed(&nft, &p) {
             ObservedFirewall::Differs(d) => {
@@ -334,7 +333,7 @@ fn apply_is_idempotent_and_observe_names_drift() {
         };
         sh_ok(r#"nft delete element inet blixard vm_v4 '{ "vm2" . 10.0.0.2 }'"#);
         differs(&["set vm_v4 lacks vm2 . 10.0.0.2"]);
-        assert!(nft.apply(&p).unwrap());
+        nft.apply(&p).unwrap();
         assert_eq!(observed(&nft, &p), ObservedFirewall::InSync);
 
         let handle = sh_ok("nft -a list chain inet blixard postrouting")
@@ -352,7 +351,7 @@ fn apply_is_idempotent_and_observe_names_drift() {
         differs(&["chain input is missing", "chain postrouting"]);
         sh_ok("nft chain inet blixard forward '{ policy drop; }'");
         differs(&["chain forward is"]);
-        assert!(nft.apply(&p).unwrap());
+        nft.apply(&p).unwrap();
         assert_eq!(observed(&nft, &p), ObservedFirewall::InSync);
 
         // Per-VM wiring touches set elements only.
@@ -374,7 +373,7 @@ fn apply_is_idempotent_and_observe_names_drift() {
         nft.remove_vm(TABLE, &vm(4)).unwrap();
         assert_eq!(observed(&nft, &p), ObservedFirewall::InSync);
 
-        assert!(nft.delete(TABLE).unwrap());
+        nft.delete(TABLE).unwrap();
         nft.remove_vm(TABLE, &vm(1)).unwrap();
         let err = nft.add_vm(TABLE, &vm(1)).unwrap_err();
         assert!(err.to_string().contains("vm1"), "{err}");
@@ -404,11 +403,13 @@ EOF",
             let list = || sh_ok("nft -a list table ip foreign && nft -a list table inet blixard2");
             let before = list();
             let nft = Nft::new();
-            assert!(nft.apply(&plan(3, Some("ext0"))).unwrap());
+            nft.apply(&plan(3, Some("ext0"))).unwrap();
             assert_eq!(list(), before);
-            assert!(nft.delete(TABLE).unwrap());
+            nft.delete(TABLE).unwrap();
             assert_eq!(list(), before);
-            assert!(!nft.delete(TABLE).unwrap());
+            // Deleting an absent table is not an error and touches nothing.
+            nft.delete(TABLE).unwrap();
+            assert_eq!(list(), before);
             assert_eq!(
                 nft.observe(&plan(3, None)).unwrap(),
                 ObservedFirewall::Absent
@@ -500,9 +501,10 @@ fn applies_4096_vms_in_one_transaction() {
     in_fresh_netns("applies_4096_vms_in_one_transaction", || {
         let nft = Nft::new();
         let p = plan(4096, Some("ext0"));
-        assert!(nft.apply(&p).unwrap());
+        nft.apply(&p).unwrap();
         assert_eq!(nft.observe(&p).unwrap(), ObservedFirewall::InSync);
-        assert!(!nft.apply(&p).unwrap());
+        nft.apply(&p).unwrap();
+        assert_eq!(nft.observe(&p).unwrap(), ObservedFirewall::InSync);
         let v4 = sh_ok("nft list set inet blixard vm_v4");
         assert!(
             v4.contains("\"vm4096\" . 10.0.16.0"),
@@ -547,9 +549,10 @@ fn planner_output_applies_and_stays_in_sync() {
         let plan = build_plan(&config, &facts).unwrap().firewall;
         assert_eq!(plan.vms.len(), 64);
         let nft = Nft::new();
-        assert!(nft.apply(&plan).unwrap());
+        nft.apply(&plan).unwrap();
         assert_eq!(nft.observe(&plan).unwrap(), ObservedFirewall::InSync);
-        assert!(!nft.apply(&plan).unwrap());
+        nft.apply(&plan).unwrap();
+        assert_eq!(nft.observe(&plan).unwrap(), ObservedFirewall::InSync);
         let input = sh_ok("nft list chain inet blixard input");
         assert!(input.contains("udp dport 5353"), "{input}");
     });
@@ -678,12 +681,12 @@ fn pair(
         );
     }
     let nft = Nft::new();
-    assert!(nft.apply(&planned(n, Vec::new(), tweak)).unwrap());
+    nft.apply(&planned(n, Vec::new(), tweak)).unwrap();
     for p in probes {
         check(&topo, p, false);
     }
     let plan = planned(n, rules, tweak);
-    assert!(nft.apply(&plan).unwrap());
+    nft.apply(&plan).unwrap();
     for p in probes {
         check(&topo, p, true);
     }
@@ -1283,7 +1286,7 @@ fn vms_reach_other_host_networks_only_when_named() {
         };
 
         // Nothing names lan0's network: dropped, counted, nothing arrives.
-        assert!(nft.apply(&planned(2, Vec::new(), keep)).unwrap());
+        nft.apply(&planned(2, Vec::new(), keep)).unwrap();
         assert_eq!(
             tcp_to(vm1, &peer, "192.168.50.2:7201"),
             Err(ErrorKind::TimedOut)
@@ -1300,7 +1303,7 @@ fn vms_reach_other_host_networks_only_when_named() {
             vec![rule("vm1", "192.168.50.0/24", Some(7201), Action::Accept)],
             keep,
         );
-        assert!(nft.apply(&p).unwrap());
+        nft.apply(&p).unwrap();
         let peer_saw = tcp_to(vm1, &peer, "192.168.50.2:7201").expect("the rule lets vm1 through");
         assert_eq!(
             peer_saw.ip().to_string(),
@@ -1316,7 +1319,7 @@ fn vms_reach_other_host_networks_only_when_named() {
         let p = planned(2, Vec::new(), |c| {
             c.firewall.allow_networks = vec!["192.168.50.0/24".parse().unwrap()];
         });
-        assert!(nft.apply(&p).unwrap());
+        nft.apply(&p).unwrap();
         for vm in [vm1, vm2] {
             tcp_to(vm, &peer, "192.168.50.2:7201").expect("allow_networks lets VMs through");
         }
@@ -1356,7 +1359,7 @@ fn unwired_pool_addresses_are_unreachable_not_sent_upstream() {
             "control: the pings did not reach the upstream {before:?}"
         );
 
-        assert!(Nft::new().apply(&planned(3, Vec::new(), keep)).unwrap());
+        Nft::new().apply(&planned(3, Vec::new(), keep)).unwrap();
         let v4 = ping_text("10.0.0.200");
         assert!(
             v4.contains("Unreachable"),
@@ -1462,7 +1465,7 @@ fn decapsulated_pool_sources_are_dropped_and_counted() {
         // Control: anti-spoofing off, the decapsulated packet is believed.
         let mut p = planned(2, Vec::new(), keep);
         p.anti_spoofing = false;
-        assert!(nft.apply(&p).unwrap());
+        nft.apply(&p).unwrap();
         assert!(
             vxlan_delivers(&topo, &listener, "10.0.0.2"),
             "control: the tunnel did not deliver"
@@ -1473,7 +1476,7 @@ fn decapsulated_pool_sources_are_dropped_and_counted() {
         );
 
         p.anti_spoofing = true;
-        assert!(nft.apply(&p).unwrap());
+        nft.apply(&p).unwrap();
         assert!(
             !vxlan_delivers(&topo, &listener, "10.0.0.2"),
             "a decapsulated pool source was believed"

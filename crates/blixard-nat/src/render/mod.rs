@@ -1,0 +1,199 @@
+//! Pure rendering of a [`FirewallPlan`] into an nftables JSON batch.
+//!
+//! Everything goes through the `nftables` crate's types, never through
+//! formatted nft syntax, so a name in the plan can never become nft syntax.
+//! Expressions are written in the form nft 1.0.6 prints them back (single
+//! element sets collapsed, `/32` prefixes as plain addresses, `tcp dport`
+//! rather than `meta l4proto tcp th dport`), which keeps the canonical
+//! comparison in [`crate::canon`] small.
+
+use std::borrow::Cow;
+
+use blixard_addr::plan::{FirewallPlan, FirewallVm};
+use nftables::batch::Batch;
+use nftables::expr::{Expression, NamedExpression};
+use nftables::schema::{self, Chain, Element, NfListObject, Nftables, Rule, Table};
+use nftables::stmt::Statement;
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+
+mod expr;
+mod rules;
+
+use expr::*;
+pub use rules::rules;
+
+/// Name of the set of our VM interfaces (`type ifname`).
+pub const SET_IFACES: &str = "vm_ifaces";
+/// Name of the set of `ifname . ipv4_addr` pairs a VM may send from.
+pub const SET_V4: &str = "vm_v4";
+/// Name of the set of `ifname . ipv6_addr` pairs a VM may send from.
+pub const SET_V6: &str = "vm_v6";
+/// Chain at hook prerouting (priority raw): anti-spoofing.
+pub const CHAIN_PREROUTING: &str = "prerouting";
+/// Chain at hook forward (priority filter): forwarding policy and user rules.
+pub const CHAIN_FORWARD: &str = "forward";
+/// Chain at hook input (priority filter): what VMs may open on the host.
+pub const CHAIN_INPUT: &str = "input";
+/// Chain at hook output (priority filter): user rules `from = "host"`.
+pub const CHAIN_OUTPUT: &str = "output";
+/// Chain at hook postrouting (nat, srcnat): masquerade.
+pub const CHAIN_POSTROUTING: &str = "postrouting";
+
+/// Every chain of our table, in the order they are created.
+pub const CHAINS: [&str; 5] = [
+    CHAIN_PREROUTING,
+    CHAIN_FORWARD,
+    CHAIN_INPUT,
+    CHAIN_OUTPUT,
+    CHAIN_POSTROUTING,
+];
+
+/// Huge element lists are split into several `add element` commands of this
+/// size inside the same transaction, so no single command gets unwieldy.
+pub const ELEMENT_CHUNK: usize = 1024;
+
+/// The desired table as one atomic nftables JSON batch: `add table` (so the
+/// delete cannot fail), `delete table`, `add table`, chains, sets, elements,
+/// rules.
+pub fn render(plan: &FirewallPlan) -> Nftables<'static> {
+    let t = plan.table.clone();
+    let mut batch = Batch::new();
+    batch.add(table(&t));
+    batch.delete(table(&t));
+    batch.add(table(&t));
+    for chain in chains(&t) {
+        batch.add(NfListObject::Chain(chain));
+    }
+    for set in sets(&t) {
+        batch.add(NfListObject::Set(Box::new(set)));
+    }
+    for (name, elems) in [
+        (
+            SET_IFACES,
+            plan.vms.iter().map(iface_elem).collect::<Vec<_>>(),
+        ),
+        (SET_V4, plan.vms.iter().map(v4_elem).collect()),
+        (SET_V6, plan.vms.iter().filter_map(v6_elem).collect()),
+    ] {
+        for chunk in elems.chunks(ELEMENT_CHUNK) {
+            batch.add(NfListObject::Element(element(&t, name, chunk.to_vec())));
+        }
+    }
+    for (chain, exprs) in rules(plan) {
+        batch.add(NfListObject::Rule(rule(&t, chain, exprs)));
+    }
+    batch.to_nftables()
+}
+
+/// The `add element` commands that wire one VM into an existing table.
+pub fn vm_elements(table: &str, vm: &FirewallVm) -> Vec<Element<'static>> {
+    let mut out = vec![
+        element(table, SET_IFACES, vec![iface_elem(vm)]),
+        element(table, SET_V4, vec![v4_elem(vm)]),
+    ];
+    if let Some(e) = v6_elem(vm) {
+        out.push(element(table, SET_V6, vec![e]));
+    }
+    out
+}
+
+/// Our table object (family `inet`).
+pub fn table(name: &str) -> NfListObject<'static> {
+    NfListObject::Table(Table {
+        family: NfFamily::INet,
+        name: Cow::Owned(name.to_owned()),
+        handle: None,
+    })
+}
+
+fn chains(t: &str) -> Vec<Chain<'static>> {
+    let base = |name: &str, ty, hook, prio| Chain {
+        family: NfFamily::INet,
+        table: Cow::Owned(t.to_owned()),
+        name: Cow::Owned(name.to_owned()),
+        _type: Some(ty),
+        hook: Some(hook),
+        prio: Some(prio),
+        // Explicit, so that `list` shows the intent; our drops are rules.
+        policy: Some(NfChainPolicy::Accept),
+        ..Chain::default()
+    };
+    vec![
+        base(
+            CHAIN_PREROUTING,
+            NfChainType::Filter,
+            NfHook::Prerouting,
+            -300,
+        ),
+        base(CHAIN_FORWARD, NfChainType::Filter, NfHook::Forward, 0),
+        base(CHAIN_INPUT, NfChainType::Filter, NfHook::Input, 0),
+        base(CHAIN_OUTPUT, NfChainType::Filter, NfHook::Output, 0),
+        base(
+            CHAIN_POSTROUTING,
+            NfChainType::NAT,
+            NfHook::Postrouting,
+            100,
+        ),
+    ]
+}
+
+fn sets(t: &str) -> Vec<schema::Set<'static>> {
+    use schema::{SetType, SetTypeValue};
+    let set = |name: &str, ty| schema::Set {
+        family: NfFamily::INet,
+        table: Cow::Owned(t.to_owned()),
+        name: Cow::Owned(name.to_owned()),
+        set_type: ty,
+        ..schema::Set::default()
+    };
+    vec![
+        set(SET_IFACES, SetTypeValue::Single(SetType::Ifname)),
+        set(
+            SET_V4,
+            SetTypeValue::Concatenated(Cow::Owned(vec![SetType::Ifname, SetType::Ipv4Addr])),
+        ),
+        set(
+            SET_V6,
+            SetTypeValue::Concatenated(Cow::Owned(vec![SetType::Ifname, SetType::Ipv6Addr])),
+        ),
+    ]
+}
+
+fn element(t: &str, set: &str, elem: Vec<Expression<'static>>) -> Element<'static> {
+    Element {
+        family: NfFamily::INet,
+        table: Cow::Owned(t.to_owned()),
+        name: Cow::Owned(set.to_owned()),
+        elem: Cow::Owned(elem),
+    }
+}
+
+fn rule(t: &str, chain: &str, expr: Vec<Statement<'static>>) -> Rule<'static> {
+    Rule {
+        family: NfFamily::INet,
+        table: Cow::Owned(t.to_owned()),
+        chain: Cow::Owned(chain.to_owned()),
+        expr: Cow::Owned(expr),
+        ..Rule::default()
+    }
+}
+
+fn iface_elem(vm: &FirewallVm) -> Expression<'static> {
+    s(&vm.interface)
+}
+
+fn v4_elem(vm: &FirewallVm) -> Expression<'static> {
+    Expression::Named(NamedExpression::Concat(vec![
+        s(&vm.interface),
+        s(vm.ipv4.to_string()),
+    ]))
+}
+
+fn v6_elem(vm: &FirewallVm) -> Option<Expression<'static>> {
+    vm.ipv6.map(|a| {
+        Expression::Named(NamedExpression::Concat(vec![
+            s(&vm.interface),
+            s(a.to_string()),
+        ]))
+    })
+}
