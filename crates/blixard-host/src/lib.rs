@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(any(test, feature = "testbed"))]
 pub mod testbed;
 
 use blixard_addr::VmIndex;
