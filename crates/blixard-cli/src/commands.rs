@@ -308,10 +308,9 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
             let outcome = host
                 .apply(
                     &plan,
-                    &ApplyOptions {
-                        dry_run: *dry_run,
-                        allow_recreate: *allow_recreate,
-                    },
+                    &ApplyOptions::default()
+                        .with_dry_run(*dry_run)
+                        .with_allow_recreate(*allow_recreate),
                 )
                 .map_err(|e| loaded.failure(e))?;
             output::changes(args, &outcome, *dry_run, "apply");
@@ -356,10 +355,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
                 Some(take_lock(&format!("blixard-net {verb}"))?)
             };
             let outcome = if wire {
-                let opts = ApplyOptions {
-                    dry_run: *dry_run,
-                    allow_recreate: false,
-                };
+                let opts = ApplyOptions::default().with_dry_run(*dry_run);
                 host.wire_vm(&plan, index, &opts)
             } else {
                 host.unwire_vm(&plan, index, *dry_run)
