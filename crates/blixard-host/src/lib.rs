@@ -15,7 +15,7 @@
 //! The public API is [`Host`] and what its methods take and return
 //! ([`ApplyOptions`], [`ApplyOutcome`], [`Status`], [`HostError`]). Cargo
 //! features add test scaffolding: `testbed` (a whole routed network in
-//! throwaway namespaces, [`testbed`]) and `fault-injection` (an apply that
+//! throwaway namespaces, `blixard_host::testbed`) and `fault-injection` (an apply that
 //! stops after its first k changes, `FAULT_AFTER_ENV`).
 //!
 //! [`HostPlan`]: blixard_addr::plan::HostPlan

@@ -73,7 +73,7 @@ impl FromStr for Netns {
 impl Netns {
     /// Checks that the namespace can be named here: its file exists and is
     /// a network namespace, opened without blocking (a FIFO would block
-    /// `open` forever). [`run_in`] does the same before entering; this lets
+    /// `open` forever). [`run_in`](crate::run_in) does the same before entering; this lets
     /// a caller refuse bad input before doing anything else.
     pub fn check(&self) -> Result<(), NetnsError> {
         match self.path() {
