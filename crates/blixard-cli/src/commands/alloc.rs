@@ -73,11 +73,6 @@ fn save_allocations(dir: &Dir, allocations: &Allocations) -> Result<(), Failure>
         .map_err(|e| file_failure("cannot write the allocations", e))
 }
 
-fn alloc_lock() -> Result<crate::lock::Lock, Failure> {
-    crate::lock::acquire(&crate::lock::lock_dir(), "host", "blixard-net alloc")
-        .map_err(|e| file_failure("cannot take the lock", e))
-}
-
 /// `alloc [NAME] [--index N]`.
 pub fn alloc(
     args: &Args,
@@ -86,7 +81,7 @@ pub fn alloc(
     index: Option<u32>,
 ) -> Result<ExitCode, Failure> {
     let layout = super::layout(loaded)?;
-    let _lock = alloc_lock()?;
+    let _lock = super::take_lock("blixard-net alloc")?;
     let dir = open_state_dir(true)?.expect("created when missing");
     let mut allocations = load_allocations(Some(&dir))?;
     allocations
@@ -112,7 +107,7 @@ pub fn alloc(
 
 /// `release NAME|N`.
 pub fn release(what: &str) -> Result<ExitCode, Failure> {
-    let _lock = alloc_lock()?;
+    let _lock = super::take_lock("blixard-net alloc")?;
     let dir = open_state_dir(false)?;
     let mut allocations = load_allocations(dir.as_ref())?;
     let (name, index) = allocations

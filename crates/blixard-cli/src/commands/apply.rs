@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use blixard_host::{ApplyOptions, Host};
 
-use super::{Failure, host_plan, load_config, progress, take_lock};
+use super::{Failure, host_plan, load_config, lock_unless_dry_run, progress};
 use crate::cli::Args;
 use crate::output;
 
@@ -20,11 +20,7 @@ pub fn run(
 ) -> Result<ExitCode, Failure> {
     let loaded = load_config(args)?;
     let plan = host_plan(host, &loaded)?;
-    let _lock = if dry_run {
-        None
-    } else {
-        Some(take_lock("blixard-net apply")?)
-    };
+    let _lock = lock_unless_dry_run(dry_run, "blixard-net apply")?;
     progress(&format!(
         "reconciling {} VMs in {}",
         plan.links.len(),

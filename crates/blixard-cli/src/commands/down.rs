@@ -4,18 +4,14 @@ use std::process::ExitCode;
 
 use blixard_host::Host;
 
-use super::{Failure, load_config, progress, take_lock, teardown_plan};
+use super::{Failure, load_config, lock_unless_dry_run, progress, teardown_plan};
 use crate::cli::Args;
 use crate::output;
 
 pub fn run(args: &Args, host: &Host, dry_run: bool) -> Result<ExitCode, Failure> {
     let loaded = load_config(args)?;
     let plan = teardown_plan(&loaded, None)?;
-    let _lock = if dry_run {
-        None
-    } else {
-        Some(take_lock("blixard-net down")?)
-    };
+    let _lock = lock_unless_dry_run(dry_run, "blixard-net down")?;
     progress(&format!(
         "removing everything of ours from {}",
         host.netns()

@@ -39,6 +39,17 @@ fn progress(message: &str) {
     }
 }
 
+/// The host lock for a command that changes the host; a dry run changes
+/// nothing and takes none.
+fn lock_unless_dry_run(dry_run: bool, what: &str) -> Result<Option<lock::Lock>, Failure> {
+    if dry_run {
+        return Ok(None);
+    }
+    take_lock(what).map(Some)
+}
+
+/// The host lock, held by every command that changes the host or the
+/// allocations.
 fn take_lock(what: &str) -> Result<lock::Lock, Failure> {
     lock::acquire(&lock::lock_dir(), "host", what).map_err(|e| {
         let message = format!("cannot take the lock: {e}");

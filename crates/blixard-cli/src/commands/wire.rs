@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use blixard_host::{ApplyOptions, Host};
 
-use super::{Failure, host_plan_for, load_config, take_lock, teardown_plan};
+use super::{Failure, host_plan_for, load_config, lock_unless_dry_run, teardown_plan};
 use crate::cli::Args;
 use crate::output;
 
@@ -47,11 +47,7 @@ fn one_vm(
         .layout
         .index(index)
         .map_err(|e| Failure::BadInput(format!("{name} {index}: {e}")))?;
-    let _lock = if dry_run {
-        None
-    } else {
-        Some(take_lock(&format!("blixard-net {name}"))?)
-    };
+    let _lock = lock_unless_dry_run(dry_run, &format!("blixard-net {name}"))?;
     let outcome = match verb {
         Verb::Wire => host.wire_vm(&plan, index, &ApplyOptions::default().with_dry_run(dry_run)),
         Verb::Unwire => host.unwire_vm(&plan, index, dry_run),
