@@ -14,7 +14,8 @@
 use anyhow::Context;
 use blixard_addr::alloc::Allocations;
 use blixard_addr::config::{Config, VmSelection};
-use blixard_addr::planner::{HostFacts, build_plan};
+use blixard_addr::layout::Layout;
+use blixard_addr::planner::build_vm_plan;
 use blixard_addr::render::{self, GuestNetwork};
 use blixard_host::{ApplyOptions, Host};
 use blixard_netns::Netns;
@@ -31,9 +32,13 @@ fn main() -> anyhow::Result<()> {
         ..Config::default()
     };
     let mut allocations = Allocations::new();
-    let max = build_plan(&config, &HostFacts::default())?
-        .layout
-        .max_index();
+    // The pools and the name template bound the indices; no plan needed.
+    let max = Layout::new(
+        config.ipv4.pool,
+        config.ipv6.pool,
+        &config.interface_template,
+    )?
+    .max_index();
     let (name, index) = allocations.allocate(Some(&name), None, max)?;
     config.vms = VmSelection::List(vec![blixard_addr::config::VmSpec::Index(index.get())]);
 
@@ -41,7 +46,8 @@ fn main() -> anyhow::Result<()> {
     let wire = move || -> anyhow::Result<()> {
         let host = Host::new(Netns::Current);
         let facts = host.facts(&config)?;
-        let plan = build_plan(&config, &facts)?;
+        // Only this VM's part of the plan: wiring costs the same on any host.
+        let plan = build_vm_plan(&config, &facts, index.get())?;
         let outcome = host.wire_vm(&plan, index, &ApplyOptions::default())?;
         println!(
             "wired {name} as VM {index} with {} changes:",

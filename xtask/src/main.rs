@@ -2,7 +2,8 @@
 //!
 //! `ci` is the one command the README and `.ci/run` use: it checks the tools
 //! the privileged tests need (installing them with apt-get when running as
-//! root on Debian/Ubuntu), then runs fmt, clippy, every test and the docs.
+//! root on Debian/Ubuntu), then runs fmt, clippy, every test, the examples
+//! (each in a throwaway network namespace) and the docs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -10,6 +11,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod examples;
 mod package;
 mod per_vm;
 
@@ -27,9 +29,10 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(&args[1..]),
         Some("__measure") => bench::measure(&args[1..]),
         Some("deps") => ensure_system_tools(),
+        Some("examples") => examples::run_all(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  ci      fmt, clippy -D warnings, all tests (privileged ones in throwaway\n          network namespaces), docs, schema freshness; needs root\n          (--unprivileged: the reduced suite, naming what it skipped)\n  deps    check/install the system tools the tests use (nft, ip, ping)\n  schema  regenerate crates/blixard-addr/config.schema.json\n  docs    regenerate contrib/man, contrib/completions and contrib/network.toml.example\n  package build target/debian/blixard-net_<version>_<arch>.deb (--check: and check it,\n          installing and purging it with dpkg as root with CI set)\n  bench   apply/re-apply/teardown benchmarks against the shell baselines"
+                "usage: cargo xtask <task>\n\n  ci      fmt, clippy -D warnings, all tests (privileged ones in throwaway\n          network namespaces), docs, schema freshness; needs root\n          (--unprivileged: the reduced suite, naming what it skipped)\n  examples run every example as ci does, each in a throwaway network\n          namespace; needs root\n  deps    check/install the system tools the tests use (nft, ip, ping)\n  schema  regenerate crates/blixard-addr/config.schema.json\n  docs    regenerate contrib/man, contrib/completions and contrib/network.toml.example\n  package build target/debian/blixard-net_<version>_<arch>.deb (--check: and check it,\n          installing and purging it with dpkg as root with CI set)\n  bench   apply/re-apply/teardown benchmarks against the shell baselines"
             );
             return ExitCode::from(2);
         }
@@ -202,6 +205,14 @@ fn ci(args: &[String]) -> Result<()> {
             .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
             .env(blixard_netns::testing::SKIP_LOG_ENV, &skip_log),
     )?;
+    // The examples (in throwaway namespaces; they change the network).
+    if root_user {
+        examples::run_all()?;
+    } else {
+        let mut log = std::fs::read_to_string(&skip_log)?;
+        log.push_str("examples: root, to run them in throwaway network namespaces\n");
+        std::fs::write(&skip_log, log)?;
+    }
     run(
         "cargo test --doc",
         cargo().args(["test", "--workspace", "--doc"]),

@@ -7,13 +7,9 @@
 
 mod cli;
 mod commands;
-mod demo;
-mod docs;
-mod doctor;
 mod files;
 mod lock;
 mod output;
-mod vm;
 
 use std::process::ExitCode;
 

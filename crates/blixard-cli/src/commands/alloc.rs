@@ -1,112 +1,13 @@
-//! Per-VM commands: `guest`, `vmm`, and index allocation (`alloc`,
-//! `release`, `list`) kept in a state file.
+//! Index allocation kept in a state file: `alloc`, `release`, `list`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use blixard_addr::alloc::Allocations;
-use blixard_addr::render::{self, GuestNetwork};
 
-use crate::cli::{Args, GuestFormat, Vhost, VmmKind};
-use crate::commands::{Failure, Loaded};
+use super::{Failure, Loaded};
+use crate::cli::Args;
 use crate::files::{self, Dir, FileError};
-
-fn guest_network(
-    loaded: &Loaded,
-    index: u32,
-    queues: Option<u16>,
-) -> Result<GuestNetwork, Failure> {
-    let layout = crate::commands::layout(loaded)?;
-    let vm = layout
-        .vm_at(index)
-        .map_err(|e| Failure::BadInput(e.to_string()))?;
-    let mut network = GuestNetwork::from_config(vm, &loaded.config);
-    if let Some(q) = queues {
-        if q == 0 {
-            return Err(Failure::BadInput("--queues must be at least 1".into()));
-        }
-        if q > 1 && !loaded.config.tap.multi_queue {
-            return Err(Failure::BadInput(format!(
-                "--queues {q} needs multi-queue taps: set [tap] multi_queue = true in {} (the tap's flag must match what the VMM opens)",
-                loaded.source
-            )));
-        }
-        network.tap.queues = q;
-    }
-    Ok(network)
-}
-
-/// `guest INDEX --format F`.
-pub fn guest(loaded: &Loaded, index: u32, format: GuestFormat) -> Result<ExitCode, Failure> {
-    let network = guest_network(loaded, index, None)?;
-    let text = match format {
-        GuestFormat::Networkd => render::networkd(&network),
-        GuestFormat::Nixos => render::nixos(&network),
-        GuestFormat::CloudInit => render::cloud_init(&network),
-        GuestFormat::Shell => render::shell(&network),
-    };
-    print!("{text}");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Where qemu opens vhost-net: without it, `vhost=on` aborts qemu.
-pub const VHOST_NET: &str = "/dev/vhost-net";
-
-/// `vmm INDEX --kind K [--queues N] [--vhost auto|on|off]`.
-pub fn vmm(
-    args: &Args,
-    loaded: &Loaded,
-    index: u32,
-    kind: VmmKind,
-    queues: Option<u16>,
-    vhost: Vhost,
-) -> Result<ExitCode, Failure> {
-    let network = guest_network(loaded, index, queues)?;
-    let bad = |e: render::RenderError| Failure::BadInput(e.to_string());
-    match kind {
-        VmmKind::Firecracker => println!("{}", render::firecracker(&network).map_err(bad)?),
-        VmmKind::CloudHypervisor | VmmKind::Qemu => {
-            let argv = match kind {
-                VmmKind::Qemu => render::qemu(
-                    &network,
-                    match vhost {
-                        Vhost::Auto => std::path::Path::new(VHOST_NET).exists(),
-                        Vhost::On => true,
-                        Vhost::Off => false,
-                    },
-                ),
-                _ => render::cloud_hypervisor(&network),
-            }
-            .map_err(bad)?;
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&argv).expect("strings serialize")
-                );
-            } else {
-                println!(
-                    "{}",
-                    argv.iter()
-                        .map(|a| shell_quote(a))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn shell_quote(arg: &str) -> String {
-    if arg
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_=,.:/".contains(c))
-    {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
-}
 
 /// `$BLIXARD_STATE_DIR` or `/var/lib/blixard-net`.
 pub fn state_dir() -> PathBuf {
@@ -172,11 +73,6 @@ fn save_allocations(dir: &Dir, allocations: &Allocations) -> Result<(), Failure>
         .map_err(|e| file_failure("cannot write the allocations", e))
 }
 
-fn alloc_lock() -> Result<crate::lock::Lock, Failure> {
-    crate::lock::acquire(&crate::lock::lock_dir(), "host", "blixard-net alloc")
-        .map_err(|e| file_failure("cannot take the lock", e))
-}
-
 /// `alloc [NAME] [--index N]`.
 pub fn alloc(
     args: &Args,
@@ -184,8 +80,8 @@ pub fn alloc(
     name: Option<&str>,
     index: Option<u32>,
 ) -> Result<ExitCode, Failure> {
-    let layout = crate::commands::layout(loaded)?;
-    let _lock = alloc_lock()?;
+    let layout = super::layout(loaded)?;
+    let _lock = super::take_lock("blixard-net alloc")?;
     let dir = open_state_dir(true)?.expect("created when missing");
     let mut allocations = load_allocations(Some(&dir))?;
     allocations
@@ -211,7 +107,7 @@ pub fn alloc(
 
 /// `release NAME|N`.
 pub fn release(what: &str) -> Result<ExitCode, Failure> {
-    let _lock = alloc_lock()?;
+    let _lock = super::take_lock("blixard-net alloc")?;
     let dir = open_state_dir(false)?;
     let mut allocations = load_allocations(dir.as_ref())?;
     let (name, index) = allocations

@@ -9,8 +9,8 @@ use blixard_host::testbed::{self, Guest, Probe, Upstream};
 use blixard_host::{ApplyOptions, Host};
 use blixard_netns::Netns;
 
+use super::{Failure, load_config};
 use crate::cli::Args;
-use crate::commands::{Failure, load_config};
 
 /// The most guests the demo starts (each is a namespace, a process and
 /// two relay threads).

@@ -1,27 +1,53 @@
-//! `blixard-net __generate-docs DIR`: the man pages and shell completions,
-//! generated from the clap definitions, and the example config, written from
-//! the defaults. `cargo xtask docs` writes them to `contrib/`, where a test
-//! checks they are fresh; `cargo xtask package` ships them.
+//! The commands that document the CLI itself: `schema`, `completions
+//! SHELL`, and `blixard-net __generate-docs DIR`, which writes the man pages
+//! and shell completions, generated from the clap definitions, and the
+//! example config, written from the defaults. `cargo xtask docs` writes them
+//! to `contrib/`, where a test checks they are fresh; `cargo xtask package`
+//! ships them.
 
 use std::io;
 use std::path::Path;
+use std::process::ExitCode;
 
 use blixard_addr::Config;
 use clap::CommandFactory;
 use clap_complete::Shell;
 
+use super::Failure;
 use crate::cli::Args;
+
+/// `schema`: the config file's JSON schema.
+pub fn schema() -> Result<ExitCode, Failure> {
+    print!("{}", blixard_addr::config::json_schema_string());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `completions SHELL`.
+pub fn completions(shell: Shell) -> Result<ExitCode, Failure> {
+    write_completions(shell, &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `__generate-docs DIR`.
+pub fn generate_docs(dir: &Path) -> Result<ExitCode, Failure> {
+    generate(dir).map_err(|e| Failure::Failed(format!("{}: {e}", dir.display())))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_completions(shell: Shell, out: &mut dyn io::Write) {
+    clap_complete::generate(shell, &mut Args::command(), "blixard-net", out);
+}
 
 /// The completion files, by shell, under the names their Debian directories
 /// expect.
-pub const COMPLETIONS: &[(Shell, &str)] = &[
+const COMPLETIONS: &[(Shell, &str)] = &[
     (Shell::Bash, "blixard-net"),
     (Shell::Zsh, "_blixard-net"),
     (Shell::Fish, "blixard-net.fish"),
 ];
 
 /// Writes `DIR/man/*.1`, `DIR/completions/*` and `DIR/network.toml.example`.
-pub fn generate(dir: &Path) -> io::Result<()> {
+fn generate(dir: &Path) -> io::Result<()> {
     let man = dir.join("man");
     let completions = dir.join("completions");
     std::fs::create_dir_all(&man)?;
@@ -31,7 +57,7 @@ pub fn generate(dir: &Path) -> io::Result<()> {
     clap_mangen::generate_to(Args::command(), &man)?;
     for (shell, name) in COMPLETIONS {
         let mut out = Vec::new();
-        clap_complete::generate(*shell, &mut Args::command(), "blixard-net", &mut out);
+        write_completions(*shell, &mut out);
         std::fs::write(completions.join(name), out)?;
     }
     std::fs::write(dir.join("network.toml.example"), example_config())?;
@@ -39,7 +65,7 @@ pub fn generate(dir: &Path) -> io::Result<()> {
 }
 
 /// The example `/etc/blixard/network.toml`: every default, commented out.
-pub fn example_config() -> String {
+fn example_config() -> String {
     let mut text = String::from(
         "# /etc/blixard/network.toml: blixard-net's config.\n\
          #\n\

@@ -8,8 +8,8 @@ use blixard_addr::state::{Change, Executor};
 use blixard_host::Host;
 use serde::Serialize;
 
+use super::{Failure, Loaded, offline_plan};
 use crate::cli::Args;
-use crate::commands::{Failure, Loaded, offline_plan};
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 enum Level {
@@ -148,7 +148,7 @@ pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failur
             )
         });
     }
-    checks.push(if Path::new(crate::vm::VHOST_NET).exists() {
+    checks.push(if Path::new(super::vm::VHOST_NET).exists() {
         check(Level::Pass, "vhost-net", "/dev/vhost-net exists: `vmm --kind qemu` renders vhost=on", None)
     } else {
         check(
