@@ -19,7 +19,6 @@ pub mod diff;
 pub mod error;
 pub mod layout;
 pub mod model;
-mod placement;
 pub mod plan;
 pub mod planner;
 pub mod render;

@@ -17,7 +17,7 @@ use ipnet::IpNet;
 use crate::config::{Config, Protocol, Selector, VmSelection, VmSpec};
 use crate::error::{ConfigError, ConfigErrorKind, LayoutError};
 use crate::layout::{Layout, MAX_INTERFACE_NAME_LEN, VmIndex, is_safe_name_char};
-use crate::placement;
+mod placement;
 use crate::plan::{
     FirewallPlan, FirewallRule, FirewallVm, HostPlan, LinkPlan, Ownership, SysctlCondition,
     SysctlPlan, TapPlan,

@@ -565,7 +565,7 @@ mod tests {
 
     #[test]
     fn readme_lists_the_real_defaults() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let start = readme.find("```toml\n").expect("README has a toml block") + 8;
         let len = readme[start..].find("```").expect("closed block");
         let parsed = Config::from_toml_str(&readme[start..start + len], "README.md").unwrap();
