@@ -5,14 +5,17 @@
 
 use std::net::IpAddr;
 
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::{Ipv4Net, Ipv6Net};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use toml::de::{DeTable, DeValue};
 
-#[cfg(test)]
-use crate::error::LayoutError;
 use crate::error::{ConfigError, ConfigErrorKind};
+
+mod firewall;
+mod location;
+
+pub use firewall::{Action, FirewallConfig, Protocol, RuleConfig, Selector};
+pub(crate) use location::{key_offset, line_column};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -194,81 +197,6 @@ impl Default for SecurityConfig {
     }
 }
 
-/// Accept or drop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Let it through.
-    Accept,
-    /// Drop it silently.
-    Drop,
-}
-
-/// Transport protocol of a rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-    /// ICMP and ICMPv6.
-    Icmp,
-}
-
-/// `[firewall]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct FirewallConfig {
-    /// Unsolicited connections from outside to a VM.
-    pub inbound_default: Action,
-    /// What VMs may open to the host itself beyond ICMP, `host_ports` and
-    /// replies: `"accept"` lets VMs reach every host port, `"drop"` only
-    /// the ports listed in `host_ports`.
-    pub host_input_default: Action,
-    /// Host TCP/UDP ports VMs may reach (DNS by default); a rule that says
-    /// otherwise comes first.
-    pub host_ports: Vec<u16>,
-    /// Networks VMs may reach besides other VMs and the external interface
-    /// (a LAN, a VPN, a container bridge), whatever interface routes them;
-    /// routed, not masqueraded. Every other network the host is attached
-    /// to is closed to VMs unless a rule names it.
-    #[schemars(with = "Vec<String>")]
-    pub allow_networks: Vec<IpNet>,
-    /// Rules in order; first match wins; they apply to new connections.
-    pub rules: Vec<RuleConfig>,
-}
-
-impl Default for FirewallConfig {
-    fn default() -> Self {
-        Self {
-            inbound_default: Action::Drop,
-            host_input_default: Action::Accept,
-            host_ports: vec![53],
-            allow_networks: Vec::new(),
-            rules: Vec::new(),
-        }
-    }
-}
-
-/// One `[[firewall.rules]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RuleConfig {
-    /// Source: `"vmN"`, `"vmA-vmB"`, `"host"`, `"external"`, `"any"` or a CIDR.
-    pub from: String,
-    /// Destination, same forms as `from`.
-    pub to: String,
-    /// What to do with a matching new connection.
-    pub action: Action,
-    /// Optional protocol.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<Protocol>,
-    /// Optional destination port (needs `protocol` tcp or udp).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-}
-
 /// `[ownership]`: how our objects are marked so we only touch our own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -298,22 +226,6 @@ impl Default for OwnershipConfig {
     }
 }
 
-/// A parsed rule endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Selector {
-    /// Any of these VM taps.
-    Vms(Vec<String>),
-    /// The host itself.
-    Host,
-    /// Anything beyond the external interface.
-    External,
-    /// Anything.
-    Any,
-    /// An address range.
-    Cidr(#[schemars(with = "String")] IpNet),
-}
-
 /// The largest config file read (1 MiB): a real one is a few KiB (10,000
 /// rules take about 600 KiB), and a reader must not be made to hold a
 /// device's endless output or a stray huge file.
@@ -338,10 +250,12 @@ impl Config {
         }
         let config: Config = toml::from_str(text).map_err(|e| {
             let offset = e.span().map(|s| s.start);
-            let key = offset.and_then(|o| key_path_at(text, o).or_else(|| key_on_line(text, o)));
+            let key = offset.and_then(|o| {
+                location::key_path_at(text, o).or_else(|| location::key_on_line(text, o))
+            });
             let (line, column) = match offset {
                 Some(o) => {
-                    let (l, c) = crate::error::line_column(text, o);
+                    let (l, c) = line_column(text, o);
                     (Some(l), Some(c))
                 }
                 None => (None, None),
@@ -379,87 +293,6 @@ pub fn json_schema_string() -> String {
     out
 }
 
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-fn render_path(path: &[Seg]) -> String {
-    let mut out = String::new();
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(k);
-            }
-            Seg::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
-}
-
-fn parse_path(key: &str) -> Vec<Seg> {
-    let mut out = Vec::new();
-    for part in key.split('.') {
-        let (name, mut rest) = part.split_once('[').map_or((part, ""), |(n, r)| (n, r));
-        if !name.is_empty() {
-            out.push(Seg::Key(name.to_string()));
-        }
-        while let Some((index, tail)) = rest.split_once(']') {
-            if let Ok(i) = index.parse() {
-                out.push(Seg::Index(i));
-            }
-            rest = tail.strip_prefix('[').unwrap_or(tail);
-        }
-    }
-    out
-}
-
-/// The key path of the innermost key or value around byte `offset`, e.g.
-/// `firewall.rules[1].port`. Tables written as `[headers]` have spans that
-/// cover only the header, so every table is searched, not just enclosing
-/// spans.
-fn key_path_at(text: &str, offset: usize) -> Option<String> {
-    let (table, _) = DeTable::parse_recoverable(text);
-    let mut path = Vec::new();
-    search_table(table.get_ref(), offset, &mut path).then(|| render_path(&path))
-}
-
-fn contains(span: std::ops::Range<usize>, offset: usize) -> bool {
-    span.start <= offset && offset < span.end
-}
-
-fn search_table(table: &DeTable<'_>, offset: usize, path: &mut Vec<Seg>) -> bool {
-    for (key, value) in table.iter() {
-        path.push(Seg::Key(key.get_ref().to_string()));
-        let here = contains(key.span(), offset) || contains(value.span(), offset);
-        if search_value(value.get_ref(), offset, path) || here {
-            return true;
-        }
-        path.pop();
-    }
-    false
-}
-
-fn search_value(value: &DeValue<'_>, offset: usize, path: &mut Vec<Seg>) -> bool {
-    match value {
-        DeValue::Table(t) => search_table(t, offset, path),
-        DeValue::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                path.push(Seg::Index(i));
-                if search_value(item.get_ref(), offset, path) || contains(item.span(), offset) {
-                    return true;
-                }
-                path.pop();
-            }
-            false
-        }
-        _ => false,
-    }
-}
-
 /// serde's message for an untagged enum names a Rust type; say what to write.
 fn plain_message(message: &str) -> String {
     if message.contains("untagged enum VmSelection") {
@@ -471,276 +304,5 @@ fn plain_message(message: &str) -> String {
     }
 }
 
-/// For text too broken to parse with spans (an unterminated string): the
-/// key written at the start of the line holding `offset`, under the last
-/// table header above it (`[[t]]` headers counted, so `t[1].key`).
-fn key_on_line(text: &str, offset: usize) -> Option<String> {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[start..].lines().next()?.trim();
-    let bare = |k: &str| {
-        !k.is_empty()
-            && k.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    };
-    if line.starts_with('[') {
-        // A broken header (`[ipv4`): the table it names.
-        let name = line.trim_start_matches('[').split(']').next()?.trim();
-        return bare(name).then(|| name.to_string());
-    }
-    let key = line.split_once('=')?.0.trim();
-    if !bare(key) {
-        return None;
-    }
-    let above: Vec<&str> = text[..start].lines().map(str::trim).collect();
-    let Some(header) = above.iter().rev().find(|l| l.starts_with('[')) else {
-        return Some(key.to_string());
-    };
-    let table = if let Some(name) = header.strip_prefix("[[") {
-        let name = name.split("]]").next()?.trim();
-        let count = above.iter().filter(|l| *l == header).count();
-        format!("{name}[{}]", count - 1)
-    } else {
-        header[1..].split(']').next()?.trim().to_string()
-    };
-    bare(table.split('[').next()?).then(|| format!("{table}.{key}"))
-}
-
-/// Byte offset where `key` (or its nearest parent present in the file) is
-/// written; `None` when not even its top-level key is in the file.
-pub(crate) fn key_offset(text: &str, key: &str) -> Option<usize> {
-    let (table, _) = DeTable::parse_recoverable(text);
-    let mut segs = parse_path(key).into_iter();
-    let Some(Seg::Key(first)) = segs.next() else {
-        return None;
-    };
-    let (k, v) = table.get_ref().get_key_value(first.as_str())?;
-    let mut found = k.span().start;
-    let mut current = v.get_ref();
-    for seg in segs {
-        match (seg, current) {
-            (Seg::Key(k), DeValue::Table(t)) => match t.get_key_value(k.as_str()) {
-                Some((k, v)) => {
-                    found = k.span().start;
-                    current = v.get_ref();
-                }
-                None => break,
-            },
-            (Seg::Index(i), DeValue::Array(items)) => match items.get(i) {
-                Some(item) => {
-                    // An array-of-tables item's span is its `[[header]]`;
-                    // an inline item's span is the item itself.
-                    found = item.span().start;
-                    current = item.get_ref();
-                }
-                None => break,
-            },
-            _ => break,
-        }
-    }
-    Some(found)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schema_file_is_fresh() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.schema.json");
-        let fresh = json_schema_string();
-        if std::env::var_os("BLIXARD_BLESS").is_some_and(|v| v == "1") {
-            std::fs::write(path, &fresh).expect("write config.schema.json");
-            return;
-        }
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            committed == fresh,
-            "{path} is stale: run `BLIXARD_BLESS=1 cargo test -p blixard-addr schema_file_is_fresh`"
-        );
-    }
-
-    #[test]
-    fn readme_lists_the_real_defaults() {
-        let readme = include_str!("../../README.md");
-        let start = readme.find("```toml\n").expect("README has a toml block") + 8;
-        let len = readme[start..].find("```").expect("closed block");
-        let parsed = Config::from_toml_str(&readme[start..start + len], "README.md").unwrap();
-        assert_eq!(parsed, Config::default());
-    }
-
-    #[test]
-    fn default_config_round_trips_through_toml() {
-        let config = Config::default();
-        let text = config.to_toml_string();
-        assert_eq!(Config::from_toml_str(&text, "x.toml").unwrap(), config);
-        assert_eq!(Config::from_toml_str("", "empty.toml").unwrap(), config);
-    }
-
-    fn err(text: &str) -> ConfigError {
-        Config::from_toml_str(text, "net.toml").expect_err("config must be rejected")
-    }
-
-    fn assert_at(e: &ConfigError, line: u32, key: &str) {
-        assert_eq!(e.file.as_deref(), Some("net.toml"), "{e}");
-        assert_eq!(e.line, Some(line), "{e}");
-        assert!(e.column.is_some(), "{e}");
-        assert_eq!(e.key.as_deref(), Some(key), "{e}");
-        let shown = e.to_string();
-        assert!(shown.starts_with(&format!("net.toml:{line}:")), "{shown}");
-        assert!(shown.contains(key), "{shown}");
-    }
-
-    #[test]
-    fn syntax_error_names_file_line_and_key() {
-        let e = err("vms = 4\n[ipv4]\npool = 10.0.0.0/24\n");
-        assert_at(&e, 3, "ipv4.pool");
-        assert!(matches!(e.kind, ConfigErrorKind::Toml(_)));
-    }
-
-    #[test]
-    fn unterminated_string_names_the_key_on_its_line() {
-        let e = err("vms = 2\nowner = \"root\n");
-        assert_at(&e, 2, "owner");
-        let e = err(
-            "vms = 2\n[[firewall.rules]]\nfrom = \"vm1\"\nto = \"vm2\"\naction = \"drop\"\n[[firewall.rules]]\nfrom = \"vm1\n",
-        );
-        assert_at(&e, 7, "firewall.rules[1].from");
-        let e = err("vms = 2\n[ipv4\npool = \"10.0.0.0/24\"\n");
-        assert_at(&e, 2, "ipv4");
-    }
-
-    #[test]
-    fn wrong_vms_type_says_what_to_write() {
-        let e = err("vms = \"two\"\n");
-        assert_at(&e, 1, "vms");
-        assert!(e.to_string().contains("a VM count such as 64"), "{e}");
-    }
-
-    #[test]
-    fn wrong_type_names_key() {
-        let e = err("vms = 4\n\n[tap]\nmtu = \"big\"\n");
-        assert_at(&e, 4, "tap.mtu");
-        assert_eq!(e.column, Some(7));
-    }
-
-    #[test]
-    fn unknown_key_names_key() {
-        let e = err("[ipv4]\npool = \"10.0.0.0/24\"\npoool = \"x\"\n");
-        assert_at(&e, 3, "ipv4.poool");
-        assert!(e.to_string().contains("unknown field"), "{e}");
-    }
-
-    #[test]
-    fn pool_not_network_names_key() {
-        let e = err("vms = 4\n[ipv4]\npool = \"10.0.0.1/24\"\n");
-        assert_at(&e, 3, "ipv4.pool");
-        assert!(matches!(
-            e.kind,
-            ConfigErrorKind::Layout(LayoutError::PoolNotNetwork(_))
-        ));
-    }
-
-    #[test]
-    fn rule_selector_error_names_rule_and_field() {
-        let text = "vms = 4\n\n[[firewall.rules]]\nfrom = \"vm1\"\nto = \"vm2\"\naction = \"drop\"\n\n[[firewall.rules]]\nfrom = \"vm1\"\nto = \"vm9\"\naction = \"drop\"\n";
-        let e = err(text);
-        assert_at(&e, 10, "firewall.rules[1].to");
-        assert_eq!(
-            e.kind,
-            ConfigErrorKind::VmNotPlanned {
-                selector: "vm9".into(),
-                index: 9
-            }
-        );
-    }
-
-    #[test]
-    fn malformed_range_names_list_item() {
-        let e = err("vms = [1, \"10-2\"]\n");
-        assert_at(&e, 1, "vms[1]");
-        assert_eq!(
-            e.kind,
-            ConfigErrorKind::BadRange {
-                range: "10-2".into()
-            }
-        );
-        let e = err("vms = [\"a-b\"]\n");
-        assert_eq!(
-            e.kind,
-            ConfigErrorKind::BadRange {
-                range: "a-b".into()
-            }
-        );
-    }
-
-    #[test]
-    fn queues_without_multi_queue_names_key() {
-        let e = err("[tap]\nmulti_queue = false\nqueues = 4\n");
-        assert_at(&e, 3, "tap.queues");
-        assert_eq!(
-            e.kind,
-            ConfigErrorKind::QueuesWithoutMultiQueue { queues: 4 }
-        );
-    }
-
-    #[test]
-    fn reserved_route_protocol_names_key() {
-        let e = err("[ownership]\nroute_protocol = 4\n");
-        assert_at(&e, 2, "ownership.route_protocol");
-        let e = err("[ownership]\nlink_group = 0\n");
-        assert_at(&e, 2, "ownership.link_group");
-    }
-
-    #[test]
-    fn unsafe_table_name_names_key() {
-        let e = err("[ownership]\nnft_table = \"x; flush ruleset\"\n");
-        assert_at(&e, 2, "ownership.nft_table");
-        assert!(matches!(e.kind, ConfigErrorKind::UnsafeName { .. }));
-    }
-
-    #[test]
-    fn too_many_vms_names_key() {
-        let e = err("\n\nvms = 300\n");
-        assert_at(&e, 3, "vms");
-        assert_eq!(
-            e.kind,
-            ConfigErrorKind::Layout(LayoutError::TooManyVms {
-                count: 300,
-                max: 255
-            })
-        );
-    }
-
-    #[test]
-    fn defaulted_key_falls_back_to_parent_line() {
-        // `tap.queues` is not written: the error points at `[tap]`.
-        let e = err("vms = 2\n[tap]\nmulti_queue = false\nqueues = 0\n");
-        assert_at(&e, 4, "tap.queues");
-        let e = Config::from_toml_str("vms = 2\n\n[tap]\nmtu = 9000\n", "n.toml").unwrap();
-        let mut bad = e.clone();
-        bad.tap.queues = 3;
-        let located = bad
-            .validate()
-            .unwrap_err()
-            .locate("vms = 2\n\n[tap]\nmtu = 9000\n", "n.toml");
-        assert_eq!(located.line, Some(3));
-    }
-
-    #[test]
-    fn conflicting_rules_are_rejected() {
-        let text = "vms = 4\n[[firewall.rules]]\nfrom = \"vm1\"\nto = \"vm2\"\naction = \"drop\"\n[[firewall.rules]]\nfrom = \"vm1\"\nto = \"vm2\"\naction = \"accept\"\n";
-        let e = err(text);
-        assert_at(&e, 6, "firewall.rules[1]");
-        assert_eq!(
-            e.kind,
-            ConfigErrorKind::ConflictingRule {
-                rule: 1,
-                earlier: 0
-            }
-        );
-    }
-}
+mod tests;

@@ -2,13 +2,19 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::str::FromStr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::LayoutError;
+
+mod mac;
+mod validate;
+
+pub use mac::{MacAddr, mac_for};
+pub use validate::is_safe_name_char;
+use validate::{check_special_pool, validate_template};
 
 /// Longest interface name the kernel accepts (IFNAMSIZ minus the NUL).
 pub const MAX_INTERFACE_NAME_LEN: usize = 15;
@@ -52,67 +58,6 @@ impl fmt::Display for VmIndex {
         self.0.fmt(f)
     }
 }
-
-/// An Ethernet MAC address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
-    }
-}
-
-impl FromStr for MacAddr {
-    type Err = LayoutError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || LayoutError::BadMac(s.to_string());
-        let mut out = [0u8; 6];
-        let mut parts = s.split([':', '-']);
-        for byte in &mut out {
-            let part = parts.next().ok_or_else(bad)?;
-            if part.len() != 2 {
-                return Err(bad());
-            }
-            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
-        }
-        if parts.next().is_some() {
-            return Err(bad());
-        }
-        Ok(MacAddr(out))
-    }
-}
-
-impl Serialize for MacAddr {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for MacAddr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl JsonSchema for MacAddr {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "MacAddr".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "pattern": "^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"
-        })
-    }
-}
-
 /// Everything one VM needs to know about its network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Vm {
@@ -163,13 +108,6 @@ impl Default for Layout {
         .expect("the default layout is valid")
     }
 }
-
-/// Characters allowed in interface names: safe in an interface name, an nft
-/// string, a shell word and a file name.
-pub fn is_safe_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || c == '-'
-}
-
 impl Layout {
     /// A layout, validated: pools must be their own network address, the
     /// template must contain `{index}` once and only safe characters, and the
@@ -347,283 +285,5 @@ impl Layout {
     }
 }
 
-/// The guest MAC for an index: `02:00:00:{hi}:{lo}:01`, equal to the blixard
-/// guest template `02:00:00:00:{N:02x}:01` for N <= 255 and still unique
-/// beyond it.
-pub fn mac_for(index: u32) -> MacAddr {
-    MacAddr([0x02, 0, 0, (index >> 8) as u8, index as u8, 0x01])
-}
-
-/// Address ranges the kernel treats specially, so a pool there fails in
-/// the kernel half-way through an apply (multicast, `::`) or is silently
-/// something else (loopback, link-local, broadcast). Checked in order, so
-/// the most specific reason comes first.
-const SPECIAL_RANGES: &[(&str, &str)] = &[
-    (
-        "0.0.0.0/8",
-        "the \"this network\" range (RFC 791), never a host's address",
-    ),
-    (
-        "127.0.0.0/8",
-        "the loopback range (RFC 1122), never routed to a device",
-    ),
-    (
-        "169.254.0.0/16",
-        "the IPv4 link-local range (RFC 3927), never forwarded",
-    ),
-    ("224.0.0.0/4", "the IPv4 multicast range (RFC 5771)"),
-    ("255.255.255.255/32", "the limited broadcast address"),
-    (
-        "240.0.0.0/4",
-        "the reserved range 240.0.0.0/4 (RFC 1112), which the kernel does not route",
-    ),
-    (
-        "::/127",
-        "the unspecified address :: and the loopback ::1 (RFC 4291)",
-    ),
-    (
-        "::ffff:0:0/96",
-        "the IPv4-mapped range (RFC 4291), which the kernel reads as IPv4",
-    ),
-    (
-        "fe80::/10",
-        "the IPv6 link-local range (RFC 4291), never forwarded",
-    ),
-    ("ff00::/8", "the IPv6 multicast range (RFC 4291)"),
-];
-
-fn check_special_pool(pool: IpNet) -> Result<(), LayoutError> {
-    for (range, what) in SPECIAL_RANGES {
-        let range: IpNet = range.parse().expect("a valid range");
-        // Two prefixes overlap exactly when one contains the other.
-        if range.contains(&pool) || pool.contains(&range) {
-            let example = match pool {
-                IpNet::V4(_) => "a private range such as 10.0.0.0/24",
-                IpNet::V6(_) => "a ULA such as fd00:b1::/64",
-            };
-            return Err(LayoutError::SpecialPool {
-                pool: pool.to_string(),
-                reason: format!("it overlaps {range}, {what}; use {example}"),
-            });
-        }
-    }
-    Ok(())
-}
-
-fn validate_template(template: &str) -> Result<(), LayoutError> {
-    if template.matches(INDEX_PLACEHOLDER).count() != 1 {
-        return Err(LayoutError::BadTemplate {
-            template: template.to_string(),
-            reason: "must contain {index} exactly once".into(),
-        });
-    }
-    let rest = template.replace(INDEX_PLACEHOLDER, "");
-    if let Some(c) = rest.chars().find(|c| !is_safe_name_char(*c)) {
-        return Err(LayoutError::BadTemplate {
-            template: template.to_string(),
-            reason: format!("character {c:?} is not allowed (use letters, digits, '_' and '-')"),
-        });
-    }
-    let (prefix, suffix) = template.split_once(INDEX_PLACEHOLDER).expect("checked");
-    if prefix.is_empty() {
-        return Err(LayoutError::BadTemplate {
-            template: template.to_string(),
-            reason: "must start with a letter prefix such as \"vm\"".into(),
-        });
-    }
-    if prefix.starts_with('-') {
-        return Err(LayoutError::BadTemplate {
-            template: template.to_string(),
-            reason: "must not start with '-': `ip`, `tc` and other tools would read the names as options".into(),
-        });
-    }
-    if suffix.starts_with(|c: char| c.is_ascii_digit()) {
-        return Err(LayoutError::BadTemplate {
-            template: template.to_string(),
-            reason: "a digit right after {index} makes names ambiguous".into(),
-        });
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The seed's table: index, interface, IPv4, IPv6.
-    #[test]
-    fn seed_table() {
-        let layout = Layout::default();
-        for (index, ifname, v4, v6) in [
-            (1, "vm1", "10.0.0.1", "fec0::1"),
-            (2, "vm2", "10.0.0.2", "fec0::2"),
-            (3, "vm3", "10.0.0.3", "fec0::3"),
-            (64, "vm64", "10.0.0.64", "fec0::40"),
-        ] {
-            let vm = layout.vm_at(index).unwrap();
-            assert_eq!(vm.interface, ifname);
-            assert_eq!(vm.ipv4.to_string(), v4);
-            assert_eq!(vm.ipv6.to_string(), v6);
-            assert_eq!(vm.gateway_ipv4.to_string(), "10.0.0.0");
-            assert_eq!(vm.gateway_ipv6.to_string(), "fec0::");
-        }
-        assert_eq!(
-            layout.vm_at(3).unwrap().mac.to_string(),
-            "02:00:00:00:03:01"
-        );
-        assert_eq!(mac_for(0x1ff).to_string(), "02:00:00:01:ff:01");
-    }
-
-    #[test]
-    fn reverse_lookups() {
-        let layout = Layout::default();
-        for query in [
-            "3",
-            "vm3",
-            "10.0.0.3",
-            "fec0::3",
-            "02:00:00:00:03:01",
-            " vm3 ",
-        ] {
-            assert_eq!(layout.lookup(query).unwrap().index.get(), 3, "{query}");
-        }
-        assert_eq!(layout.lookup("fec0::40").unwrap().interface, "vm64");
-        for miss in [
-            "vm03",
-            "vm0",
-            "vm256",
-            "10.0.0.0",
-            "10.0.1.3",
-            "fec0::",
-            "02:00:00:00:03:02",
-            "eth0",
-        ] {
-            assert!(
-                matches!(layout.lookup(miss), Err(LayoutError::NoSuchVm(_))),
-                "{miss}"
-            );
-        }
-        assert_eq!(
-            layout.lookup("0"),
-            Err(LayoutError::IndexOutOfRange { index: 0, max: 255 })
-        );
-    }
-
-    #[test]
-    fn layout_validation() {
-        let v4: Ipv4Net = "10.0.0.0/24".parse().unwrap();
-        let v6: Ipv6Net = "fec0::/64".parse().unwrap();
-        assert!(matches!(
-            Layout::new("10.0.0.1/24".parse().unwrap(), v6, "vm{index}"),
-            Err(LayoutError::PoolNotNetwork(_))
-        ));
-        assert!(matches!(
-            Layout::new("10.0.0.0/31".parse().unwrap(), v6, "vm{index}"),
-            Err(LayoutError::PoolTooSmall(_))
-        ));
-        for bad in [
-            "vm",
-            "{index}",
-            "vm{index}{index}",
-            "vm {index}",
-            "vm{index}0",
-        ] {
-            assert!(
-                matches!(
-                    Layout::new(v4, v6, bad),
-                    Err(LayoutError::BadTemplate { .. })
-                ),
-                "{bad}"
-            );
-        }
-        assert!(matches!(
-            Layout::new(v4, v6, "-vm{index}"),
-            Err(LayoutError::BadTemplate { reason, .. }) if reason.contains("'-'")
-        ));
-        let v4_16 = "10.0.0.0/16".parse().unwrap();
-        assert_eq!(
-            Layout::new(v4_16, v6, "microvmtaps{index}"),
-            Err(LayoutError::NameTooLong {
-                name: "microvmtaps65535".into(),
-                max: 15
-            })
-        );
-        assert!(Layout::new(v4_16, v6, "microvmtap{index}").is_ok());
-        // The smaller of the two pools bounds the index.
-        let small6 = Layout::new(v4, "fd00::/120".parse().unwrap(), "vm{index}").unwrap();
-        assert_eq!(small6.max_index(), 255);
-        let small6 = Layout::new(v4, "fd00::/124".parse().unwrap(), "vm{index}").unwrap();
-        assert_eq!(small6.max_index(), 15);
-    }
-
-    #[test]
-    fn special_purpose_pools_are_refused_with_the_range_they_hit() {
-        let v4: Ipv4Net = "10.0.0.0/24".parse().unwrap();
-        let v6: Ipv6Net = "fd00:b1::/64".parse().unwrap();
-        let refused = |v4: Ipv4Net, v6: Ipv6Net| match Layout::new(v4, v6, "vm{index}") {
-            Err(LayoutError::SpecialPool { reason, .. }) => reason,
-            other => panic!("{v4} {v6}: {other:?}"),
-        };
-        for (pool, range) in [
-            ("0.0.0.0/24", "0.0.0.0/8"),
-            ("127.0.0.0/24", "127.0.0.0/8"),
-            ("127.255.255.0/30", "127.0.0.0/8"),
-            ("169.254.3.0/24", "169.254.0.0/16"),
-            ("224.0.0.0/24", "224.0.0.0/4"),
-            ("239.255.255.0/24", "224.0.0.0/4"),
-            ("240.0.0.0/24", "240.0.0.0/4"),
-            ("255.255.255.0/24", "255.255.255.255/32"),
-            // A pool that holds a special range overlaps it too.
-            ("0.0.0.0/1", "0.0.0.0/8"),
-            ("128.0.0.0/1", "169.254.0.0/16"),
-        ] {
-            let reason = refused(pool.parse().unwrap(), v6);
-            assert!(
-                reason.contains(&format!("overlaps {range},")),
-                "{pool}: {reason}"
-            );
-        }
-        for (pool, range) in [
-            ("::/64", "::/127"),
-            ("::/120", "::/127"),
-            ("::ffff:0.0.0.0/104", "::ffff:0.0.0.0/96"),
-            ("fe80::/64", "fe80::/10"),
-            ("febf:ffff::/64", "fe80::/10"),
-            ("ff02::/64", "ff00::/8"),
-            ("fff0::/64", "ff00::/8"),
-        ] {
-            let reason = refused(v4, pool.parse().unwrap());
-            assert!(
-                reason.contains(&format!("overlaps {range},")),
-                "{pool}: {reason}"
-            );
-        }
-        // Their neighbours are ordinary unicast space.
-        for pool in [
-            "1.0.0.0/24",
-            "126.255.255.0/24",
-            "128.0.0.0/24",
-            "169.253.0.0/24",
-            "223.255.255.0/24",
-            "192.168.0.0/24",
-        ] {
-            assert!(
-                Layout::new(pool.parse().unwrap(), v6, "vm{index}").is_ok(),
-                "{pool}"
-            );
-        }
-        for pool in [
-            "0:0:0:1::/64",
-            "fec0::/64",
-            "fe00::/64",
-            "fec0::/10",
-            "2001:db8::/64",
-            "fd00::/8",
-        ] {
-            assert!(
-                Layout::new(v4, pool.parse().unwrap(), "vm{index}").is_ok(),
-                "{pool}"
-            );
-        }
-    }
-}
+mod tests;
