@@ -13,7 +13,9 @@
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod change;
 pub mod config;
+pub mod conflict;
 mod describe;
 pub mod diff;
 pub mod error;
@@ -24,13 +26,15 @@ pub mod planner;
 pub mod render;
 pub mod state;
 
+pub use change::{Change, Executor};
 pub use config::Config;
+pub use conflict::{Conflict, Conflicts};
 pub use diff::DiffOptions;
 pub use error::{ConfigError, ConfigErrorKind, LayoutError};
 pub use layout::{Layout, MacAddr, Vm, VmIndex};
 pub use plan::HostPlan;
 pub use planner::{HostFacts, build_plan};
-pub use state::{Change, Conflict, Conflicts, Executor, ObservedHost};
+pub use state::ObservedHost;
 
 // The README's examples are compiled and run as doctests.
 #[cfg(doctest)]

@@ -5,8 +5,10 @@
 use ipnet::IpNet;
 
 use super::{DiffOptions, LinkFate, Out, is_ours};
+use crate::change::Change;
+use crate::conflict::Conflict;
 use crate::plan::{HostPlan, LinkPlan};
-use crate::state::{Change, Conflict, ObservedHost, ObservedLink, TunInfo};
+use crate::state::{ObservedHost, ObservedLink, TunInfo};
 
 fn create_sequence(plan: &HostPlan, lp: &LinkPlan, out: &mut Out) {
     let name = lp.vm.interface.clone();

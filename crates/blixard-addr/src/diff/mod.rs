@@ -22,11 +22,13 @@
 
 use std::collections::BTreeSet;
 
+use crate::change::Change;
 use crate::config::ALIAS_PREFIX;
+use crate::conflict::{Conflict, Conflicts};
 use crate::layout::VmIndex;
 use crate::plan::{HostPlan, Ownership};
 use crate::planner::{IPV4_FORWARDING, IPV6_FORWARDING};
-use crate::state::{Change, Conflict, Conflicts, ObservedFirewall, ObservedHost, ObservedLink};
+use crate::state::{ObservedFirewall, ObservedHost, ObservedLink};
 
 mod links;
 mod per_vm;

@@ -7,9 +7,11 @@ use super::links::link_changes;
 use super::routes::{foreign_routes, route_changes};
 use super::sysctls::{link_sysctls, set_sysctl, sysctl_needed};
 use super::{DiffOptions, LinkFate, Out, is_ours};
+use crate::change::Change;
+use crate::conflict::{Conflict, Conflicts};
 use crate::layout::VmIndex;
 use crate::plan::{FirewallVm, HostPlan, LinkPlan};
-use crate::state::{Change, Conflict, Conflicts, ObservedFirewall, ObservedHost};
+use crate::state::{ObservedFirewall, ObservedHost};
 
 /// The changes that wire VM `index` alone: its link, addresses, routes and
 /// per-link sysctls, plus the global forwarding sysctls when they are not

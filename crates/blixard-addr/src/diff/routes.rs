@@ -5,8 +5,10 @@ use std::collections::BTreeSet;
 use ipnet::IpNet;
 
 use super::{LinkFate, Out, is_ours, order_key};
+use crate::change::Change;
+use crate::conflict::Conflict;
 use crate::plan::{HostPlan, LinkPlan};
-use crate::state::{Change, Conflict, ObservedHost};
+use crate::state::ObservedHost;
 
 /// Route changes for `links` (the whole plan, or one VM). Our routes not in
 /// the plan are deleted unless their link is `untouched` (deleted anyway,

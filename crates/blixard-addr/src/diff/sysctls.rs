@@ -2,8 +2,9 @@
 //! change only while it holds a given value.
 
 use super::Out;
+use crate::change::Change;
 use crate::plan::{LinkPlan, SysctlCondition, SysctlPlan};
-use crate::state::{Change, ObservedHost};
+use crate::state::ObservedHost;
 
 pub(super) fn sysctl_needed(s: &SysctlPlan, observed: &ObservedHost, fresh_link: bool) -> bool {
     let current = if fresh_link {

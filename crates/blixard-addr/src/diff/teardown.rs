@@ -3,8 +3,9 @@
 use std::collections::BTreeSet;
 
 use super::is_ours;
+use crate::change::Change;
 use crate::plan::Ownership;
-use crate::state::{Change, ObservedFirewall, ObservedHost, ObservedLink};
+use crate::state::{ObservedFirewall, ObservedHost, ObservedLink};
 
 /// The changes that remove everything of ours and nothing else.
 ///
