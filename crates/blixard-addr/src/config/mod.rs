@@ -9,13 +9,23 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ConfigError, ConfigErrorKind};
+use crate::error::{ConfigError, ConfigErrorKind, LayoutError};
+use crate::layout::Layout;
 
+mod defaults;
 mod firewall;
 mod location;
+mod queues;
 
+#[doc(no_inline)]
+pub use crate::plan::ALIAS_PREFIX;
+pub use defaults::{
+    DEFAULT_INTERFACE_TEMPLATE, DEFAULT_IPV4_POOL, DEFAULT_IPV6_POOL, DEFAULT_LINK_GROUP,
+    DEFAULT_NFT_TABLE, DEFAULT_ROUTE_PROTOCOL, DEFAULT_VMS,
+};
 pub use firewall::{Action, FirewallConfig, Protocol, RuleConfig, Selector};
 pub(crate) use location::{key_offset, line_column};
+pub use queues::QueueError;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -54,11 +64,11 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            vms: VmSelection::Count(64),
+            vms: VmSelection::Count(DEFAULT_VMS),
             owner: None,
             group: None,
             external_interface: "auto".into(),
-            interface_template: "vm{index}".into(),
+            interface_template: DEFAULT_INTERFACE_TEMPLATE.into(),
             dns: vec![
                 "9.9.9.9".parse().expect("valid"),
                 "149.112.112.112".parse().expect("valid"),
@@ -108,7 +118,7 @@ pub struct Ipv4Config {
 impl Default for Ipv4Config {
     fn default() -> Self {
         Self {
-            pool: "10.0.0.0/24".parse().expect("valid"),
+            pool: DEFAULT_IPV4_POOL,
         }
     }
 }
@@ -130,7 +140,7 @@ impl Default for Ipv6Config {
     fn default() -> Self {
         Self {
             enabled: true,
-            pool: "fec0::/64".parse().expect("valid"),
+            pool: DEFAULT_IPV6_POOL,
         }
     }
 }
@@ -209,19 +219,12 @@ pub struct OwnershipConfig {
     pub nft_table: String,
 }
 
-/// Default interface group of our taps.
-pub const DEFAULT_LINK_GROUP: u32 = 0xb11;
-/// Default route protocol of our routes.
-pub const DEFAULT_ROUTE_PROTOCOL: u8 = 0xb1;
-/// Prefix of the `ifalias` we set on our taps (`blixard:vm7`).
-pub const ALIAS_PREFIX: &str = "blixard:";
-
 impl Default for OwnershipConfig {
     fn default() -> Self {
         Self {
             link_group: DEFAULT_LINK_GROUP,
             route_protocol: DEFAULT_ROUTE_PROTOCOL,
-            nft_table: "blixard".into(),
+            nft_table: DEFAULT_NFT_TABLE.into(),
         }
     }
 }
@@ -237,6 +240,17 @@ impl Config {
     /// concerns when the file shows them. Text over [`MAX_CONFIG_BYTES`] is
     /// refused unread.
     pub fn from_toml_str(text: &str, source: &str) -> Result<Config, ConfigError> {
+        let config = Config::parse_toml(text, source)?;
+        config.validate().map_err(|e| e.locate(text, source))?;
+        Ok(config)
+    }
+
+    /// Parses a config file without [`Config::validate`]: only its size,
+    /// TOML syntax, types and keys are checked. For a caller that plans
+    /// at once: [`crate::planner::build_plan`] checks everything `validate`
+    /// does, so parsing with this and locating the planner's error with
+    /// [`ConfigError::locate`] validates the config once, not twice.
+    pub fn parse_toml(text: &str, source: &str) -> Result<Config, ConfigError> {
         if text.len() as u64 > MAX_CONFIG_BYTES {
             return Err(ConfigError {
                 file: Some(source.to_string()),
@@ -248,7 +262,7 @@ impl Config {
                 },
             });
         }
-        let config: Config = toml::from_str(text).map_err(|e| {
+        toml::from_str(text).map_err(|e| {
             let offset = e.span().map(|s| s.start);
             let key = offset.and_then(|o| {
                 location::key_path_at(text, o).or_else(|| location::key_on_line(text, o))
@@ -267,9 +281,7 @@ impl Config {
                 key,
                 kind: ConfigErrorKind::Toml(plain_message(e.message())),
             }
-        })?;
-        config.validate().map_err(|e| e.locate(text, source))?;
-        Ok(config)
+        })
     }
 
     /// The config as TOML; [`Config::from_toml_str`] reads it back unchanged.
@@ -281,6 +293,29 @@ impl Config {
     /// [`crate::planner::build_plan`] minus the resolved external interface).
     pub fn validate(&self) -> Result<(), ConfigError> {
         crate::planner::resolve(self).map(|_| ())
+    }
+
+    /// The address layout of the config (pools and template), checked
+    /// alone: an error names `ipv4.pool`, `ipv6.pool` or
+    /// `interface_template`. Cheaper than a plan when only the mapping is
+    /// needed.
+    pub fn layout(&self) -> Result<Layout, ConfigError> {
+        Layout::new(self.ipv4.pool, self.ipv6.pool, &self.interface_template).map_err(|e| {
+            let key = match &e {
+                LayoutError::PoolNotNetwork(p)
+                | LayoutError::PoolTooSmall(p)
+                | LayoutError::SpecialPool { pool: p, .. }
+                    if p.contains(':') =>
+                {
+                    "ipv6.pool"
+                }
+                LayoutError::PoolNotNetwork(_)
+                | LayoutError::PoolTooSmall(_)
+                | LayoutError::SpecialPool { .. } => "ipv4.pool",
+                _ => "interface_template",
+            };
+            ConfigError::at_key(key, e)
+        })
     }
 }
 

@@ -23,10 +23,9 @@
 use std::collections::BTreeSet;
 
 use crate::change::Change;
-use crate::config::ALIAS_PREFIX;
 use crate::conflict::{Conflict, Conflicts};
 use crate::layout::VmIndex;
-use crate::plan::{HostPlan, Ownership};
+use crate::plan::{ALIAS_PREFIX, HostPlan, Ownership};
 use crate::planner::{IPV4_FORWARDING, IPV6_FORWARDING};
 use crate::state::{ObservedFirewall, ObservedHost, ObservedLink};
 

@@ -115,12 +115,7 @@ pub fn firewall_vm_of(plan: &HostPlan, index: VmIndex) -> Option<FirewallVm> {
         return Some(firewall_vm(plan, lp));
     }
     let vm = plan.layout.vm(index).ok()?;
-    Some(FirewallVm {
-        index,
-        interface: vm.interface,
-        ipv4: vm.ipv4,
-        ipv6: plan.firewall.ipv6_pool.map(|_| vm.ipv6),
-    })
+    Some(FirewallVm::new(&vm, plan.ipv6_enabled()))
 }
 
 fn firewall_vm(plan: &HostPlan, lp: &LinkPlan) -> FirewallVm {
@@ -129,10 +124,5 @@ fn firewall_vm(plan: &HostPlan, lp: &LinkPlan) -> FirewallVm {
         .iter()
         .find(|v| v.index == lp.vm.index)
         .cloned()
-        .unwrap_or_else(|| FirewallVm {
-            index: lp.vm.index,
-            interface: lp.vm.interface.clone(),
-            ipv4: lp.vm.ipv4,
-            ipv6: plan.firewall.ipv6_pool.map(|_| lp.vm.ipv6),
-        })
+        .unwrap_or_else(|| FirewallVm::new(&lp.vm, plan.ipv6_enabled()))
 }

@@ -108,10 +108,7 @@ pub(super) fn foreign_routes(
         .map(|l| l.name.as_str())
         .collect();
     let planned: BTreeSet<&IpNet> = plan.links.iter().flat_map(|l| &l.routes).collect();
-    let mut pools = vec![IpNet::V4(plan.layout.ipv4_pool())];
-    if let Some(v6) = plan.firewall.ipv6_pool {
-        pools.push(IpNet::V6(v6));
-    }
+    let pools = plan.firewall.pools();
     let mut found = Vec::new();
     for r in &observed.routes {
         // A foreign route on a tap of ours is tolerated unless it takes a

@@ -7,6 +7,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::config::{DEFAULT_INTERFACE_TEMPLATE, DEFAULT_IPV4_POOL, DEFAULT_IPV6_POOL};
 use crate::error::LayoutError;
 
 mod mac;
@@ -101,9 +102,9 @@ pub struct Layout {
 impl Default for Layout {
     fn default() -> Self {
         Self::new(
-            "10.0.0.0/24".parse().expect("valid"),
-            "fec0::/64".parse().expect("valid"),
-            "vm{index}",
+            DEFAULT_IPV4_POOL,
+            DEFAULT_IPV6_POOL,
+            DEFAULT_INTERFACE_TEMPLATE,
         )
         .expect("the default layout is valid")
     }

@@ -28,6 +28,10 @@ pub struct HostPlan {
     pub external_interface: Option<String>,
 }
 
+/// Prefix of the `ifalias` that marks a tap as ours (`blixard:vm7`):
+/// [`Ownership::alias_for`] writes it, [`crate::diff::is_ours`] reads it.
+pub const ALIAS_PREFIX: &str = "blixard:";
+
 /// The marks that make an object ours.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Ownership {
@@ -42,7 +46,7 @@ pub struct Ownership {
 impl Ownership {
     /// The `ifalias` that marks VM `vm`'s tap as ours.
     pub fn alias_for(&self, interface: &str) -> String {
-        format!("{}{interface}", crate::config::ALIAS_PREFIX)
+        format!("{ALIAS_PREFIX}{interface}")
     }
 }
 
@@ -121,6 +125,19 @@ pub struct FirewallVm {
     pub ipv6: Option<Ipv6Addr>,
 }
 
+impl FirewallVm {
+    /// VM `vm` as the firewall sees it: its IPv6 address only with IPv6.
+    /// The one place a `FirewallVm` is built from a VM's mapping.
+    pub fn new(vm: &Vm, ipv6: bool) -> Self {
+        Self {
+            index: vm.index,
+            interface: vm.interface.clone(),
+            ipv4: vm.ipv4,
+            ipv6: ipv6.then_some(vm.ipv6),
+        }
+    }
+}
+
 /// Where a user rule judges traffic: a chain of our table, and the part of
 /// it before or after the guard that lets everything but VM traffic pass.
 /// The planner decides it from the rule's (from, to) pair; the renderer
@@ -195,7 +212,28 @@ pub struct FirewallPlan {
     pub rules: Vec<FirewallRule>,
 }
 
+impl FirewallPlan {
+    /// The VM pools: IPv4, then IPv6 when it is enabled.
+    pub fn pools(&self) -> Vec<IpNet> {
+        vm_pools(self.ipv4_pool, self.ipv6_pool)
+    }
+}
+
+/// The one list of VM pools, for a plan ([`FirewallPlan::pools`]) and for
+/// the planner before the plan exists.
+pub(crate) fn vm_pools(ipv4: Ipv4Net, ipv6: Option<Ipv6Net>) -> Vec<IpNet> {
+    std::iter::once(IpNet::V4(ipv4))
+        .chain(ipv6.map(IpNet::V6))
+        .collect()
+}
+
 impl HostPlan {
+    /// Whether the plan gives VMs IPv6 (`ipv6.enabled`): the plan's one
+    /// record of it is the firewall's IPv6 pool.
+    pub fn ipv6_enabled(&self) -> bool {
+        self.firewall.ipv6_pool.is_some()
+    }
+
     /// The link plan of VM `index`, if the plan wires it.
     pub fn link(&self, index: VmIndex) -> Option<&LinkPlan> {
         self.links

@@ -29,7 +29,7 @@ impl HostPlan {
             if l.noqueue {
                 flags.push("noqueue");
             }
-            let ipv6 = if l.routes.len() > 1 {
+            let ipv6 = if self.ipv6_enabled() {
                 l.vm.ipv6.to_string()
             } else {
                 "-".into()

@@ -86,12 +86,7 @@ fn build(config: &Config, facts: &HostFacts, only: Option<u32>) -> Result<HostPl
         } else {
             Vec::new()
         };
-        fw_vms.push(FirewallVm {
-            index,
-            interface: vm.interface.clone(),
-            ipv4: vm.ipv4,
-            ipv6: ipv6.then_some(vm.ipv6),
-        });
+        fw_vms.push(FirewallVm::new(&vm, ipv6));
         links.push(LinkPlan {
             alias: ownership.alias_for(&vm.interface),
             tap: tap.clone(),

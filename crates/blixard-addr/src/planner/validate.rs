@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use super::UNSET_ID;
 use super::placement;
 use super::selector::{parse_selector, resolve_vms};
-use crate::config::{Config, Protocol};
+use crate::config::{Config, Protocol, QueueError};
 use crate::error::{ConfigError, ConfigErrorKind, LayoutError};
 use crate::layout::{Layout, MAX_INTERFACE_NAME_LEN, VmIndex, is_safe_name_char};
 use crate::plan::FirewallRule;
@@ -71,17 +71,22 @@ pub(crate) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
         }
     }
     let tap = &config.tap;
-    if tap.queues == 0 {
-        return Err(ConfigError::at_key(
-            "tap.queues",
-            ConfigErrorKind::ZeroQueues,
-        ));
-    }
-    if tap.queues > 1 && !tap.multi_queue {
-        return Err(ConfigError::at_key(
-            "tap.queues",
-            ConfigErrorKind::QueuesWithoutMultiQueue { queues: tap.queues },
-        ));
+    match tap.check_queues(tap.queues) {
+        Err(QueueError::Zero) => {
+            return Err(ConfigError::at_key(
+                "tap.queues",
+                ConfigErrorKind::ZeroQueues,
+            ));
+        }
+        Err(QueueError::NeedsMultiQueue { queues }) => {
+            return Err(ConfigError::at_key(
+                "tap.queues",
+                ConfigErrorKind::QueuesWithoutMultiQueue { queues },
+            ));
+        }
+        // Multi-queue taps may serve a VMM given more pairs on its own
+        // command line; its arguments are checked when rendered.
+        Err(QueueError::OnePairOnMultiQueueTap) | Ok(()) => {}
     }
     if !(MIN_MTU..=MAX_MTU).contains(&tap.mtu) {
         return Err(ConfigError::at_key(
@@ -95,27 +100,7 @@ pub(crate) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
             ConfigErrorKind::MtuTooSmallForIpv6 { mtu: tap.mtu },
         ));
     }
-    let layout = Layout::new(
-        config.ipv4.pool,
-        config.ipv6.pool,
-        &config.interface_template,
-    )
-    .map_err(|e| {
-        let key = match &e {
-            LayoutError::PoolNotNetwork(p)
-            | LayoutError::PoolTooSmall(p)
-            | LayoutError::SpecialPool { pool: p, .. }
-                if p.contains(':') =>
-            {
-                "ipv6.pool"
-            }
-            LayoutError::PoolNotNetwork(_)
-            | LayoutError::PoolTooSmall(_)
-            | LayoutError::SpecialPool { .. } => "ipv4.pool",
-            _ => "interface_template",
-        };
-        ConfigError::at_key(key, e)
-    })?;
+    let layout = config.layout()?;
     let indices = resolve_vms(&config.vms, &layout)?;
     if !matches!(config.external_interface.as_str(), "auto" | "none") {
         check_not_a_planned_tap(&config.external_interface, &layout, &indices)

@@ -13,6 +13,7 @@ mod quote;
 mod vmm;
 
 pub use guest::{GUEST_INTERFACE, cloud_init, ip_commands, networkd, nixos, shell};
+pub use quote::shell_quote;
 pub use vmm::{RenderError, cloud_hypervisor, firecracker, qemu};
 
 /// What a renderer needs: the VM, its DNS servers and the tap settings.

@@ -10,3 +10,23 @@ pub(super) fn nix_strings(items: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// One word for a POSIX shell: as it is when it holds only letters,
+/// digits and `-_=,.:/` (VMM arguments read best that way), else in single
+/// quotes with each `'` written `'\''`; the empty word is `''`.
+///
+/// ```
+/// use blixard_addr::render::shell_quote;
+/// assert_eq!(shell_quote("tap,id=net0,ifname=vm3"), "tap,id=net0,ifname=vm3");
+/// assert_eq!(shell_quote("a b"), "'a b'");
+/// assert_eq!(shell_quote("it's"), r"'it'\''s'");
+/// assert_eq!(shell_quote(""), "''");
+/// ```
+pub fn shell_quote(word: &str) -> String {
+    let bare = |c: char| c.is_ascii_alphanumeric() || "-_=,.:/".contains(c);
+    if !word.is_empty() && word.chars().all(bare) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::GuestNetwork;
+use crate::config::QueueError;
 
 /// A VMM argument set that cannot work with the tap as configured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,20 +47,20 @@ pub enum RenderError {
 }
 
 fn check_queues(g: &GuestNetwork, vmm: &'static str) -> Result<(), RenderError> {
-    if g.tap.queues == 0 {
-        return Err(RenderError::ZeroQueues {
+    match g.tap.check_queues(g.tap.queues) {
+        Ok(()) => Ok(()),
+        Err(QueueError::Zero) => Err(RenderError::ZeroQueues {
             interface: g.vm.interface.clone(),
-        });
+        }),
+        Err(QueueError::NeedsMultiQueue { .. } | QueueError::OnePairOnMultiQueueTap) => {
+            Err(RenderError::QueueMismatch {
+                vmm,
+                interface: g.vm.interface.clone(),
+                multi_queue: g.tap.multi_queue,
+                queues: g.tap.queues,
+            })
+        }
     }
-    if g.multi_queue() != g.tap.multi_queue {
-        return Err(RenderError::QueueMismatch {
-            vmm,
-            interface: g.vm.interface.clone(),
-            multi_queue: g.tap.multi_queue,
-            queues: g.tap.queues,
-        });
-    }
-    Ok(())
 }
 
 /// Firecracker's `network-interfaces` section (JSON).
