@@ -6,6 +6,7 @@ use serde::Serialize;
 
 /// Something in the way that is not ours: the plan cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[non_exhaustive]
 pub enum Conflict {
     /// A link with a planned name exists and is not ours.
     #[error(

@@ -4,6 +4,7 @@ use thiserror::Error;
 
 /// A layout or mapping problem.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum LayoutError {
     /// The index is 0 or beyond what the pool holds.
     #[error(
@@ -66,6 +67,7 @@ pub enum LayoutError {
 
 /// What is wrong with a configuration; [`ConfigError`] adds where.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ConfigErrorKind {
     /// A config file larger than [`crate::config::MAX_CONFIG_BYTES`].
     #[error(
@@ -217,6 +219,7 @@ pub enum ConfigErrorKind {
 /// when they are known.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{}", self.render())]
+#[non_exhaustive]
 pub struct ConfigError {
     /// File name (or other source label) of the config.
     pub file: Option<String>,

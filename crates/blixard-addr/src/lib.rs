@@ -1,6 +1,7 @@
 //! Pure core of blixard-net: the VM index <-> interface/IPv4/IPv6/MAC mapping,
 //! the config model, the desired host plan, observed state and the diff
-//! between them. No I/O, no unsafe, builds on any OS.
+//! between them. No I/O, no unsafe, builds on any OS. The README maps the
+//! modules and the public API.
 //!
 //! ```
 //! use blixard_addr::Layout;
@@ -20,6 +21,11 @@ mod describe;
 pub mod diff;
 pub mod error;
 pub mod layout;
+// The test oracle: a pure kernel model the property tests apply diffs to.
+// Public because the integration tests (separate crates) use it, and
+// blixard-route reads `model::MAIN_TABLE` (so a `testing` feature would
+// break a production build); hidden because it is no embedder's API.
+#[doc(hidden)]
 pub mod model;
 pub mod plan;
 pub mod planner;

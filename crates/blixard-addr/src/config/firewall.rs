@@ -30,6 +30,7 @@ pub enum Protocol {
 /// `[firewall]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct FirewallConfig {
     /// Unsolicited connections from outside to a VM.
     pub inbound_default: Action,

@@ -89,6 +89,7 @@ impl Default for Config {
 /// Which VMs are wired.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum VmSelection {
     /// VMs `1..=N`.
     Count(u32),
@@ -99,6 +100,7 @@ pub enum VmSelection {
 /// One entry of a VM list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum VmSpec {
     /// A single index.
     Index(u32),
@@ -126,6 +128,7 @@ impl Default for Ipv4Config {
 /// `[ipv6]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct Ipv6Config {
     /// Whether VMs get IPv6 at all.
     pub enabled: bool,
@@ -148,6 +151,7 @@ impl Default for Ipv6Config {
 /// `[tap]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct TapConfig {
     /// Create multi-queue taps (cloud-hypervisor/qemu with several queue
     /// pairs). Firecracker needs `false`.
@@ -175,6 +179,7 @@ impl Default for TapConfig {
 /// `[nat]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct NatConfig {
     /// Masquerade IPv4 from the pool leaving by the external interface.
     pub ipv4: bool,
@@ -194,6 +199,7 @@ impl Default for NatConfig {
 /// `[security]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct SecurityConfig {
     /// Drop packets entering by `vmN` whose source is not VM N's address.
     pub anti_spoofing: bool,
@@ -210,6 +216,7 @@ impl Default for SecurityConfig {
 /// `[ownership]`: how our objects are marked so we only touch our own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct OwnershipConfig {
     /// Interface group of our taps (`ip link ... group N`).
     pub link_group: u32,

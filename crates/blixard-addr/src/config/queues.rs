@@ -7,6 +7,7 @@ use super::TapConfig;
 /// Why a VMM cannot open a number of queue pairs on taps made with a
 /// [`TapConfig`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum QueueError {
     /// No queue pair at all.
     #[error("queues must be at least 1")]

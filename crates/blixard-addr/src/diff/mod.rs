@@ -37,7 +37,6 @@ mod teardown;
 
 use links::link_changes;
 pub use per_vm::{firewall_vm_of, unwire_vm, wire_vm};
-pub use routes::LOCAL_TABLE;
 use routes::{foreign_routes, route_changes};
 use sysctls::{link_sysctls, set_sysctl, sysctl_needed};
 pub use teardown::teardown;
@@ -124,6 +123,7 @@ enum LinkFate {
 /// What [`reconcile`] found: the changes to make, the VMs it leaves as they
 /// are, and the foreign objects in the way.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Reconcile {
     /// The ordered changes that bring every VM not in conflict and the
     /// host-wide state to the plan.

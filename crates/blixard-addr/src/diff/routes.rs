@@ -146,4 +146,4 @@ pub(super) fn foreign_routes(
 }
 
 /// The kernel's `local` routing table.
-pub const LOCAL_TABLE: u32 = 255;
+pub(crate) const LOCAL_TABLE: u32 = 255;

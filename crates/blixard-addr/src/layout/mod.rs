@@ -14,7 +14,7 @@ mod mac;
 mod validate;
 
 pub use mac::{MacAddr, mac_for};
-pub use validate::is_safe_name_char;
+pub(crate) use validate::is_safe_name_char;
 use validate::{check_special_pool, validate_template};
 
 /// Longest interface name the kernel accepts (IFNAMSIZ minus the NUL).
@@ -61,6 +61,7 @@ impl fmt::Display for VmIndex {
 }
 /// Everything one VM needs to know about its network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[non_exhaustive]
 pub struct Vm {
     /// The VM's index in the pool.
     pub index: VmIndex,

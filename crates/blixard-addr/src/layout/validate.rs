@@ -8,7 +8,7 @@ use crate::error::LayoutError;
 
 /// Characters allowed in interface names: safe in an interface name, an nft
 /// string, a shell word and a file name.
-pub fn is_safe_name_char(c: char) -> bool {
+pub(crate) fn is_safe_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
 

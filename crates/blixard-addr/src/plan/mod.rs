@@ -144,6 +144,7 @@ impl FirewallVm {
 /// only writes the rule there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RuleChain {
     /// `forward`: routed traffic with a VM at one end or both.
     Forward,

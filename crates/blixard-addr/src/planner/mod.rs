@@ -14,7 +14,6 @@ mod selector;
 mod validate;
 
 pub use plan::{build_plan, build_vm_plan};
-pub use selector::parse_selector;
 pub(crate) use validate::resolve;
 pub use validate::{MAX_MTU, MAX_NFT_TABLE_LEN, MIN_IPV6_MTU, MIN_MTU};
 

@@ -71,7 +71,7 @@ fn parse_range(range: &str) -> Option<(u32, u32)> {
 
 /// Parses a rule endpoint: `vmN` (an interface name of the layout),
 /// `vmA-vmB`, `host`, `external`, `any`, a CIDR or a bare address.
-pub fn parse_selector(
+pub(crate) fn parse_selector(
     text: &str,
     layout: &Layout,
     planned: &[VmIndex],

@@ -18,6 +18,7 @@ pub use vmm::{RenderError, cloud_hypervisor, firecracker, qemu};
 
 /// What a renderer needs: the VM, its DNS servers and the tap settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GuestNetwork {
     /// The VM's mapping.
     pub vm: Vm,

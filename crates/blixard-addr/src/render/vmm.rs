@@ -8,6 +8,7 @@ use crate::config::QueueError;
 
 /// A VMM argument set that cannot work with the tap as configured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RenderError {
     /// Firecracker opens taps single-queue: it cannot use a multi-queue tap
     /// nor more than one queue pair.
