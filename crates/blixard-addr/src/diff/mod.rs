@@ -1,4 +1,7 @@
-//! `diff`, `teardown` and the per-VM `wire_vm`/`unwire_vm`.
+//! [`diff`] and [`reconcile`] (here), [`teardown`] (`teardown.rs`) and the
+//! per-VM [`wire_vm`]/[`unwire_vm`] (`per_vm.rs`); the changes for each
+//! kind of object are in `links.rs`, `routes.rs` (with the foreign routes
+//! in the way) and `sysctls.rs`.
 //!
 //! Ownership: a link is ours iff its interface group is
 //! `ownership.link_group` *and* its `ifalias` starts with

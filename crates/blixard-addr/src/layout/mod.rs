@@ -59,6 +59,7 @@ impl fmt::Display for VmIndex {
         self.0.fmt(f)
     }
 }
+
 /// Everything one VM needs to know about its network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[non_exhaustive]
@@ -110,6 +111,7 @@ impl Default for Layout {
         .expect("the default layout is valid")
     }
 }
+
 impl Layout {
     /// A layout, validated: pools must be their own network address, the
     /// template must contain `{index}` once and only safe characters, and the
