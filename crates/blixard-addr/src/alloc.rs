@@ -78,6 +78,7 @@ fn valid_name(name: &str) -> bool {
 
 /// An allocation that cannot be made or released.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AllocError {
     /// Every index `1..=max` is taken.
     #[error(

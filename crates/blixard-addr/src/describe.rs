@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::state::Change;
+use crate::change::Change;
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

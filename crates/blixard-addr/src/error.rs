@@ -4,6 +4,7 @@ use thiserror::Error;
 
 /// A layout or mapping problem.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum LayoutError {
     /// The index is 0 or beyond what the pool holds.
     #[error(
@@ -66,6 +67,7 @@ pub enum LayoutError {
 
 /// What is wrong with a configuration; [`ConfigError`] adds where.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ConfigErrorKind {
     /// A config file larger than [`crate::config::MAX_CONFIG_BYTES`].
     #[error(
@@ -217,6 +219,7 @@ pub enum ConfigErrorKind {
 /// when they are known.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{}", self.render())]
+#[non_exhaustive]
 pub struct ConfigError {
     /// File name (or other source label) of the config.
     pub file: Option<String>,
@@ -251,7 +254,7 @@ impl ConfigError {
             && let Some(key) = &self.key
             && let Some(offset) = crate::config::key_offset(text, key)
         {
-            let (line, column) = line_column(text, offset);
+            let (line, column) = crate::config::line_column(text, offset);
             self.line = Some(line);
             self.column = Some(column);
         }
@@ -277,22 +280,4 @@ impl ConfigError {
         out.push_str(&self.kind.to_string());
         out
     }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-pub(crate) fn line_column(text: &str, offset: usize) -> (u32, u32) {
-    let offset = offset.min(text.len());
-    let before = &text[..floor_char_boundary(text, offset)];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-    (clamp(line), clamp(column))
-}
-
-fn floor_char_boundary(text: &str, mut i: usize) -> usize {
-    while !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }

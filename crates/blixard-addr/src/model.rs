@@ -12,8 +12,9 @@
 //! IPv6 addresses, local routes): the observed state of the diff ignores
 //! them too.
 
+use crate::change::Change;
 use crate::plan::HostPlan;
-use crate::state::{Change, ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, TunInfo};
+use crate::state::{ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, TunInfo};
 
 /// The main routing table, where our routes go.
 pub const MAIN_TABLE: u32 = 254;

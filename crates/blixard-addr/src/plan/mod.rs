@@ -9,6 +9,8 @@ use serde::Serialize;
 use crate::config::{Action, Protocol, Selector};
 use crate::layout::{Layout, Vm, VmIndex};
 
+mod table;
+
 /// What the host must look like.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostPlan {
@@ -26,6 +28,10 @@ pub struct HostPlan {
     pub external_interface: Option<String>,
 }
 
+/// Prefix of the `ifalias` that marks a tap as ours (`blixard:vm7`):
+/// [`Ownership::alias_for`] writes it, [`crate::diff::is_ours`] reads it.
+pub const ALIAS_PREFIX: &str = "blixard:";
+
 /// The marks that make an object ours.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Ownership {
@@ -40,7 +46,7 @@ pub struct Ownership {
 impl Ownership {
     /// The `ifalias` that marks VM `vm`'s tap as ours.
     pub fn alias_for(&self, interface: &str) -> String {
-        format!("{}{interface}", crate::config::ALIAS_PREFIX)
+        format!("{ALIAS_PREFIX}{interface}")
     }
 }
 
@@ -119,12 +125,26 @@ pub struct FirewallVm {
     pub ipv6: Option<Ipv6Addr>,
 }
 
+impl FirewallVm {
+    /// VM `vm` as the firewall sees it: its IPv6 address only with IPv6.
+    /// The one place a `FirewallVm` is built from a VM's mapping.
+    pub fn new(vm: &Vm, ipv6: bool) -> Self {
+        Self {
+            index: vm.index,
+            interface: vm.interface.clone(),
+            ipv4: vm.ipv4,
+            ipv6: ipv6.then_some(vm.ipv6),
+        }
+    }
+}
+
 /// Where a user rule judges traffic: a chain of our table, and the part of
 /// it before or after the guard that lets everything but VM traffic pass.
 /// The planner decides it from the rule's (from, to) pair; the renderer
 /// only writes the rule there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RuleChain {
     /// `forward`: routed traffic with a VM at one end or both.
     Forward,
@@ -193,140 +213,33 @@ pub struct FirewallPlan {
     pub rules: Vec<FirewallRule>,
 }
 
+impl FirewallPlan {
+    /// The VM pools: IPv4, then IPv6 when it is enabled.
+    pub fn pools(&self) -> Vec<IpNet> {
+        vm_pools(self.ipv4_pool, self.ipv6_pool)
+    }
+}
+
+/// The one list of VM pools, for a plan ([`FirewallPlan::pools`]) and for
+/// the planner before the plan exists.
+pub(crate) fn vm_pools(ipv4: Ipv4Net, ipv6: Option<Ipv6Net>) -> Vec<IpNet> {
+    std::iter::once(IpNet::V4(ipv4))
+        .chain(ipv6.map(IpNet::V6))
+        .collect()
+}
+
 impl HostPlan {
+    /// Whether the plan gives VMs IPv6 (`ipv6.enabled`): the plan's one
+    /// record of it is the firewall's IPv6 pool.
+    pub fn ipv6_enabled(&self) -> bool {
+        self.firewall.ipv6_pool.is_some()
+    }
+
     /// The link plan of VM `index`, if the plan wires it.
     pub fn link(&self, index: VmIndex) -> Option<&LinkPlan> {
         self.links
             .binary_search_by_key(&index, |l| l.vm.index)
             .ok()
             .map(|i| &self.links[i])
-    }
-}
-
-impl HostPlan {
-    /// A readable table: one row per VM (index, interface, IPv4, IPv6, MAC,
-    /// tap flags and owner), then sysctls and the NAT/firewall summary.
-    pub fn to_table(&self) -> String {
-        use std::fmt::Write as _;
-        let opt = |v: Option<u32>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
-        let mut rows = vec![[
-            "INDEX".to_string(),
-            "INTERFACE".into(),
-            "IPV4".into(),
-            "IPV6".into(),
-            "MAC".into(),
-            "TAP".into(),
-            "OWNER:GROUP".into(),
-        ]];
-        for l in &self.links {
-            let mut flags = Vec::new();
-            if l.tap.multi_queue {
-                flags.push("multi_queue");
-            }
-            if l.tap.vnet_hdr {
-                flags.push("vnet_hdr");
-            }
-            if l.noqueue {
-                flags.push("noqueue");
-            }
-            let ipv6 = if l.routes.len() > 1 {
-                l.vm.ipv6.to_string()
-            } else {
-                "-".into()
-            };
-            rows.push([
-                l.vm.index.to_string(),
-                l.vm.interface.clone(),
-                l.vm.ipv4.to_string(),
-                ipv6,
-                l.vm.mac.to_string(),
-                format!("mtu={} {}", l.mtu, flags.join(","))
-                    .trim_end()
-                    .to_string(),
-                format!("{}:{}", opt(l.tap.owner), opt(l.tap.group)),
-            ]);
-        }
-        let widths: Vec<usize> = (0..7)
-            .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-            .collect();
-        let mut out = String::new();
-        for row in &rows {
-            let line: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
-                .collect();
-            let _ = writeln!(out, "{}", line.join("  ").trim_end());
-        }
-        let _ = writeln!(
-            out,
-            "\ngateway: {} / {} on every tap; links in group {}, routes with proto {}",
-            self.layout.gateway_ipv4(),
-            self.layout.gateway_ipv6(),
-            self.ownership.link_group,
-            self.ownership.route_protocol
-        );
-        out.push_str("\nsysctls:\n");
-        for s in &self.sysctls {
-            let when = match &s.when {
-                SysctlCondition::Always => String::new(),
-                SysctlCondition::IfCurrently(v) => format!(" (only if currently {v})"),
-            };
-            let _ = writeln!(out, "  {} = {}{when}", s.key, s.value);
-        }
-        let per_link: usize = self.links.iter().map(|l| l.sysctls.len()).sum();
-        if per_link > 0 {
-            let _ = writeln!(out, "  + {per_link} per-tap (rp_filter = 1)");
-        }
-        let fw = &self.firewall;
-        let _ = writeln!(out, "\nfirewall: table inet {}", fw.table);
-        let nat = match &fw.external_interface {
-            None => "none (no external interface)".to_string(),
-            Some(ext) => {
-                let mut fams = Vec::new();
-                if fw.masquerade_ipv4 {
-                    fams.push("ipv4");
-                }
-                if fw.masquerade_ipv6 {
-                    fams.push("ipv6");
-                }
-                if fams.is_empty() {
-                    format!("off (external interface {ext})")
-                } else {
-                    format!("masquerade {} out of {ext}", fams.join("+"))
-                }
-            }
-        };
-        let _ = writeln!(out, "  nat: {nat}");
-        let _ = writeln!(
-            out,
-            "  anti-spoofing: {}",
-            if fw.anti_spoofing { "on" } else { "off" }
-        );
-        let _ = writeln!(out, "  inbound default: {:?}", fw.inbound_default);
-        let _ = writeln!(
-            out,
-            "  VM -> host default: {:?}; ports always open: {:?}",
-            fw.host_input_default, fw.host_ports
-        );
-        if !fw.allow_networks.is_empty() {
-            let nets: Vec<_> = fw.allow_networks.iter().map(ToString::to_string).collect();
-            let _ = writeln!(out, "  VMs may also reach: {}", nets.join(", "));
-        }
-        let _ = writeln!(out, "  rules: {}", fw.rules.len());
-        for (i, r) in fw.rules.iter().enumerate() {
-            let proto = r.protocol.map(|p| format!(" {p:?}")).unwrap_or_default();
-            let port = r.port.map(|p| format!(" port {p}")).unwrap_or_default();
-            let chains: Vec<_> = r.chains.iter().map(|c| format!("{c:?}")).collect();
-            let _ = writeln!(
-                out,
-                "    [{i}] {:?} -> {:?}{proto}{port}: {:?} (in {})",
-                r.from,
-                r.to,
-                r.action,
-                chains.join(", ")
-            );
-        }
-        out
     }
 }

@@ -27,7 +27,7 @@ use ipnet::IpNet;
 use crate::config::{Config, Selector};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::layout::Layout;
-use crate::plan::{FirewallRule, RuleChain};
+use crate::plan::{FirewallRule, RuleChain, vm_pools};
 
 /// What the planner knows about the addresses a rule may name.
 pub(crate) struct Scope {
@@ -40,14 +40,13 @@ impl Scope {
     /// The pools VMs use (IPv6 only when enabled), their gateways, and
     /// whether the config says there is no external interface.
     pub(crate) fn new(layout: &Layout, config: &Config) -> Scope {
-        let mut pools = vec![IpNet::V4(layout.ipv4_pool())];
+        let ipv6 = config.ipv6.enabled;
         let mut gateways = vec![IpAddr::V4(layout.gateway_ipv4())];
-        if config.ipv6.enabled {
-            pools.push(IpNet::V6(layout.ipv6_pool()));
+        if ipv6 {
             gateways.push(IpAddr::V6(layout.gateway_ipv6()));
         }
         Scope {
-            pools,
+            pools: vm_pools(layout.ipv4_pool(), ipv6.then(|| layout.ipv6_pool())),
             gateways,
             no_external: config.external_interface == "none",
         }

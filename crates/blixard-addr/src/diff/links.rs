@@ -1,0 +1,169 @@
+//! Changes for one planned tap: the create sequence for a new one, and for
+//! one of ours the drift corrected in place (or a conflict when only
+//! recreating it would do).
+
+use ipnet::IpNet;
+
+use super::{DiffOptions, LinkFate, Out, is_ours};
+use crate::change::Change;
+use crate::conflict::Conflict;
+use crate::plan::{HostPlan, LinkPlan};
+use crate::state::{ObservedHost, ObservedLink, TunInfo};
+
+fn create_sequence(plan: &HostPlan, lp: &LinkPlan, out: &mut Out) {
+    let name = lp.vm.interface.clone();
+    out.create_tap.push(Change::CreateTap {
+        name: name.clone(),
+        tap: lp.tap.clone(),
+    });
+    out.set_link.push(Change::SetLink {
+        name: name.clone(),
+        group: plan.ownership.link_group,
+        alias: lp.alias.clone(),
+        mtu: lp.mtu,
+    });
+    if lp.noqueue {
+        out.noqueue.push(Change::AddNoqueue { name: name.clone() });
+    }
+    out.up.push(Change::LinkUp { name: name.clone() });
+    for a in &lp.addresses {
+        out.add_address.push(Change::AddAddress {
+            interface: name.clone(),
+            address: *a,
+        });
+    }
+    for r in &lp.routes {
+        out.add_route.push(Change::AddRoute {
+            destination: *r,
+            interface: name.clone(),
+            protocol: plan.ownership.route_protocol,
+        });
+    }
+}
+
+pub(super) fn link_changes(
+    plan: &HostPlan,
+    lp: &LinkPlan,
+    observed: &ObservedHost,
+    options: &DiffOptions,
+    out: &mut Out,
+    conflicts: &mut Vec<Conflict>,
+) -> LinkFate {
+    let name = &lp.vm.interface;
+    let Some(link) = observed.links.iter().find(|l| &l.name == name) else {
+        create_sequence(plan, lp, out);
+        return LinkFate::Created;
+    };
+    if !is_ours(link, &plan.ownership) {
+        conflicts.push(Conflict::ForeignLink {
+            name: name.clone(),
+            group: link.group,
+            alias: link.alias.clone(),
+        });
+        return LinkFate::Blocked;
+    }
+    // Queues attached means a running VMM: its tap is never deleted,
+    // recreated or re-attached to by us.
+    let held = link.tun.as_ref().map_or(0, |t| t.queues);
+    if let Some((field, observed_flag, wanted)) = flag_mismatch(link, lp) {
+        if options.allow_recreate && held == 0 {
+            out.delete_link
+                .push(Change::DeleteLink { name: name.clone() });
+            create_sequence(plan, lp, out);
+            return LinkFate::Created;
+        }
+        // The tap stays as it is; its addresses, routes and marks are
+        // still repaired, which a VMM attached to it does not notice.
+        conflicts.push(Conflict::TapFlags {
+            name: name.clone(),
+            field: field.into(),
+            observed: observed_flag,
+            wanted,
+            queues: held,
+        });
+    }
+    if let Some(tun) = link.tun.as_ref().filter(|t| t.tap) {
+        ownership_changes(lp, tun, out, conflicts);
+    }
+    if link.mtu != lp.mtu || link.alias.as_deref() != Some(lp.alias.as_str()) {
+        out.set_link.push(Change::SetLink {
+            name: name.clone(),
+            group: plan.ownership.link_group,
+            alias: lp.alias.clone(),
+            mtu: lp.mtu,
+        });
+    }
+    if lp.noqueue && !link.root_noqueue {
+        out.noqueue.push(Change::AddNoqueue { name: name.clone() });
+    }
+    if !link.up {
+        out.up.push(Change::LinkUp { name: name.clone() });
+    }
+    for extra in link
+        .addresses
+        .iter()
+        .filter(|a| !lp.addresses.contains(a) && !is_link_local(a))
+    {
+        out.delete_address.push(Change::DeleteAddress {
+            interface: name.clone(),
+            address: *extra,
+        });
+    }
+    for missing in lp.addresses.iter().filter(|a| !link.addresses.contains(a)) {
+        out.add_address.push(Change::AddAddress {
+            interface: name.clone(),
+            address: *missing,
+        });
+    }
+    LinkFate::Kept
+}
+
+/// Owner and group of a tap of ours that is kept. The kernel cannot unset
+/// them (TUNSETOWNER rejects an invalid uid), so a plan without one means
+/// "don't care", not "clear"; a defaulted owner is only what a new tap gets.
+fn ownership_changes(lp: &LinkPlan, tun: &TunInfo, out: &mut Out, conflicts: &mut Vec<Conflict>) {
+    let owner = lp.tap.owner.filter(|_| lp.tap.owner_required);
+    let differs = |want: Option<u32>, have: Option<u32>| want.is_some() && want != have;
+    if !differs(owner, tun.owner) && !differs(lp.tap.group, tun.group) {
+        return;
+    }
+    let name = &lp.vm.interface;
+    if tun.queues > 0 {
+        conflicts.push(Conflict::TapOwnershipHeld {
+            name: name.clone(),
+            observed_owner: tun.owner,
+            observed_group: tun.group,
+            owner,
+            group: lp.tap.group,
+            queues: tun.queues,
+        });
+        return;
+    }
+    out.set_owner.push(Change::SetTapOwnership {
+        name: name.clone(),
+        owner,
+        group: lp.tap.group,
+    });
+}
+
+/// A flag that differs between a tap of ours and the plan and binds a VMM
+/// (its type and `IFF_MULTI_QUEUE`). `vnet_hdr` and `pi` are per-attach:
+/// every `TUNSETIFF` rewrites them from the opener's flags, so they are the
+/// VMM's choice, never drift. A link that is not a tap at all reports
+/// `tap=false`.
+fn flag_mismatch(link: &ObservedLink, lp: &LinkPlan) -> Option<(&'static str, bool, bool)> {
+    let Some(tun) = &link.tun else {
+        return Some(("tap", false, true));
+    };
+    if !tun.tap {
+        return Some(("tap", false, true));
+    }
+    if tun.multi_queue != lp.tap.multi_queue {
+        return Some(("multi_queue", tun.multi_queue, lp.tap.multi_queue));
+    }
+    None
+}
+
+fn is_link_local(a: &IpNet) -> bool {
+    matches!(a, IpNet::V6(n) if (n.addr().segments()[0] & 0xffc0) == 0xfe80)
+}

@@ -1,0 +1,149 @@
+//! Route changes of ours, and the foreign routes in the way of the pools.
+
+use std::collections::BTreeSet;
+
+use ipnet::IpNet;
+
+use super::{LinkFate, Out, is_ours, order_key};
+use crate::change::Change;
+use crate::conflict::Conflict;
+use crate::plan::{HostPlan, LinkPlan};
+use crate::state::ObservedHost;
+
+/// Route changes for `links` (the whole plan, or one VM). Our routes not in
+/// the plan are deleted unless their link is `untouched` (deleted anyway,
+/// or left as it is because a VMM holds it); for `wire_vm`
+/// only routes on its link or towards its addresses are considered.
+pub(super) fn route_changes(
+    plan: &HostPlan,
+    observed: &ObservedHost,
+    links: &[LinkPlan],
+    fates: &[LinkFate],
+    untouched: &BTreeSet<&str>,
+    whole_plan: bool,
+    out: &mut Out,
+) {
+    let proto = plan.ownership.route_protocol;
+    let wanted: BTreeSet<(&str, IpNet)> = plan
+        .links
+        .iter()
+        .flat_map(|l| l.routes.iter().map(|r| (l.vm.interface.as_str(), *r)))
+        .collect();
+    let planned_destinations: BTreeSet<IpNet> = plan
+        .links
+        .iter()
+        .flat_map(|l| l.routes.iter().copied())
+        .collect();
+    let in_scope = |dev: &str, dest: &IpNet| {
+        whole_plan
+            || links
+                .iter()
+                .any(|l| l.vm.interface == dev || l.routes.contains(dest))
+    };
+    let mut deletes: Vec<((u32, String), IpNet, String)> = Vec::new();
+    for r in observed.routes.iter().filter(|r| r.protocol == proto) {
+        // We never create a route without a link (blackhole, multipath):
+        // one with our protocol is not our doing, as in `teardown`.
+        let Some(dev) = r.interface.as_deref() else {
+            continue;
+        };
+        // A link left as it is keeps its routes, but not one to a
+        // destination the plan puts on another link: that one would stand
+        // in the way of the plan's route.
+        let needed_elsewhere = planned_destinations.contains(&r.destination);
+        if wanted.contains(&(dev, r.destination)) || (untouched.contains(dev) && !needed_elsewhere)
+        {
+            continue;
+        }
+        if !in_scope(dev, &r.destination) {
+            continue;
+        }
+        deletes.push((order_key(plan, dev), r.destination, dev.to_string()));
+    }
+    deletes.sort();
+    deletes.dedup();
+    for (_, destination, interface) in deletes {
+        out.delete_route.push(Change::DeleteRoute {
+            destination,
+            interface,
+            protocol: proto,
+        });
+    }
+    for (lp, fate) in links.iter().zip(fates) {
+        if *fate != LinkFate::Kept {
+            continue;
+        }
+        for dest in &lp.routes {
+            let present = observed.routes.iter().any(|r| {
+                r.protocol == proto
+                    && r.destination == *dest
+                    && r.interface.as_deref() == Some(lp.vm.interface.as_str())
+            });
+            if !present {
+                out.add_route.push(Change::AddRoute {
+                    destination: *dest,
+                    interface: lp.vm.interface.clone(),
+                    protocol: proto,
+                });
+            }
+        }
+    }
+}
+
+/// Foreign routes overlapping a pool (inside it, or a connected subnet
+/// holding it, as the observer reports them) that are not local routes and
+/// not on a link of ours. A route with our protocol but no link
+/// is foreign too: we never make one. With `only`, just those covering that
+/// VM's addresses.
+pub(super) fn foreign_routes(
+    plan: &HostPlan,
+    observed: &ObservedHost,
+    only: Option<&LinkPlan>,
+) -> Vec<Conflict> {
+    let own = &plan.ownership;
+    let ours: BTreeSet<&str> = observed
+        .links
+        .iter()
+        .filter(|l| is_ours(l, own))
+        .map(|l| l.name.as_str())
+        .collect();
+    let planned: BTreeSet<&IpNet> = plan.links.iter().flat_map(|l| &l.routes).collect();
+    let pools = plan.firewall.pools();
+    let mut found = Vec::new();
+    for r in &observed.routes {
+        // A foreign route on a tap of ours is tolerated unless it takes a
+        // VM's own destination: our add would replace it (or fail).
+        let on_ours = r.interface.as_deref().is_some_and(|d| ours.contains(d))
+            && !planned.contains(&r.destination);
+        if (r.protocol == own.route_protocol && r.interface.is_some())
+            || r.table == LOCAL_TABLE
+            || on_ours
+        {
+            continue;
+        }
+        // The observer reports routes inside a pool and connected subnets
+        // holding one; a default route is never in the way.
+        let overlaps = |p: &&IpNet| {
+            p.contains(&r.destination)
+                || (r.destination.prefix_len() > 0 && r.destination.contains(*p))
+        };
+        let Some(pool) = pools.iter().find(overlaps) else {
+            continue;
+        };
+        if let Some(lp) = only
+            && !lp.routes.iter().any(|vm| r.destination.contains(vm))
+        {
+            continue;
+        }
+        found.push(Conflict::ForeignRoute {
+            destination: r.destination,
+            interface: r.interface.clone(),
+            protocol: r.protocol,
+            pool: *pool,
+        });
+    }
+    found
+}
+
+/// The kernel's `local` routing table.
+pub(crate) const LOCAL_TABLE: u32 = 255;

@@ -1,0 +1,145 @@
+//! Config + host facts -> [`HostPlan`]: the taps, addresses, routes,
+//! sysctls and firewall model, for the whole host or one VM.
+
+use ipnet::IpNet;
+
+use super::validate::{check_interface_name, check_not_a_planned_tap, resolve};
+use super::{HostFacts, IPV4_FORWARDING, IPV6_FORWARDING, UNSET_ID};
+use crate::config::Config;
+use crate::error::{ConfigError, ConfigErrorKind};
+use crate::plan::{
+    FirewallPlan, FirewallVm, HostPlan, LinkPlan, Ownership, SysctlCondition, SysctlPlan, TapPlan,
+};
+
+/// Builds the plan; fails with the first problem found, naming its key.
+pub fn build_plan(config: &Config, facts: &HostFacts) -> Result<HostPlan, ConfigError> {
+    build(config, facts, None)
+}
+
+/// The plan narrowed to VM `index` (no link at all when the config does not
+/// wire it): the whole config is validated, but only that VM's link and set
+/// elements are built, so wiring one VM costs the same on any host. The
+/// host-wide parts (sysctls, the table's chains and rules) are the full
+/// plan's.
+pub fn build_vm_plan(
+    config: &Config,
+    facts: &HostFacts,
+    index: u32,
+) -> Result<HostPlan, ConfigError> {
+    build(config, facts, Some(index))
+}
+
+fn build(config: &Config, facts: &HostFacts, only: Option<u32>) -> Result<HostPlan, ConfigError> {
+    let mut resolved = resolve(config)?;
+    if let Some(ext) = &facts.external_interface {
+        check_interface_name(ext)
+            .and_then(|()| check_not_a_planned_tap(ext, &resolved.layout, &resolved.indices))
+            .map_err(|k| ConfigError::at_key("external_interface", k))?;
+    }
+    // The names resolved to ids on the host ($SUDO_USER included); an id
+    // the kernel refuses would fail after the first taps were made.
+    for (key, id) in [("owner", facts.owner_uid), ("group", facts.group_gid)] {
+        if id == Some(UNSET_ID) {
+            return Err(ConfigError::at_key(
+                key,
+                ConfigErrorKind::UnsetId { id: UNSET_ID },
+            ));
+        }
+    }
+    let layout = resolved.layout;
+    let ipv6 = config.ipv6.enabled;
+    let ownership = Ownership {
+        link_group: config.ownership.link_group,
+        route_protocol: config.ownership.route_protocol,
+        nft_table: config.ownership.nft_table.clone(),
+    };
+    let tap = TapPlan {
+        multi_queue: config.tap.multi_queue,
+        vnet_hdr: config.tap.vnet_hdr,
+        owner: facts.owner_uid,
+        group: facts.group_gid,
+        owner_required: config.owner.is_some(),
+    };
+    let gw4 = IpNet::new(layout.gateway_ipv4().into(), 32).expect("/32");
+    let gw6 = IpNet::new(layout.gateway_ipv6().into(), 128).expect("/128");
+    let mut links = Vec::with_capacity(resolved.indices.len());
+    let mut fw_vms = Vec::with_capacity(resolved.indices.len());
+    if let Some(only) = only {
+        resolved.indices.retain(|i| i.get() == only);
+    }
+    for &index in &resolved.indices {
+        let vm = layout
+            .vm(index)
+            .map_err(|e| ConfigError::at_key("vms", e))?;
+        let mut addresses = vec![gw4];
+        let mut routes = vec![IpNet::V4(vm.ipv4_net())];
+        if ipv6 {
+            addresses.push(gw6);
+            routes.push(IpNet::V6(vm.ipv6_net()));
+        }
+        let sysctls = if config.security.anti_spoofing {
+            vec![SysctlPlan {
+                key: format!("net.ipv4.conf.{}.rp_filter", vm.interface),
+                value: "1".into(),
+                when: SysctlCondition::Always,
+            }]
+        } else {
+            Vec::new()
+        };
+        fw_vms.push(FirewallVm::new(&vm, ipv6));
+        links.push(LinkPlan {
+            alias: ownership.alias_for(&vm.interface),
+            tap: tap.clone(),
+            mtu: config.tap.mtu,
+            noqueue: config.tap.multi_queue,
+            addresses,
+            routes,
+            sysctls,
+            vm,
+        });
+    }
+    let mut sysctls = vec![always(IPV4_FORWARDING, "1")];
+    if ipv6 {
+        sysctls.push(always(IPV6_FORWARDING, "1"));
+        if let Some(ext) = &facts.external_interface {
+            // Forwarding on stops the uplink from taking router
+            // advertisements; 2 keeps them, but only where RA was in use.
+            sysctls.push(SysctlPlan {
+                key: format!("net.ipv6.conf.{ext}.accept_ra"),
+                value: "2".into(),
+                when: SysctlCondition::IfCurrently("1".into()),
+            });
+        }
+    }
+    let firewall = FirewallPlan {
+        table: ownership.nft_table.clone(),
+        external_interface: facts.external_interface.clone(),
+        ipv4_pool: layout.ipv4_pool(),
+        ipv6_pool: ipv6.then(|| layout.ipv6_pool()),
+        masquerade_ipv4: config.nat.ipv4 && facts.external_interface.is_some(),
+        masquerade_ipv6: ipv6 && config.nat.ipv6 && facts.external_interface.is_some(),
+        anti_spoofing: config.security.anti_spoofing,
+        inbound_default: config.firewall.inbound_default,
+        host_input_default: config.firewall.host_input_default,
+        host_ports: config.firewall.host_ports.clone(),
+        allow_networks: resolved.allow_networks,
+        vms: fw_vms,
+        rules: resolved.rules,
+    };
+    Ok(HostPlan {
+        layout,
+        ownership,
+        links,
+        sysctls,
+        firewall,
+        external_interface: facts.external_interface.clone(),
+    })
+}
+
+fn always(key: &str, value: &str) -> SysctlPlan {
+    SysctlPlan {
+        key: key.into(),
+        value: value.into(),
+        when: SysctlCondition::Always,
+    }
+}
