@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use blixard_addr::plan::FirewallPlan;
+use blixard_addr::render::shell_quote;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -70,14 +71,14 @@ struct ChainInfo {
 
 /// Which address families of ours a foreign family sees.
 fn pools(family: &str, plan: &FirewallPlan) -> Vec<(&'static str, String)> {
-    let v4 = ("ip", plan.ipv4_pool.trunc().to_string());
-    let v6 = plan.ipv6_pool.map(|p| ("ip6", p.trunc().to_string()));
-    match family {
-        "ip" => vec![v4],
-        "ip6" => v6.into_iter().collect(),
-        "inet" => std::iter::once(v4).chain(v6).collect(),
-        _ => Vec::new(),
-    }
+    plan.pools()
+        .into_iter()
+        .map(|pool| {
+            let fam = if pool.addr().is_ipv4() { "ip" } else { "ip6" };
+            (fam, pool.trunc().to_string())
+        })
+        .filter(|(fam, _)| family == "inet" || family == *fam)
+        .collect()
 }
 
 pub(crate) fn scan_nft(ruleset: &Value, plan: &FirewallPlan) -> Vec<Finding> {
@@ -201,8 +202,8 @@ fn fix(c: &ChainInfo, plan: &FirewallPlan, docker: bool) -> String {
             let target = format!(
                 "{} {} {}",
                 c.family,
-                shell_word(&c.table),
-                shell_word(&c.name)
+                shell_quote(&c.table),
+                shell_quote(&c.name)
             );
             cmds.push(format!(
                 "nft insert rule {target} {fam} saddr {pool} accept"
@@ -215,16 +216,6 @@ fn fix(c: &ChainInfo, plan: &FirewallPlan, docker: bool) -> String {
         }
     }
     cmds.join(" && ")
-}
-
-fn shell_word(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }
 
 /// iptables-legacy rules live outside nftables; nft cannot list them.
