@@ -23,6 +23,7 @@ mod placement;
 pub mod plan;
 pub mod planner;
 pub mod render;
+pub mod route_policy;
 pub mod state;
 
 pub use config::Config;
