@@ -47,3 +47,8 @@ pub use error::{ErrorKind, NetlinkError};
 pub use netlink_sys::protocols;
 pub use request::Request;
 pub use socket::{NetlinkSocket, RECEIVE_BUFFER};
+
+// The README's example is compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
