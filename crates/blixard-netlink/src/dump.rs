@@ -99,47 +99,64 @@ impl<M: NetlinkSerializable + NetlinkDeserializable> NetlinkSocket<M> {
             .send_one(request, NLM_F_REQUEST | NLM_F_DUMP)
             .map_err(io_failure)?;
         let mut interrupted = false;
-        loop {
-            let data = self.recv().map_err(io_failure)?;
-            for frame in wire::frames(data) {
-                let frame = frame.map_err(reply_failure)?;
-                if frame.seq != seq {
-                    continue;
+        self.replies_to(seq, |flags, payload| {
+            // The kernel flags the message where it noticed the change,
+            // often the final DONE.
+            interrupted |= flags & NLM_F_DUMP_INTR != 0;
+            let outcome = match payload {
+                NetlinkPayload::InnerMessage(m) => {
+                    each(m);
+                    return None;
                 }
-                // The kernel flags the message where it noticed the change,
-                // often the final DONE.
-                interrupted |= frame.flags & NLM_F_DUMP_INTR != 0;
-                let message = frame.decode::<M>().map_err(reply_failure)?;
-                match message.payload {
-                    NetlinkPayload::InnerMessage(m) => each(m),
-                    NetlinkPayload::Done(done) => {
-                        let ext_ack = || wire::done_ext_ack(frame.flags, &done.extended_ack);
-                        return match ended(-done.code, ext_ack) {
-                            Ok(()) if interrupted => Err(Failure::Interrupted),
-                            other => other,
-                        };
-                    }
-                    NetlinkPayload::Error(e) => {
-                        let ext_ack = || wire::error_ext_ack(frame.flags, &e.header);
-                        return match ended(-e.raw_code(), ext_ack) {
-                            Ok(()) if interrupted => Err(Failure::Interrupted),
-                            other => other,
-                        };
-                    }
-                    NetlinkPayload::Overrun(_) => return Err(Failure::Lost),
-                    _ => {}
+                NetlinkPayload::Done(done) => {
+                    ended(-done.code, || wire::done_ext_ack(flags, &done.extended_ack))
                 }
-            }
-        }
+                NetlinkPayload::Error(e) => {
+                    ended(-e.raw_code(), || wire::error_ext_ack(flags, &e.header))
+                }
+                NetlinkPayload::Overrun(_) => Err(Failure::Lost),
+                _ => return None,
+            };
+            Some(match outcome {
+                Ok(()) if interrupted => Err(Failure::Interrupted),
+                other => other,
+            })
+        })
     }
 
     fn get_once(&mut self, request: &M) -> Result<Option<M>, Failure> {
         // With the ack, the answer always ends in an error message (code 0
-        // after a reply), so the loop knows when it is complete.
+        // after a reply), so the reading knows when it is complete.
         let seq = self
             .send_one(request, NLM_F_REQUEST | NLM_F_ACK)
             .map_err(io_failure)?;
         let mut answer = None;
+        self.replies_to(seq, |flags, payload| match payload {
+            NetlinkPayload::InnerMessage(m) => {
+                answer = Some(m);
+                None
+            }
+            NetlinkPayload::Error(e) if e.code.is_some() => {
+                let errno = -e.raw_code();
+                Some(if MISSING.iter().any(|&m| m as i32 == errno) {
+                    Ok(None)
+                } else {
+                    Err(kernel(errno, wire::error_ext_ack(flags, &e.header)))
+                })
+            }
+            NetlinkPayload::Error(_) | NetlinkPayload::Done(_) => Some(Ok(answer.take())),
+            NetlinkPayload::Overrun(_) => Some(Err(Failure::Lost)),
+            _ => None,
+        })
+    }
+
+    /// Reads the replies to request `seq` (skipping any other), handing each
+    /// to `each` with its header flags until it returns the outcome.
+    fn replies_to<R>(
+        &mut self,
+        seq: u32,
+        mut each: impl FnMut(u16, NetlinkPayload<M>) -> Option<Result<R, Failure>>,
+    ) -> Result<R, Failure> {
         loop {
             let data = self.recv().map_err(io_failure)?;
             for frame in wire::frames(data) {
@@ -148,19 +165,8 @@ impl<M: NetlinkSerializable + NetlinkDeserializable> NetlinkSocket<M> {
                     continue;
                 }
                 let message = frame.decode::<M>().map_err(reply_failure)?;
-                match message.payload {
-                    NetlinkPayload::InnerMessage(m) => answer = Some(m),
-                    NetlinkPayload::Error(e) if e.code.is_none() => return Ok(answer),
-                    NetlinkPayload::Error(e) => {
-                        let errno = -e.raw_code();
-                        if MISSING.iter().any(|&m| m as i32 == errno) {
-                            return Ok(None);
-                        }
-                        return Err(kernel(errno, wire::error_ext_ack(frame.flags, &e.header)));
-                    }
-                    NetlinkPayload::Done(_) => return Ok(answer),
-                    NetlinkPayload::Overrun(_) => return Err(Failure::Lost),
-                    _ => {}
+                if let Some(outcome) = each(frame.flags, message.payload) {
+                    return outcome;
                 }
             }
         }
