@@ -119,17 +119,7 @@ impl Session {
         let mut observed: Vec<ObservedLink> = links
             .iter()
             .filter(|l| l.group == scope.link_group || wanted.contains(l.name.as_str()))
-            .map(|l| ObservedLink {
-                ifindex: l.index,
-                name: l.name.clone(),
-                group: l.group,
-                alias: l.alias.clone(),
-                up: l.up,
-                mtu: l.mtu,
-                tun: l.tun.clone(),
-                root_noqueue: false,
-                addresses: Vec::new(),
-            })
+            .map(|l| l.observed(false, Vec::new()))
             .collect();
         let position: HashMap<u32, usize> = observed
             .iter()

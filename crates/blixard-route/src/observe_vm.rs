@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use blixard_addr::state::{ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute};
+use blixard_addr::state::{ObservedFirewall, ObservedHost, ObservedRoute};
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressMessage, AddressScope};
 use netlink_packet_route::link::{InetDevConf, LinkAttribute};
@@ -58,17 +58,7 @@ impl Session {
                 },
             )?;
             addresses.sort();
-            links.push(ObservedLink {
-                ifindex: row.index,
-                name: row.name.clone(),
-                group: row.group,
-                alias: row.alias.clone(),
-                up: row.up,
-                mtu: row.mtu,
-                tun: row.tun.clone(),
-                root_noqueue,
-                addresses,
-            });
+            links.push(row.observed(root_noqueue, addresses));
             for family in [AddressFamily::Inet, AddressFamily::Inet6] {
                 let mut request = RouteMessage::default();
                 request.header.address_family = family;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use blixard_addr::state::{ObservedRoute, RouteKind, TunInfo};
+use blixard_addr::state::{ObservedLink, ObservedRoute, RouteKind, TunInfo};
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
@@ -33,6 +33,23 @@ pub(crate) struct LinkRow {
     /// Boxed: most of a row's size, and a dump's row vector doubles as it grows.
     pub inet: Option<Box<InetDevConf>>,
     pub tun: Option<TunInfo>,
+}
+
+impl LinkRow {
+    /// The link as observe reports it, with what other dumps found.
+    pub(crate) fn observed(&self, root_noqueue: bool, addresses: Vec<IpNet>) -> ObservedLink {
+        ObservedLink {
+            ifindex: self.index,
+            name: self.name.clone(),
+            group: self.group,
+            alias: self.alias.clone(),
+            up: self.up,
+            mtu: self.mtu,
+            tun: self.tun.clone(),
+            root_noqueue,
+            addresses,
+        }
+    }
 }
 
 pub(crate) fn link_row(m: RouteNetlinkMessage, tun: &TunParser<'_>) -> Option<LinkRow> {
