@@ -725,9 +725,6 @@ fn foreign_routes(
     found
 }
 
-/// The kernel's `local` routing table.
-pub const LOCAL_TABLE: u32 = 255;
-
 fn sysctl_needed(s: &SysctlPlan, observed: &ObservedHost, fresh_link: bool) -> bool {
     let current = if fresh_link {
         None

@@ -6,8 +6,11 @@
 
 use ipnet::IpNet;
 
-use crate::diff::LOCAL_TABLE;
 use crate::state::{ObservedRoute, RouteKind};
+
+/// The kernel's `local` routing table: its routes are the kernel's
+/// bookkeeping for addresses.
+pub(crate) const LOCAL_TABLE: u32 = 255;
 
 /// The pool `route` is in the way of, if any (the first of `pools`):
 /// a route that is not ours, that steers traffic, and that either lies
