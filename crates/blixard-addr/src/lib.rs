@@ -30,6 +30,7 @@ pub mod model;
 pub mod plan;
 pub mod planner;
 pub mod render;
+pub mod route_policy;
 pub mod state;
 
 pub use change::{Change, Executor};

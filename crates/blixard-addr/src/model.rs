@@ -14,7 +14,9 @@
 
 use crate::change::Change;
 use crate::plan::HostPlan;
-use crate::state::{ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, TunInfo};
+use crate::state::{
+    ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, RouteKind, TunInfo,
+};
 
 /// The main routing table, where our routes go.
 pub const MAIN_TABLE: u32 = 254;
@@ -210,6 +212,8 @@ fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(),
                 interface: Some(interface.clone()),
                 protocol: *protocol,
                 table: MAIN_TABLE,
+                kind: RouteKind::Unicast,
+                gateway: None,
             });
         }
         Change::SetSysctl { key, value } => {

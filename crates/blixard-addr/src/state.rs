@@ -6,6 +6,7 @@
 //! because callers import them from this module.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -71,6 +72,40 @@ pub struct ObservedRoute {
     pub protocol: u8,
     /// Routing table.
     pub table: u32,
+    /// What the route does with a packet (`rtm_type`).
+    pub kind: RouteKind,
+    /// The next hop's address (`RTA_GATEWAY`, `RTA_VIA`, or the first of a
+    /// multipath route's hops that has one); `None` for a directly
+    /// connected route.
+    pub gateway: Option<IpAddr>,
+}
+
+/// A route's type (`rtm_type`) as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RouteKind {
+    /// Forwarded to a link or a gateway (`RTN_UNICAST`).
+    #[default]
+    Unicast,
+    /// An address of this host (`RTN_LOCAL`).
+    Local,
+    /// A broadcast address of a link (`RTN_BROADCAST`).
+    Broadcast,
+    /// An anycast address (`RTN_ANYCAST`).
+    Anycast,
+    /// A multicast route (`RTN_MULTICAST`).
+    Multicast,
+    /// Dropped silently (`RTN_BLACKHOLE`).
+    Blackhole,
+    /// Refused with host unreachable (`RTN_UNREACHABLE`).
+    Unreachable,
+    /// Refused with administratively prohibited (`RTN_PROHIBIT`).
+    Prohibit,
+    /// Lookup continues in the next table (`RTN_THROW`).
+    Throw,
+    /// Any other type.
+    Other,
 }
 
 /// Our nftables table as observed.

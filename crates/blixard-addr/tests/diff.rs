@@ -6,7 +6,7 @@ mod common;
 
 use blixard_addr::config::VmSelection;
 use blixard_addr::diff::{DiffOptions, diff, reconcile, teardown, unwire_vm, wire_vm};
-use blixard_addr::state::{Change, Conflict, ObservedFirewall, ObservedRoute};
+use blixard_addr::state::{Change, Conflict, ObservedFirewall, ObservedRoute, RouteKind};
 use blixard_addr::{Config, HostFacts, HostPlan, VmIndex, build_plan, model};
 use common::{empty_host, observed_equal_to, plain_link};
 use ipnet::IpNet;
@@ -165,6 +165,8 @@ fn route(dest: &str, dev: Option<&str>, protocol: u8, table: u32) -> ObservedRou
         interface: dev.map(Into::into),
         protocol,
         table,
+        kind: RouteKind::Unicast,
+        gateway: None,
     }
 }
 
@@ -175,8 +177,8 @@ fn every_conflict_is_reported_at_once() {
     host.links[1] = plain_link("vm2");
     host.routes.push(route("10.0.0.0/24", Some("eth1"), 4, 254));
     host.routes.push(route("fec0::8/125", None, 3, 254));
-    // A connected subnet holding the pool (the observer reports only those
-    // among wider routes, not routes through a gateway).
+    // A connected subnet holding the pool (among wider routes only those
+    // are in the way, not routes through a gateway: `route_policy`).
     host.routes.push(route("10.0.0.0/8", Some("eth1"), 4, 254));
     // Not in the way: the default route, local routes, kernel routes on our
     // links, and routes elsewhere.

@@ -22,7 +22,8 @@ use blixard_addr::config::{ALIAS_PREFIX, Action, Protocol, RuleConfig, VmSelecti
 use blixard_addr::diff::{DiffOptions, diff, is_ours, reconcile, unwire_vm, wire_vm};
 use blixard_addr::plan::FirewallVm;
 use blixard_addr::state::{
-    Change, Conflict, ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, TunInfo,
+    Change, Conflict, ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, RouteKind,
+    TunInfo,
 };
 use blixard_addr::{Config, HostFacts, HostPlan, VmIndex, build_plan, model};
 use common::{Reached, observed_equal_to, run_property};
@@ -738,6 +739,8 @@ fn wild_host(plan: &HostPlan) -> impl Strategy<Value = ObservedHost> + use<> {
                     interface,
                     protocol: if ours { own.route_protocol } else { 4 },
                     table,
+                    kind: RouteKind::Unicast,
+                    gateway: None,
                 });
             }
             // Per-link keys of absent links do not exist; others may hold anything.

@@ -15,7 +15,7 @@ use blixard_addr::config::{
 };
 use blixard_addr::diff::{DiffOptions, diff, is_ours, teardown};
 use blixard_addr::state::{
-    Change, ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, TunInfo,
+    Change, ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, RouteKind, TunInfo,
 };
 use blixard_addr::{Config, HostFacts, HostPlan, Layout, build_plan, model};
 use common::{Reached, observed_equal_to, plain_link, run_property};
@@ -448,6 +448,8 @@ fn observed_strategy(plan: HostPlan) -> impl Strategy<Value = (HostPlan, Observe
                         interface: Some(name),
                         protocol: plan.ownership.route_protocol,
                         table: 254,
+                        kind: RouteKind::Unicast,
+                        gateway: None,
                     });
                 }
                 links.push(ObservedLink {
@@ -459,6 +461,8 @@ fn observed_strategy(plan: HostPlan) -> impl Strategy<Value = (HostPlan, Observe
                     interface: Some("eth0".into()),
                     protocol: 4,
                     table: 254,
+                    kind: RouteKind::Unicast,
+                    gateway: None,
                 });
                 for (byte, target) in extra_routes {
                     let dev = links
@@ -472,6 +476,8 @@ fn observed_strategy(plan: HostPlan) -> impl Strategy<Value = (HostPlan, Observe
                             interface: Some(dev),
                             protocol: plan.ownership.route_protocol,
                             table: 254,
+                            kind: RouteKind::Unicast,
+                            gateway: None,
                         });
                     }
                 }
@@ -570,7 +576,7 @@ proptest! {
                 alias: match kind { 0 => None, 1 => Some("someone:else".into()), _ => Some(format!("{ALIAS_PREFIX}x")) },
                 ..plain_link(&format!("intruder{i}"))
             });
-            host.routes.push(ObservedRoute { destination: format!("203.0.113.{i}/32").parse().unwrap(), interface: Some(format!("intruder{i}")), protocol: 3, table: 254 });
+            host.routes.push(ObservedRoute { destination: format!("203.0.113.{i}/32").parse().unwrap(), interface: Some(format!("intruder{i}")), protocol: 3, table: 254, kind: RouteKind::Unicast, gateway: None });
         }
         let changes = teardown(&plan.ownership, &host);
         marked_objects_only(&plan.ownership, &host, &changes)?;

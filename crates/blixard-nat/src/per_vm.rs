@@ -7,7 +7,8 @@ use std::net::IpAddr;
 
 use blixard_addr::plan::FirewallVm;
 use blixard_addr::state::ObservedFirewall;
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
+use blixard_netlink::{NetlinkSocket, protocols::NETLINK_NETFILTER};
+use netlink_packet_core::{DecodeError, NetlinkDeserializable, NetlinkHeader, NetlinkSerializable};
 
 use crate::render::{SET_IFACES, SET_V4, SET_V6};
 use crate::{NatError, Nft};
@@ -16,9 +17,8 @@ const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_GETTABLE: u16 = 1;
 const NFT_MSG_GETSETELEM: u16 = 13;
 const NFPROTO_INET: u8 = 1;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLMSG_ERROR: u16 = 0x2;
+/// `sizeof(struct nfgenmsg)`: family, version, resource id.
+const NFGENMSG_LEN: usize = 4;
 const NLA_F_NESTED: u16 = 0x8000;
 const NFTA_TABLE_NAME: u16 = 1;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
@@ -37,17 +37,25 @@ impl Nft {
     /// `Differs` when one is missing, `Absent` without the table. Runs in
     /// the calling thread's network namespace.
     pub fn observe_vm(&self, table: &str, vm: &FirewallVm) -> Result<ObservedFirewall, NatError> {
-        let io = |source: std::io::Error| NatError::Netlink {
+        let io = |source: blixard_netlink::NetlinkError| NatError::Netlink {
             what: format!(
                 "reading {}'s set elements in table inet {table}",
                 vm.interface
             ),
-            source,
+            source: source.into(),
         };
-        let mut nl = Nfnl::open().map_err(io)?;
+        let mut nl = NetlinkSocket::<NfTablesMessage>::open(NETLINK_NETFILTER).map_err(io)?;
+        let mut exists = |kind: u16, attributes: Vec<u8>, object: &str| {
+            let request = NfTablesMessage {
+                kind,
+                family: NFPROTO_INET,
+                attributes,
+            };
+            nl.get(&request, object).map(|answer| answer.is_some())
+        };
         let mut request = Vec::new();
         attr(&mut request, NFTA_TABLE_NAME, &nul_terminated(table));
-        if !nl.exists(NFT_MSG_GETTABLE, &request).map_err(io)? {
+        if !exists(NFT_MSG_GETTABLE, request, &format!("table inet {table}")).map_err(io)? {
             return Ok(ObservedFirewall::Absent);
         }
         let mut keys = vec![
@@ -79,7 +87,8 @@ impl Nft {
                 NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED,
                 &elem,
             );
-            if !nl.exists(NFT_MSG_GETSETELEM, &request).map_err(io)? {
+            let object = format!("{}'s element of set {set}", vm.interface);
+            if !exists(NFT_MSG_GETSETELEM, request, &object).map_err(io)? {
                 return Ok(ObservedFirewall::Differs(vec![format!(
                     "{}'s element is missing from set {set}",
                     vm.interface
@@ -90,70 +99,47 @@ impl Nft {
     }
 }
 
-/// A netfilter netlink socket for single `GET` requests.
-struct Nfnl {
-    socket: Socket,
-    seq: u32,
+/// One nf_tables message (there is no netlink-packet crate for them): its
+/// type (`NFT_MSG_*`), the `nfgenmsg` family, and its attributes as bytes,
+/// built by [`attr`] and never parsed (a `get` only asks whether the kernel
+/// answered with the object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NfTablesMessage {
+    kind: u16,
+    family: u8,
+    attributes: Vec<u8>,
 }
 
-impl Nfnl {
-    fn open() -> std::io::Result<Nfnl> {
-        let mut socket = Socket::new(NETLINK_NETFILTER)?;
-        socket.bind_auto()?;
-        socket.connect(&SocketAddr::new(0, 0))?;
-        Ok(Nfnl { socket, seq: 0 })
+impl NetlinkSerializable for NfTablesMessage {
+    fn message_type(&self) -> u16 {
+        (NFNL_SUBSYS_NFTABLES << 8) | self.kind
     }
 
-    /// Sends one nf_tables `GET` (not a dump) with `attributes`: `true` when
-    /// the kernel answers with the object, `false` on `ENOENT`.
-    fn exists(&mut self, msg: u16, attributes: &[u8]) -> std::io::Result<bool> {
-        self.seq = self.seq.wrapping_add(1);
-        let length = 16 + 4 + attributes.len();
-        let mut buf = Vec::with_capacity(length);
-        buf.extend_from_slice(&(length as u32).to_ne_bytes());
-        buf.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | msg).to_ne_bytes());
-        buf.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
-        buf.extend_from_slice(&self.seq.to_ne_bytes());
-        buf.extend_from_slice(&0u32.to_ne_bytes());
-        // nfgenmsg: family, version, res_id (big endian).
-        buf.extend_from_slice(&[NFPROTO_INET, 0, 0, 0]);
-        buf.extend_from_slice(attributes);
-        self.socket.send(&buf, 0)?;
-        let mut found = false;
-        loop {
-            let (data, _) = self.socket.recv_from_full()?;
-            let mut offset = 0;
-            while offset + 16 <= data.len() {
-                let word = |at: usize| {
-                    u32::from_ne_bytes(data[offset + at..offset + at + 4].try_into().unwrap())
-                };
-                let len = word(0) as usize;
-                let kind = u16::from_ne_bytes(data[offset + 4..offset + 6].try_into().unwrap());
-                let seq = word(8);
-                if len < 16 || offset + len > data.len() {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "truncated netlink message",
-                    ));
-                }
-                if seq == self.seq {
-                    if kind == NLMSG_ERROR {
-                        let errno = -(word(16) as i32);
-                        return match errno {
-                            0 => Ok(found),
-                            ENOENT => Ok(false),
-                            errno => Err(std::io::Error::from_raw_os_error(errno)),
-                        };
-                    }
-                    found = true;
-                }
-                offset += (len + 3) & !3;
-            }
+    fn buffer_len(&self) -> usize {
+        NFGENMSG_LEN + self.attributes.len()
+    }
+
+    fn serialize(&self, buffer: &mut [u8]) {
+        // nfgenmsg: family, version 0, res_id 0 (big endian).
+        buffer[..NFGENMSG_LEN].copy_from_slice(&[self.family, 0, 0, 0]);
+        buffer[NFGENMSG_LEN..].copy_from_slice(&self.attributes);
+    }
+}
+
+impl NetlinkDeserializable for NfTablesMessage {
+    type Error = DecodeError;
+
+    fn deserialize(header: &NetlinkHeader, payload: &[u8]) -> Result<Self, DecodeError> {
+        if payload.len() < NFGENMSG_LEN {
+            return Err(DecodeError::buffer_too_small(payload.len(), NFGENMSG_LEN));
         }
+        Ok(NfTablesMessage {
+            kind: header.message_type & 0xff,
+            family: payload[0],
+            attributes: payload[NFGENMSG_LEN..].to_vec(),
+        })
     }
 }
-
-const ENOENT: i32 = 2;
 
 /// Appends one netlink attribute, padded to 4 bytes.
 fn attr(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
@@ -186,6 +172,28 @@ fn octets(ip: IpAddr) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_nfgenmsg_then_its_attributes_and_reads_back() {
+        let mut attributes = Vec::new();
+        attr(&mut attributes, NFTA_TABLE_NAME, &nul_terminated("blixard"));
+        let m = NfTablesMessage {
+            kind: NFT_MSG_GETTABLE,
+            family: NFPROTO_INET,
+            attributes: attributes.clone(),
+        };
+        assert_eq!(m.message_type(), 0x0a01);
+        let mut buf = vec![0; m.buffer_len()];
+        m.serialize(&mut buf);
+        assert_eq!(&buf[..4], &[NFPROTO_INET, 0, 0, 0]);
+        assert_eq!(&buf[4..], &attributes[..]);
+        let mut header = NetlinkHeader::default();
+        header.message_type = m.message_type();
+        assert_eq!(NfTablesMessage::deserialize(&header, &buf).unwrap(), m);
+        assert!(NfTablesMessage::deserialize(&header, &buf[..2]).is_err());
+    }
+
     #[test]
     fn attributes_are_padded_to_four_bytes() {
         let mut out = Vec::new();

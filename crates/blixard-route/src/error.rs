@@ -5,30 +5,10 @@ use std::path::PathBuf;
 /// Why a route operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
-    /// The netlink socket or the private runtime could not be set up.
-    #[error("cannot set up the rtnetlink session: {0}")]
-    Setup(#[source] std::io::Error),
-    /// The kernel refused a request.
-    #[error("{op} {object}: {errno}")]
-    Kernel {
-        /// What was attempted, e.g. `add route`.
-        op: &'static str,
-        /// The object, e.g. `10.0.0.7/32 dev vm7 proto 177`.
-        object: String,
-        /// The kernel's errno.
-        errno: std::io::Error,
-    },
-    /// A request got no usable answer (the connection closed, an unexpected
-    /// message arrived).
-    #[error("{op} {object}: {reason}")]
-    NoReply {
-        /// What was attempted.
-        op: &'static str,
-        /// The object.
-        object: String,
-        /// What went wrong.
-        reason: String,
-    },
+    /// A netlink operation failed: what, on what, and the kernel's errno
+    /// with its extended-ack text (or what went wrong with the socket).
+    #[error(transparent)]
+    Netlink(#[from] blixard_netlink::NetlinkError),
     /// A change names an interface that does not exist.
     #[error("{op} {object}: no interface named {name}")]
     NoSuchLink {
@@ -47,14 +27,6 @@ pub enum RouteError {
     Overrun {
         /// What was running.
         during: String,
-    },
-    /// A dump kept being interrupted by concurrent changes (`NLM_F_DUMP_INTR`).
-    #[error("dump of {what} was interrupted by concurrent changes {attempts} times in a row")]
-    DumpInterrupted {
-        /// What was being dumped.
-        what: &'static str,
-        /// How often it was tried.
-        attempts: u32,
     },
     /// A sysctl key is malformed or outside `net.`.
     #[error("invalid sysctl key {key:?}: {reason}")]
@@ -95,8 +67,8 @@ impl RouteError {
     /// The kernel errno behind this error, if there is exactly one.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            RouteError::Kernel { errno, .. } => errno.raw_os_error(),
-            RouteError::Sysctl { source, .. } | RouteError::Setup(source) => source.raw_os_error(),
+            RouteError::Netlink(e) => e.errno(),
+            RouteError::Sysctl { source, .. } => source.raw_os_error(),
             RouteError::Apply { failures, .. } if failures.len() == 1 => failures[0].errno(),
             _ => None,
         }

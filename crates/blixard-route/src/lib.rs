@@ -2,23 +2,32 @@
 //! MTU), the root `noqueue` qdisc, `up`, host addresses, routes with our own
 //! route protocol, and `net.*` sysctls.
 //!
-//! Everything goes through a synchronous [`Session`] that owns a private
-//! current-thread tokio runtime and one netlink socket, so callers never see
-//! async code. The socket belongs to the network namespace of the thread
-//! that created the session: create it inside [`blixard_netns::run_in`] to
-//! work on another namespace.
+//! Everything goes through a synchronous [`Session`] that owns one netlink
+//! socket (the workspace's shared layer, `blixard_netlink`), so callers
+//! never see async code and no runtime runs. The socket belongs to the
+//! network namespace of the thread that created the session: create it
+//! inside [`blixard_netns::run_in`] to work on another namespace.
 //!
 //! This crate never creates taps and never deletes links (`blixard-tap`
 //! does both); it only observes and executes, the decisions are made by
-//! `blixard_addr::diff`.
+//! `blixard_addr::diff` (which foreign routes are in the way:
+//! `blixard_addr::route_policy`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod apply;
+mod default_route;
 mod error;
-mod nl;
+mod observe;
+mod observe_vm;
+mod requests;
+mod rows;
 mod session;
 mod sysctl;
 
+pub use apply::ApplyReport;
 pub use error::RouteError;
-pub use session::{ApplyReport, ObserveScope, Session, TunParser, VmObserveScope};
+pub use observe::{ObserveScope, VmObserveScope};
+pub use rows::TunParser;
+pub use session::Session;
 pub use sysctl::{read_sysctl, sysctl_path, write_sysctl};

@@ -7,7 +7,8 @@ use blixard_addr::config::{Action, DEFAULT_LINK_GROUP, DEFAULT_ROUTE_PROTOCOL};
 use blixard_addr::plan::{
     FirewallPlan, HostPlan, LinkPlan, Ownership, SysctlCondition, SysctlPlan, TapPlan,
 };
-use blixard_addr::{Change, Layout};
+use blixard_addr::state::RouteKind;
+use blixard_addr::{Change, Layout, route_policy};
 use blixard_netns::testing::{NetnsHolder, in_fresh_netns, sh_ok};
 use blixard_route::{ObserveScope, RouteError, Session, VmObserveScope, read_sysctl, write_sysctl};
 use ipnet::IpNet;
@@ -384,7 +385,8 @@ fn observe_reports_foreign_routes_inside_the_pool_and_connected_subnets_holding_
              ip route add 10.0.0.0/8 via 192.0.2.254 dev dummy0 && \
              ip route add 10.0.0.64/26 dev dummy0 table 100 && \
              ip -6 route add fec0::100/120 dev dummy0 proto static && \
-             ip -6 route add fec0::/16 dev dummy0",
+             ip -6 route add fec0::/16 dev dummy0 && \
+             ip route add blackhole 10.0.0.32/27",
         );
         let seen = s.observe(&ObserveScope::for_plan(&plan)).unwrap();
         let foreign: BTreeSet<(String, Option<String>, u8, u32)> = seen
@@ -411,8 +413,21 @@ fn observe_reports_foreign_routes_inside_the_pool_and_connected_subnets_holding_
                 // their addresses to our /128s. The default route and
                 // 10.0.0.0/8 via a gateway are not reported.
                 ("fec0::/16".to_string(), dummy.clone(), 3, 254),
+                // No link, and it does shadow the pool.
+                ("10.0.0.32/27".to_string(), None, 3, 254),
             ])
         );
+        // Raw facts, for the core to decide on.
+        let kind_of = |dst: &str| {
+            let r = seen
+                .routes
+                .iter()
+                .find(|r| r.destination.to_string() == dst)
+                .unwrap();
+            (r.kind, r.gateway)
+        };
+        assert_eq!(kind_of("10.0.0.32/27"), (RouteKind::Blackhole, None));
+        assert_eq!(kind_of("10.0.0.128/25"), (RouteKind::Unicast, None));
         assert_eq!(
             seen.routes.iter().filter(|r| r.protocol == PROTO).count(),
             2
@@ -622,6 +637,8 @@ fn failures_of_a_phase_are_all_reported_with_object_and_errno_then_apply_stops()
         assert_eq!(failures.len(), 2, "{err}");
         let text = err.to_string();
         assert!(text.contains("vm1") && text.contains("vm99"), "{text}");
+        // With the kernel's extended-ack text.
+        assert!(text.contains("(mtu greater than device maximum)"), "{text}");
         assert!(
             failures
                 .iter()
@@ -996,6 +1013,32 @@ fn observe_vm_sees_what_the_whole_host_observation_sees_of_that_vm_and_what_is_i
                 ]),
                 "the default route is never in the way"
             );
+
+            // A VM only the default route covers (for IPv4): reported as the
+            // kernel has it, and the core finds nothing in the way.
+            let vm = Layout::default().vm_at(5).unwrap();
+            let scope = VmObserveScope {
+                interface: vm.interface.clone(),
+                destinations: vec![IpNet::V4(vm.ipv4_net())],
+                sysctls: vec![],
+            };
+            let seen = s.observe_vm(&scope, &|_| None).unwrap();
+            assert_eq!(seen.routes.len(), 1, "{:?}", seen.routes);
+            let default = &seen.routes[0];
+            assert_eq!(default.destination.to_string(), "0.0.0.0/0");
+            assert_eq!(default.interface.as_deref(), Some("dummy0"));
+            assert!(!route_policy::is_in_the_way(default, &pools_v4v6(), PROTO));
+            assert!(away.routes.iter().all(|r| route_policy::is_in_the_way(
+                r,
+                &pools_v4v6(),
+                PROTO
+            )));
         },
     );
+}
+
+/// The default layout's pools.
+fn pools_v4v6() -> Vec<IpNet> {
+    let layout = Layout::default();
+    vec![IpNet::V4(layout.ipv4_pool()), IpNet::V6(layout.ipv6_pool())]
 }

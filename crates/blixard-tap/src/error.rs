@@ -46,28 +46,10 @@ pub enum TapError {
         /// The OS error.
         source: io::Error,
     },
-    /// A netlink request failed; `detail` is the kernel's extended ack message.
-    #[error("{op} {object}: {source}{}", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    Netlink {
-        /// What the request concerned (`vm7`, `group 2833`, `links`).
-        object: String,
-        /// What was attempted.
-        op: &'static str,
-        /// The errno the kernel returned.
-        source: io::Error,
-        /// The kernel's extended ack text, if any.
-        detail: Option<String>,
-    },
-    /// A netlink reply could not be decoded.
-    #[error("{op} {object}: unexpected netlink reply: {detail}")]
-    NetlinkReply {
-        /// What the request concerned.
-        object: String,
-        /// What was attempted.
-        op: &'static str,
-        /// What was wrong with the reply.
-        detail: String,
-    },
+    /// A netlink request failed: what, on what, the kernel's errno and its
+    /// extended-ack text.
+    #[error(transparent)]
+    Netlink(#[from] blixard_netlink::NetlinkError),
     /// No interface of that name in this namespace.
     #[error("no interface {name} in this network namespace")]
     NotFound {
@@ -215,10 +197,10 @@ impl TapError {
             | TapError::PermissionDenied { source, .. }
             | TapError::Busy { source, .. }
             | TapError::Ioctl { source, .. }
-            | TapError::Netlink { source, .. }
             | TapError::AlreadyExists { source, .. }
             | TapError::Lookup { source, .. }
             | TapError::Io { source, .. } => source.raw_os_error(),
+            TapError::Netlink(e) => e.errno(),
             _ => None,
         }
     }

@@ -216,7 +216,7 @@ const CREATE_WINDOW: usize = 128;
 /// Creates many taps as [`create`] does, in order, with the same crash
 /// safety (a tap becomes persistent only after its mark is set), but sharing
 /// one feature probe and one netlink socket, and setting the marks of up to
-/// 128 taps with one `send`. Every name is validated before
+/// 128 taps in one pipeline. Every name is validated before
 /// anything is touched. On a failure the taps before the failing one exist,
 /// persistent and marked, and the failing one and those after it do not.
 pub fn create_many(taps: &[NewTap<'_>]) -> Result<(), TapError> {

@@ -90,11 +90,9 @@ pub(super) fn route_changes(
     }
 }
 
-/// Foreign routes overlapping a pool (inside it, or a connected subnet
-/// holding it, as the observer reports them) that are not local routes and
-/// not on a link of ours. A route with our protocol but no link
-/// is foreign too: we never make one. With `only`, just those covering that
-/// VM's addresses.
+/// Foreign routes in the way of a pool ([`crate::route_policy`]) that are
+/// not on a link of ours. With `only`, just those covering that VM's
+/// addresses.
 pub(super) fn foreign_routes(
     plan: &HostPlan,
     observed: &ObservedHost,
@@ -115,19 +113,10 @@ pub(super) fn foreign_routes(
         // VM's own destination: our add would replace it (or fail).
         let on_ours = r.interface.as_deref().is_some_and(|d| ours.contains(d))
             && !planned.contains(&r.destination);
-        if (r.protocol == own.route_protocol && r.interface.is_some())
-            || r.table == LOCAL_TABLE
-            || on_ours
-        {
+        if on_ours {
             continue;
         }
-        // The observer reports routes inside a pool and connected subnets
-        // holding one; a default route is never in the way.
-        let overlaps = |p: &&IpNet| {
-            p.contains(&r.destination)
-                || (r.destination.prefix_len() > 0 && r.destination.contains(*p))
-        };
-        let Some(pool) = pools.iter().find(overlaps) else {
+        let Some(pool) = crate::route_policy::pool_in_the_way(r, &pools, own.route_protocol) else {
             continue;
         };
         if let Some(lp) = only
@@ -144,6 +133,3 @@ pub(super) fn foreign_routes(
     }
     found
 }
-
-/// The kernel's `local` routing table.
-pub(crate) const LOCAL_TABLE: u32 = 255;

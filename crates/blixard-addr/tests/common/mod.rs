@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use blixard_addr::HostPlan;
 use blixard_addr::plan::SysctlCondition;
-use blixard_addr::state::{ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, TunInfo};
+use blixard_addr::state::{
+    ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, RouteKind, TunInfo,
+};
 
 /// The observed state of a host that holds exactly `plan`, built by hand
 /// (not through the model) so the tests do not trust the model twice.
@@ -40,6 +42,8 @@ pub fn observed_equal_to(plan: &HostPlan) -> ObservedHost {
                 interface: Some(l.vm.interface.clone()),
                 protocol: plan.ownership.route_protocol,
                 table: 254,
+                kind: RouteKind::Unicast,
+                gateway: None,
             });
         }
         for s in &l.sysctls {

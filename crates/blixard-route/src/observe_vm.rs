@@ -1,0 +1,150 @@
+//! Observing one VM without listing the host: its tap by name, that tap's
+//! addresses and routes, and the route each of its destinations resolves
+//! to now.
+
+use std::collections::{BTreeMap, HashMap};
+
+use blixard_addr::state::{ObservedFirewall, ObservedHost, ObservedRoute};
+use ipnet::IpNet;
+use netlink_packet_route::address::{AddressMessage, AddressScope};
+use netlink_packet_route::link::{InetDevConf, LinkAttribute};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteFlags, RouteMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use crate::requests::family_of;
+use crate::rows::{TunParser, address_of, link_conf_value, link_row, observed_route};
+use crate::session::link_request;
+use crate::{RouteError, Session, VmObserveScope};
+
+impl Session {
+    /// What [`blixard_addr::diff::wire_vm`] and `unwire_vm` need of one VM,
+    /// read without listing the rest of the host, so its cost does not grow
+    /// with the number of VMs: its link by name (`RTM_GETLINK` with
+    /// `IFLA_IFNAME`, its root qdisc from `IFLA_QDISC`), that link's
+    /// addresses and routes (dumps the kernel filters by ifindex and table),
+    /// the route each VM destination resolves to now (`RTM_F_FIB_MATCH`:
+    /// a foreign route in the way) and the scope's sysctls.
+    pub fn observe_vm(
+        &mut self,
+        scope: &VmObserveScope,
+        tun: &TunParser<'_>,
+    ) -> Result<ObservedHost, RouteError> {
+        let mut request = link_request();
+        request
+            .attributes
+            .push(LinkAttribute::IfName(scope.interface.clone()));
+        let found = self.get(RouteNetlinkMessage::GetLink(request), &scope.interface)?;
+        let root_noqueue = matches!(&found, Some(RouteNetlinkMessage::NewLink(l))
+            if l.attributes.iter().any(|a| matches!(a, LinkAttribute::Qdisc(q) if q == "noqueue")));
+        let row = found.and_then(|m| link_row(m, tun));
+        let mut names: HashMap<u32, String> = HashMap::new();
+        let mut links = Vec::new();
+        let mut routes = Vec::new();
+        let mut sysctls = BTreeMap::new();
+        if let Some(row) = &row {
+            names.insert(row.index, row.name.clone());
+            let mut request = AddressMessage::default();
+            request.header.index = row.index;
+            let mut addresses = self.dump(
+                RouteNetlinkMessage::GetAddress(request),
+                "addresses",
+                |a| match a {
+                    RouteNetlinkMessage::NewAddress(a)
+                        if a.header.index == row.index && a.header.scope != AddressScope::Link =>
+                    {
+                        address_of(&a)
+                    }
+                    _ => None,
+                },
+            )?;
+            addresses.sort();
+            links.push(row.observed(root_noqueue, addresses));
+            for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+                let mut request = RouteMessage::default();
+                request.header.address_family = family;
+                request.header.table = blixard_addr::model::MAIN_TABLE as u8;
+                request.attributes.push(RouteAttribute::Oif(row.index));
+                let by_name: HashMap<u32, &str> = [(row.index, row.name.as_str())].into();
+                routes.extend(self.dump(
+                    RouteNetlinkMessage::GetRoute(request),
+                    "routes on the VM's link",
+                    |m| match m {
+                        RouteNetlinkMessage::NewRoute(r) => observed_route(&r, &by_name),
+                        _ => None,
+                    },
+                )?);
+            }
+            if let Some(conf) = row.inet.as_deref() {
+                let devconf: HashMap<&str, &InetDevConf> = [(row.name.as_str(), conf)].into();
+                for key in &scope.sysctls {
+                    if let Some(value) = link_conf_value(key, &devconf) {
+                        sysctls.insert(key.clone(), value.to_string());
+                    }
+                }
+            }
+        }
+        for destination in &scope.destinations {
+            let Some(route) = self.route_to(destination, &mut names)? else {
+                continue;
+            };
+            if !routes.contains(&route) {
+                routes.push(route);
+            }
+        }
+        let from_files: Vec<String> = scope
+            .sysctls
+            .iter()
+            .filter(|k| !sysctls.contains_key(*k))
+            .cloned()
+            .collect();
+        sysctls.extend(self.read_sysctls(from_files)?);
+        Ok(ObservedHost {
+            links,
+            routes,
+            sysctls,
+            firewall: ObservedFirewall::Absent,
+        })
+    }
+
+    /// The route `destination` resolves to, as the FIB holds it
+    /// (`RTM_F_FIB_MATCH`), whatever it is: the default route, a local
+    /// route or one in the way (`blixard_addr::route_policy` tells).
+    fn route_to(
+        &mut self,
+        destination: &IpNet,
+        names: &mut HashMap<u32, String>,
+    ) -> Result<Option<ObservedRoute>, RouteError> {
+        let mut request = RouteMessage::default();
+        request.header.address_family = family_of(destination);
+        request.header.destination_prefix_length = destination.prefix_len();
+        request.header.flags = RouteFlags::FibMatch;
+        request
+            .attributes
+            .push(RouteAttribute::Destination(match destination {
+                IpNet::V4(n) => RouteAddress::Inet(n.addr()),
+                IpNet::V6(n) => RouteAddress::Inet6(n.addr()),
+            }));
+        let what = format!("route to {destination}");
+        let Some(RouteNetlinkMessage::NewRoute(r)) =
+            self.get(RouteNetlinkMessage::GetRoute(request), &what)?
+        else {
+            return Ok(None);
+        };
+        let oif = r.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Oif(i) => Some(*i),
+            _ => None,
+        });
+        if let Some(index) = oif.filter(|i| !names.contains_key(i)) {
+            let mut request = link_request();
+            request.header.index = index;
+            if let Some(row) = self
+                .get(RouteNetlinkMessage::GetLink(request), &what)?
+                .and_then(|m| link_row(m, &|_| None))
+            {
+                names.insert(index, row.name);
+            }
+        }
+        let by_name: HashMap<u32, &str> = names.iter().map(|(i, n)| (*i, n.as_str())).collect();
+        Ok(observed_route(&r, &by_name))
+    }
+}
