@@ -66,43 +66,13 @@ pub enum TapError {
     },
     /// `create` found the name taken.
     #[error(
-        "interface {name} already exists ({source}); delete it first, or use ensure() to adopt a tap that is ours"
+        "interface {name} already exists ({source}); delete it first (a tap of ours in the way is the diff's to handle)"
     )]
     AlreadyExists {
         /// The name.
         name: String,
         /// The OS error (EBUSY from `TUNSETIFF` with `IFF_TUN_EXCL`).
         source: io::Error,
-    },
-    /// The name is held by an interface that is not marked as ours.
-    #[error(
-        "interface {name} exists and is not ours (group {group}, alias {alias:?}; ours carry group {want_group} and alias {want_alias:?}); remove or rename it, or choose another name"
-    )]
-    Foreign {
-        /// The name.
-        name: String,
-        /// Its interface group.
-        group: u32,
-        /// Its alias.
-        alias: Option<String>,
-        /// Our group.
-        want_group: u32,
-        /// Our alias for it.
-        want_alias: String,
-    },
-    /// One of our taps has a flag that cannot be changed in place.
-    #[error(
-        "tap {name} has {field}={observed} but {field}={wanted} was asked for; it must be recreated (pass allow_recreate, or stop its VMM and delete it first)"
-    )]
-    FlagMismatch {
-        /// The tap.
-        name: String,
-        /// Which attribute.
-        field: &'static str,
-        /// What the tap has.
-        observed: String,
-        /// What was asked for.
-        wanted: String,
     },
     /// A VMM asked to open a tap with flags other than the tap's.
     #[error(

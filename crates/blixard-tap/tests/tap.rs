@@ -10,8 +10,8 @@ use blixard_addr::state::TunInfo;
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
 use blixard_tap::sys::{IFF_MULTI_QUEUE, IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, TUN_F_CSUM};
 use blixard_tap::{
-    EnsureOptions, EnsureOutcome, LinkMark, NewTap, OpenOptions, TapError, create, create_many,
-    delete, delete_group, ensure, list, open_queues, resolve_group, resolve_user,
+    LinkMark, NewTap, OpenOptions, TapError, create, create_many, delete, delete_group, list,
+    open_queues, resolve_group, resolve_user,
 };
 use serde_json::Value;
 
@@ -208,91 +208,6 @@ fn owner_and_group_grant_access_and_other_uids_get_eperm() {
                 !ok && out.contains(&format!("errno={}", libc::EPERM)),
                 "{out}"
             );
-        },
-    );
-}
-
-fn ifindex(name: &str) -> u64 {
-    ip_link(name)["ifindex"].as_u64().expect("ifindex")
-}
-
-#[test]
-fn ensure_changes_only_what_differs_and_refuses_foreign_links() {
-    in_fresh_netns(
-        "ensure_changes_only_what_differs_and_refuses_foreign_links",
-        || {
-            let a = alias("vm1");
-            let keep = EnsureOptions::default();
-            let p = plan(false, false, Some(65534), None);
-            assert_eq!(
-                ensure("vm1", &p, mark(&a), keep).unwrap(),
-                EnsureOutcome::Created
-            );
-            let idx = ifindex("vm1");
-            let before = list().unwrap()["vm1"].clone();
-            assert_eq!(
-                ensure("vm1", &p, mark(&a), keep).unwrap(),
-                EnsureOutcome::Unchanged
-            );
-            assert_eq!(ifindex("vm1"), idx);
-            assert_eq!(list().unwrap()["vm1"], before);
-
-            let p2 = plan(false, false, Some(65533), Some(65534));
-            assert_eq!(
-                ensure("vm1", &p2, mark(&a), keep).unwrap(),
-                EnsureOutcome::OwnershipCorrected
-            );
-            let now = list().unwrap()["vm1"].clone();
-            assert_eq!(
-                (now.owner, now.group, now.persist),
-                (Some(65533), Some(65534), true)
-            );
-            assert_eq!(ifindex("vm1"), idx, "ownership is corrected in place");
-            assert_eq!(
-                ensure("vm1", &p2, mark(&a), keep).unwrap(),
-                EnsureOutcome::Unchanged
-            );
-
-            let p3 = plan(true, false, Some(65533), Some(65534));
-            let err = ensure("vm1", &p3, mark(&a), keep).unwrap_err();
-            let msg = err.to_string();
-            assert!(matches!(err, TapError::FlagMismatch { .. }), "{msg}");
-            assert!(
-                msg.contains("vm1")
-                    && msg.contains("multi_queue=false")
-                    && msg.contains("multi_queue=true"),
-                "{msg}"
-            );
-            assert!(
-                !list().unwrap()["vm1"].multi_queue,
-                "refused change touched the tap"
-            );
-            assert_eq!(ifindex("vm1"), idx);
-
-            let recreate = EnsureOptions {
-                allow_recreate: true,
-            };
-            assert_eq!(
-                ensure("vm1", &p3, mark(&a), recreate).unwrap(),
-                EnsureOutcome::Recreated
-            );
-            assert!(list().unwrap()["vm1"].multi_queue);
-            assert_ne!(ifindex("vm1"), idx, "recreated means a new device");
-            assert_eq!(ip_link("vm1")["ifalias"], a);
-
-            // Foreign interfaces with our names are neither adopted nor touched.
-            sh_ok(
-                "ip tuntap add vm5 mode tap && ip link add vm6 type veth peer name vm6p && \
-             ip link set vm6 group 2833",
-            );
-            for name in ["vm5", "vm6"] {
-                let idx = ifindex(name);
-                let err = ensure(name, &p, mark(&alias(name)), recreate).unwrap_err();
-                assert!(matches!(err, TapError::Foreign { .. }), "{err}");
-                assert!(err.to_string().contains(name), "{err}");
-                assert_eq!(ifindex(name), idx);
-                assert!(ip_link(name).get("ifalias").is_none());
-            }
         },
     );
 }

@@ -1,0 +1,117 @@
+//! Taps through the whole path (observe, the core's diff, blixard-tap as the
+//! executor) in throwaway namespaces: only what differs is changed, a tap is
+//! recreated only when asked and never while held, and a foreign interface
+//! with one of our names is never adopted or touched.
+
+mod common;
+
+use blixard_addr::Conflict;
+use blixard_host::{ApplyOptions, Host, HostError};
+use blixard_netns::Netns;
+use blixard_netns::testing::{in_fresh_netns, sh_ok};
+use common::plan;
+use serde_json::Value;
+
+fn link(name: &str) -> Value {
+    let out = sh_ok(&format!("ip -d -j link show {name}"));
+    serde_json::from_str::<Vec<Value>>(&out).unwrap()[0].clone()
+}
+
+fn ifindex(name: &str) -> u64 {
+    link(name)["ifindex"].as_u64().expect("ifindex")
+}
+
+/// The tun details `ip -d` prints (`linkinfo.info_data`).
+fn tun(name: &str) -> Value {
+    link(name)["linkinfo"]["info_data"].clone()
+}
+
+/// The tap's owner and group as the kernel reports them (numbers; `ip`
+/// prints names).
+fn owner_group(name: &str) -> (Option<u32>, Option<u32>) {
+    let info = blixard_tap::list().unwrap()[name].clone();
+    (info.owner, info.group)
+}
+
+const ONE_VM: &str = "vms = 1\nowner = \"65534\"\nexternal_interface = \"none\"\n";
+
+#[test]
+fn taps_change_only_where_they_differ() {
+    in_fresh_netns("taps_change_only_where_they_differ", || {
+        let host = Host::new(Netns::Current);
+        host.apply(&plan(ONE_VM), &ApplyOptions::default()).unwrap();
+        let idx = ifindex("vm1");
+        assert_eq!(owner_group("vm1").0, Some(65534));
+
+        // Ownership is corrected in place: same device.
+        let regrouped = plan(&format!("{ONE_VM}group = \"65533\"\n"));
+        let outcome = host.apply(&regrouped, &ApplyOptions::default()).unwrap();
+        assert!(
+            outcome
+                .changes
+                .iter()
+                .all(|c| matches!(c, blixard_addr::Change::SetTapOwnership { .. })),
+            "{:?}",
+            outcome.changes
+        );
+        assert_eq!(owner_group("vm1"), (Some(65534), Some(65533)));
+        assert_eq!(ifindex("vm1"), idx, "ownership is corrected in place");
+
+        // A flag only recreating could fix is a conflict unless asked for,
+        // and then the tap is a new device with our marks.
+        let multi = plan(&format!(
+            "{ONE_VM}group = \"65533\"\n[tap]\nmulti_queue = true\n"
+        ));
+        let kept = host.apply(&multi, &ApplyOptions::default()).unwrap();
+        assert!(
+            kept.left_as_is
+                .iter()
+                .any(|c| matches!(c, Conflict::TapFlags { name, .. } if name == "vm1")),
+            "{:?}",
+            kept.left_as_is
+        );
+        assert_eq!(ifindex("vm1"), idx, "a refused recreate touched the tap");
+        assert_eq!(tun("vm1")["multi_queue"], false);
+
+        host.apply(&multi, &ApplyOptions::default().with_allow_recreate(true))
+            .unwrap();
+        assert_ne!(ifindex("vm1"), idx, "recreated means a new device");
+        assert_eq!(tun("vm1")["multi_queue"], true);
+        assert_eq!(link("vm1")["ifalias"], multi.links[0].alias);
+        assert!(host.status(&multi).unwrap().in_sync());
+    });
+}
+
+#[test]
+fn foreign_interfaces_with_our_names_are_neither_adopted_nor_touched() {
+    in_fresh_netns(
+        "foreign_interfaces_with_our_names_are_neither_adopted_nor_touched",
+        || {
+            let host = Host::new(Netns::Current);
+            let plan = plan("vms = 2\nowner = \"root\"\nexternal_interface = \"none\"\n");
+            // A tap without our alias, and a veth in our group.
+            sh_ok(&format!(
+                "ip tuntap add vm1 mode tap && ip link add vm2 type veth peer name vm2p && \
+                 ip link set vm2 group {}",
+                plan.ownership.link_group
+            ));
+            let before = (link("vm1"), link("vm2"));
+            let err = host
+                .apply(&plan, &ApplyOptions::default().with_allow_recreate(true))
+                .unwrap_err();
+            let HostError::Conflicts(conflicts) = &err else {
+                panic!("not a conflict: {err}");
+            };
+            for name in ["vm1", "vm2"] {
+                assert!(
+                    conflicts
+                        .0
+                        .iter()
+                        .any(|c| matches!(c, Conflict::ForeignLink { name: n, .. } if n == name)),
+                    "{name}: {conflicts:?}"
+                );
+            }
+            assert_eq!((link("vm1"), link("vm2")), before);
+        },
+    );
+}
