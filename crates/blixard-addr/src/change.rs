@@ -36,12 +36,21 @@ pub enum Change {
         /// The address.
         address: IpNet,
     },
-    /// Create a persistent tap (ioctl, not netlink).
+    /// Create a persistent tap (ioctl, not netlink), carrying the mark that
+    /// makes it ours and its MTU: the executor sets them before the tap
+    /// becomes persistent, so it is ours from its first observable moment
+    /// and needs no `SetLink` after.
     CreateTap {
         /// Interface name.
         name: String,
         /// Flags and ownership.
         tap: TapPlan,
+        /// Our interface group.
+        group: u32,
+        /// Our `ifalias` for it.
+        alias: String,
+        /// Its MTU.
+        mtu: u32,
     },
     /// Correct owner/group of an existing tap of ours.
     SetTapOwnership {

@@ -22,9 +22,15 @@ impl fmt::Display for Change {
             Change::DeleteAddress { interface, address } => {
                 write!(f, "delete address {address} dev {interface}")
             }
-            Change::CreateTap { name, tap } => write!(
+            Change::CreateTap {
+                name,
+                tap,
+                group,
+                alias,
+                mtu,
+            } => write!(
                 f,
-                "create tap {name} (owner {}, group {}{}{})",
+                "create tap {name} (owner {}, group {}{}{}) group {group} alias {alias} mtu {mtu}",
                 owner(&tap.owner),
                 owner(&tap.group),
                 if tap.multi_queue { ", multi_queue" } else { "" },

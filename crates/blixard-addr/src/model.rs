@@ -124,7 +124,13 @@ fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(),
                 return Err(format!("EADDRNOTAVAIL: {address} not on {interface}"));
             }
         }
-        Change::CreateTap { name, tap } => {
+        Change::CreateTap {
+            name,
+            tap,
+            group,
+            alias,
+            mtu,
+        } => {
             if host.links.iter().any(|l| &l.name == name) {
                 return Err(format!("EBUSY: {name} exists"));
             }
@@ -133,15 +139,15 @@ fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(),
             host.sysctls
                 .retain(|k, _| sysctl_link(k) != Some(name.as_str()));
             let ifindex = host.links.iter().map(|l| l.ifindex).max().unwrap_or(1) + 1;
-            // The tap executor marks the tap before making it persistent, so
-            // it is ours from its first observable moment.
+            // The tap executor marks the tap and sets its MTU before making
+            // it persistent, so it is ours from its first observable moment.
             host.links.push(ObservedLink {
                 ifindex,
                 name: name.clone(),
-                group: plan.ownership.link_group,
-                alias: Some(plan.ownership.alias_for(name)),
+                group: *group,
+                alias: Some(alias.clone()),
                 up: false,
-                mtu: DEFAULT_TAP_MTU,
+                mtu: *mtu,
                 tun: Some(TunInfo {
                     tap: true,
                     pi: false,

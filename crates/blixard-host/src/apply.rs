@@ -63,7 +63,7 @@ impl Host {
                 .into_changes()?;
                 if !opts.dry_run {
                     let (todo, stop) = fault::cut(&changes);
-                    execute(&self.nft, &plan.ownership, todo)?;
+                    execute(&self.nft, todo)?;
                     if let Some(stop) = stop {
                         return Err(stop);
                     }

@@ -2,7 +2,6 @@
 //! of changes to its effect crate: netlink pipelined on one socket, taps
 //! created together, `nft` beside the kernel changes that need no table.
 
-use blixard_addr::plan::Ownership;
 use blixard_addr::state::{Change, Executor};
 use blixard_nat::Nft;
 use blixard_route::Session;
@@ -20,16 +19,12 @@ use crate::{HostError, joined};
 /// helper thread while those earlier changes are made, and the rest waits
 /// for both: when `nft` refuses the table, no tap has gone up, got an
 /// address or a route, and forwarding is as it was.
-pub(crate) fn execute(
-    nft: &Nft,
-    ownership: &Ownership,
-    changes: &[Change],
-) -> Result<(), HostError> {
+pub(crate) fn execute(nft: &Nft, changes: &[Change]) -> Result<(), HostError> {
     let Some(start) = changes
         .iter()
         .position(|c| c.executor() == Executor::Firewall)
     else {
-        return execute_in_order(nft, ownership, changes);
+        return execute_in_order(nft, changes);
     };
     let end = changes[start..]
         .iter()
@@ -39,24 +34,20 @@ pub(crate) fn execute(
     // A list not in the diff's order (something that opens a path before
     // the firewall) keeps its own order.
     if before.is_empty() || before.iter().any(Change::opens_a_path) {
-        execute_in_order(nft, ownership, &changes[..end])?;
+        execute_in_order(nft, &changes[..end])?;
     } else {
         std::thread::scope(|scope| {
-            let firewall = scope.spawn(|| execute_in_order(nft, ownership, firewall));
-            let kernel = execute_in_order(nft, ownership, before);
+            let firewall = scope.spawn(|| execute_in_order(nft, firewall));
+            let kernel = execute_in_order(nft, before);
             let firewall = joined(firewall);
             kernel.and(firewall)
         })?;
     }
-    execute(nft, ownership, after)
+    execute(nft, after)
 }
 
 /// [`execute`] without the overlap.
-pub(crate) fn execute_in_order(
-    nft: &Nft,
-    ownership: &Ownership,
-    changes: &[Change],
-) -> Result<(), HostError> {
+pub(crate) fn execute_in_order(nft: &Nft, changes: &[Change]) -> Result<(), HostError> {
     let mut session: Option<Session> = None;
     let mut start = 0;
     while start < changes.len() {
@@ -74,7 +65,7 @@ pub(crate) fn execute_in_order(
                 };
                 session.apply(run)?;
             }
-            Executor::Tap => execute_taps(ownership, run)?,
+            Executor::Tap => execute_taps(run)?,
             Executor::Firewall => run.iter().try_for_each(|c| execute_firewall(nft, c))?,
         }
         start = end;
@@ -84,29 +75,28 @@ pub(crate) fn execute_in_order(
 
 /// Tap changes in order; consecutive creations go to
 /// [`blixard_tap::create_many`] together (one netlink socket, batched marks).
-fn execute_taps(ownership: &Ownership, run: &[Change]) -> Result<(), HostError> {
+fn execute_taps(run: &[Change]) -> Result<(), HostError> {
     for group in run.chunk_by(|a, b| {
         matches!(a, Change::CreateTap { .. }) && matches!(b, Change::CreateTap { .. })
     }) {
         if let [Change::CreateTap { .. }, ..] = group {
-            let aliases: Vec<String> = group
-                .iter()
-                .filter_map(|c| match c {
-                    Change::CreateTap { name, .. } => Some(ownership.alias_for(name)),
-                    _ => None,
-                })
-                .collect();
             let taps: Vec<blixard_tap::NewTap<'_>> = group
                 .iter()
-                .zip(&aliases)
-                .filter_map(|(c, alias)| match c {
-                    Change::CreateTap { name, tap } => Some(blixard_tap::NewTap {
+                .filter_map(|c| match c {
+                    Change::CreateTap {
+                        name,
+                        tap,
+                        group,
+                        alias,
+                        mtu,
+                    } => Some(blixard_tap::NewTap {
                         name,
                         tap,
                         mark: blixard_tap::LinkMark {
-                            group: ownership.link_group,
+                            group: *group,
                             alias,
                         },
+                        mtu: Some(*mtu),
                     }),
                     _ => None,
                 })

@@ -35,7 +35,7 @@ impl Host {
                 },
             )?;
             if !opts.dry_run {
-                execute(&self.nft, &plan.ownership, &changes)?;
+                execute(&self.nft, &changes)?;
             }
             Ok(ApplyOutcome::just(changes, !opts.dry_run))
         })
@@ -59,7 +59,7 @@ impl Host {
             let observed = observe_vm_here(&self.nft, plan, index, &scope)?;
             let changes = diff::unwire_vm(plan, index, &observed);
             if !dry_run {
-                execute(&self.nft, &plan.ownership, &changes)?;
+                execute(&self.nft, &changes)?;
             }
             Ok(ApplyOutcome::just(changes, !dry_run))
         })

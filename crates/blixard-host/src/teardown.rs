@@ -20,10 +20,7 @@ impl Host {
                 let each = |changes: &[Change]| -> Vec<String> {
                     changes
                         .iter()
-                        .filter_map(|c| {
-                            execute_in_order(&self.nft, &plan.ownership, std::slice::from_ref(c))
-                                .err()
-                        })
+                        .filter_map(|c| execute_in_order(&self.nft, std::slice::from_ref(c)).err())
                         .map(|e| e.to_string())
                         .collect()
                 };

@@ -18,7 +18,12 @@ use crate::{LinkMark, TapError, flags_for, open_tun, validate_name};
 /// step the tap lives only as long as this call's fd, so a process killed
 /// half-way leaves nothing behind, and a persistent tap always carries our mark.
 pub fn create(name: &str, tap: &TapPlan, mark: LinkMark) -> Result<(), TapError> {
-    create_many(&[NewTap { name, tap, mark }])
+    create_many(&[NewTap {
+        name,
+        tap,
+        mark,
+        mtu: None,
+    }])
 }
 
 /// One tap for [`create_many`].
@@ -30,6 +35,8 @@ pub struct NewTap<'a> {
     pub tap: &'a TapPlan,
     /// The mark that makes it ours.
     pub mark: LinkMark<'a>,
+    /// The MTU, set with the mark (`None`: the kernel's default, 1500).
+    pub mtu: Option<u32>,
 }
 
 /// Taps in flight at once in [`create_many`]: each holds an fd until it is
@@ -74,9 +81,9 @@ fn create_many_inner(taps: &[NewTap<'_>], before_persist: impl FnOnce()) -> Resu
             Some(nl) => nl,
             None => nl.insert(Rtnl::open()?),
         };
-        let marks: Vec<(&str, u32, &str)> = window[..fds.len()]
+        let marks: Vec<(&str, LinkMark<'_>, Option<u32>)> = window[..fds.len()]
             .iter()
-            .map(|t| (t.name, t.mark.group, t.mark.alias))
+            .map(|t| (t.name, t.mark, t.mtu))
             .collect();
         let mut marked = 0;
         for answer in nl.set_marks(&marks)? {
@@ -166,6 +173,14 @@ pub mod testing {
         mark: LinkMark,
         pause: impl FnOnce(),
     ) -> Result<(), TapError> {
-        create_many_inner(&[NewTap { name, tap, mark }], pause)
+        create_many_inner(
+            &[NewTap {
+                name,
+                tap,
+                mark,
+                mtu: None,
+            }],
+            pause,
+        )
     }
 }

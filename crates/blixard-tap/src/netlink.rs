@@ -10,6 +10,7 @@ use netlink_packet_route::link::{
     InfoData, InfoKind, LinkAttribute, LinkExtentMask, LinkInfo, LinkMessage,
 };
 
+use crate::LinkMark;
 use crate::error::TapError;
 use crate::sys::{IFF_TAP, ifla_tun};
 
@@ -57,16 +58,19 @@ impl Rtnl {
     /// of each comes back in the same order as `marks`.
     pub fn set_marks(
         &mut self,
-        marks: &[(&str, u32, &str)],
+        marks: &[(&str, LinkMark<'_>, Option<u32>)],
     ) -> Result<Vec<Result<(), TapError>>, TapError> {
         let requests: Vec<Request<RouteNetlinkMessage>> = marks
             .iter()
-            .map(|(name, group, alias)| {
+            .map(|(name, mark, mtu)| {
                 let mut msg = LinkMessage::default();
                 msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-                msg.attributes.push(LinkAttribute::Group(*group));
+                msg.attributes.push(LinkAttribute::Group(mark.group));
                 msg.attributes
-                    .push(LinkAttribute::IfAlias(alias.to_string()));
+                    .push(LinkAttribute::IfAlias(mark.alias.to_string()));
+                if let Some(mtu) = mtu {
+                    msg.attributes.push(LinkAttribute::Mtu(*mtu));
+                }
                 Request::new(RouteNetlinkMessage::SetLink(msg), "marking", *name)
             })
             .collect();

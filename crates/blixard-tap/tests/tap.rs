@@ -424,6 +424,7 @@ fn create_many_marks_every_tap_and_stops_cleanly_at_a_failure() {
                     name,
                     tap: p,
                     mark: mark(a),
+                    mtu: Some(9000),
                 })
                 .collect()
         }
@@ -434,6 +435,9 @@ fn create_many_marks_every_tap_and_stops_cleanly_at_a_failure() {
             assert_eq!(ours[name], (a.clone(), true), "{name}");
         }
         assert!(list().unwrap()["vm300"].vnet_hdr);
+        // The MTU goes with the mark, before the tap is persistent.
+        assert_eq!(ip_link("vm300")["mtu"], 9000);
+        assert_eq!(ip_link("vm1")["mtu"], 9000);
         delete_group(GROUP).unwrap();
 
         // A foreign vm200 in the way: vm1..vm199 made, nothing from vm200 on.

@@ -15,9 +15,6 @@ fn create_sequence(plan: &HostPlan, lp: &LinkPlan, out: &mut Out) {
     out.create_tap.push(Change::CreateTap {
         name: name.clone(),
         tap: lp.tap.clone(),
-    });
-    out.set_link.push(Change::SetLink {
-        name: name.clone(),
         group: plan.ownership.link_group,
         alias: lp.alias.clone(),
         mtu: lp.mtu,
