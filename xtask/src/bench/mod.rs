@@ -19,6 +19,16 @@ use serde_json::json;
 
 use crate::{cargo, have, nix_is_root, root, run};
 
+mod measure;
+mod report;
+#[cfg(test)]
+mod tests;
+
+pub use measure::measure;
+pub(crate) use measure::{Sample, median, sh, timed};
+pub(crate) use report::Verdict;
+use report::{print_verdicts, report};
+
 const USAGE: &str = "usage: cargo xtask bench [--runs N] [--counts 64,256,1024,4096] [--json FILE] [--full-baseline] [--per-vm-counts L] [--report-only]
 
   --runs N          runs per case; medians are reported (default 5)
@@ -106,39 +116,6 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(opts)
 }
 
-/// `xtask __measure OUT PROGRAM ARGS...`: runs the program with its output
-/// in OUT and prints `elapsed_ns peak_rss_kib exit_code`.
-pub fn measure(args: &[String]) -> Result<()> {
-    let [out, program, rest @ ..] = args else {
-        bail!("usage: xtask __measure OUT PROGRAM [ARGS...]");
-    };
-    let out = File::create(out).with_context(|| format!("creating {out}"))?;
-    let err = out.try_clone()?;
-    let mut cmd = Command::new(program);
-    cmd.args(rest).stdin(Stdio::null()).stdout(out).stderr(err);
-    let start = Instant::now();
-    let status = cmd
-        .status()
-        .with_context(|| format!("starting {program}"))?;
-    let elapsed = start.elapsed();
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .context("getrusage")?;
-    println!(
-        "{} {} {}",
-        elapsed.as_nanos(),
-        usage.max_rss(),
-        status.code().unwrap_or(-1)
-    );
-    Ok(())
-}
-
-/// One measured process.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Sample {
-    pub(crate) elapsed: Duration,
-    pub(crate) peak_rss_kib: u64,
-}
-
 /// Who does the work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Contender {
@@ -211,69 +188,6 @@ impl Env {
         std::fs::write(&path, toml).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }
-}
-
-/// Runs `program` under `__measure` in the calling thread's namespace.
-pub(crate) fn timed(
-    env: &Env,
-    label: &str,
-    program: &Path,
-    args: &[&str],
-) -> Result<(Sample, String)> {
-    let log = env.scratch.join("step.log");
-    let out = Command::new(&env.xtask)
-        .arg("__measure")
-        .arg(&log)
-        .arg(program)
-        .args(args)
-        .env("BLIXARD_LOCK_DIR", &env.scratch)
-        .env("BLIXARD_STATE_DIR", &env.scratch)
-        .env("BX_ISOLATED", "1")
-        .env_remove("SUDO_USER")
-        .output()
-        .with_context(|| format!("{label}: starting the measuring wrapper"))?;
-    ensure!(
-        out.status.success(),
-        "{label}: measuring wrapper failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let fields: Vec<u64> = text
-        .split_whitespace()
-        .map(|f| f.parse::<i64>().map(|v| v as u64))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("{label}: unreadable measurement {text:?}"))?;
-    let [ns, rss, code] = fields[..] else {
-        bail!("{label}: unreadable measurement {text:?}");
-    };
-    let output = std::fs::read_to_string(&log).unwrap_or_default();
-    ensure!(
-        code == 0,
-        "{label} exited with {} after {:.3} s:\n{output}",
-        code as i64,
-        ns as f64 / 1e9
-    );
-    Ok((
-        Sample {
-            elapsed: Duration::from_nanos(ns),
-            peak_rss_kib: rss,
-        },
-        output,
-    ))
-}
-
-/// Runs a shell snippet (not timed) in the calling thread's namespace.
-pub(crate) fn sh(script: &str) -> Result<String> {
-    let out = Command::new("sh")
-        .args(["-ec", script])
-        .output()
-        .with_context(|| format!("starting sh for {script:?}"))?;
-    ensure!(
-        out.status.success(),
-        "`{script}` failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn count_lines(script: &str) -> Result<usize> {
@@ -377,29 +291,6 @@ fn run_case(env: &Env, count: u32, contender: Contender) -> Result<Vec<(Step, Sa
         }
         Ok(samples)
     })?
-}
-
-pub(crate) fn median(samples: &[Sample]) -> Option<Sample> {
-    if samples.is_empty() {
-        return None;
-    }
-    let mut times: Vec<Duration> = samples.iter().map(|s| s.elapsed).collect();
-    let mut rss: Vec<u64> = samples.iter().map(|s| s.peak_rss_kib).collect();
-    times.sort();
-    rss.sort();
-    let mid = samples.len() / 2;
-    let (elapsed, peak_rss_kib) = if samples.len() % 2 == 1 {
-        (times[mid], rss[mid])
-    } else {
-        (
-            (times[mid - 1] + times[mid]) / 2,
-            (rss[mid - 1] + rss[mid]) / 2,
-        )
-    };
-    Some(Sample {
-        elapsed,
-        peak_rss_kib,
-    })
 }
 
 fn ensure_iptables() -> Result<()> {
@@ -551,255 +442,4 @@ fn bench_runs(env: &Env, opts: &Options) -> Result<Samples> {
         );
     }
     Ok(samples)
-}
-
-/// A target from the issue and whether the medians meet it.
-fn print_verdicts(verdicts: &[Verdict]) {
-    for v in verdicts {
-        let mark = if v.met { "met   " } else { "MISSED" };
-        println!("{mark} {}: {}", v.target, v.measured);
-    }
-}
-
-pub(crate) struct Verdict {
-    pub(crate) target: String,
-    pub(crate) measured: String,
-    pub(crate) met: bool,
-}
-
-fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> {
-    let med = |count, contender, step| {
-        samples
-            .get(&(count, contender, step))
-            .and_then(|s| median(s))
-    };
-    let secs = |s: Option<Sample>| s.map(|s| s.elapsed.as_secs_f64());
-    let fmt_s = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3} s"));
-    let fmt_x = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-        _ => "-".into(),
-    };
-    let mut table = String::new();
-    writeln!(
-        table,
-        "| VMs | baseline script | ip -batch floor | apply | baseline/apply | apply/floor | no-op apply | no-op/apply | down | down/apply | multi-queue apply | mq/apply | peak RSS |"
-    )?;
-    writeln!(
-        table,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-    )?;
-    let mut verdicts = Vec::new();
-    let mut json_counts = Vec::new();
-    for &count in &opts.counts {
-        let baseline = secs(med(count, Contender::Baseline, Step::Setup));
-        let floor = secs(med(count, Contender::Floor, Step::Setup));
-        let apply = secs(med(count, Contender::Ours, Step::Apply));
-        let noop = secs(med(count, Contender::Ours, Step::Noop));
-        let down = secs(med(count, Contender::Ours, Step::Down));
-        let mq = secs(med(count, Contender::MultiQueue, Step::Apply));
-        let baseline_n = samples
-            .get(&(count, Contender::Baseline, Step::Setup))
-            .map_or(0, Vec::len);
-        let peak_kib = [
-            (Contender::Ours, Step::Apply),
-            (Contender::Ours, Step::Noop),
-            (Contender::Ours, Step::Down),
-            (Contender::MultiQueue, Step::Apply),
-            (Contender::MultiQueue, Step::Down),
-        ]
-        .iter()
-        .filter_map(|&(c, s)| samples.get(&(count, c, s)))
-        .flatten()
-        .map(|s| s.peak_rss_kib)
-        .max();
-        let baseline_cell = match (baseline, baseline_n) {
-            (None, _) => "skipped".to_string(),
-            (b, n) if n < opts.runs => format!("{} ({n} run)", fmt_s(b)),
-            (b, _) => fmt_s(b),
-        };
-        let pct = match (noop, apply) {
-            (Some(n), Some(a)) if a > 0.0 => format!("{:.0}%", 100.0 * n / a),
-            _ => "-".into(),
-        };
-        writeln!(
-            table,
-            "| {count} | {baseline_cell} | {} | {} | {} | {} | {} | {pct} | {} | {} | {} | {} | {} |",
-            fmt_s(floor),
-            fmt_s(apply),
-            fmt_x(baseline, apply),
-            fmt_x(apply, floor),
-            fmt_s(noop),
-            fmt_s(down),
-            fmt_x(down, apply),
-            fmt_s(mq),
-            fmt_x(mq, apply),
-            peak_kib.map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
-        )?;
-
-        // A target whose input is missing is missed, not dropped.
-        let mut verdict = |target: String, value: Option<f64>, unit: &str, met: fn(f64) -> bool| {
-            verdicts.push(match value {
-                Some(v) => Verdict {
-                    target,
-                    measured: format!("{v:.2}{unit}"),
-                    met: met(v),
-                },
-                None => Verdict {
-                    target,
-                    measured: "no measurement".into(),
-                    met: false,
-                },
-            });
-        };
-        let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
-        if count == 64 {
-            verdict(
-                "apply, 64 VMs: >= 20x faster than the baseline script".into(),
-                ratio(baseline, apply),
-                "x",
-                |v| v >= 20.0,
-            );
-        }
-        if matches!(count, 256 | 1024 | 4096) {
-            verdict(
-                format!("apply, {count} VMs: <= 1.5x the ip -batch floor"),
-                ratio(apply, floor),
-                "x",
-                |v| v <= 1.5,
-            );
-        }
-        if count == 1024 {
-            verdict(
-                "no-op apply, 1024 VMs: <= 10% of a full apply".into(),
-                ratio(noop, apply).map(|r| r * 100.0),
-                "%",
-                |v| v <= 10.0,
-            );
-            verdict(
-                "down, 1024 VMs: <= 0.5x the apply".into(),
-                ratio(down, apply),
-                "x",
-                |v| v <= 0.5,
-            );
-        }
-        verdict(
-            format!("multi-queue apply, {count} VMs: <= 1.3x the single-queue apply"),
-            ratio(mq, apply),
-            "x",
-            |v| v <= 1.3,
-        );
-        if count == 4096 {
-            verdict(
-                "4096 VMs: peak RSS < 32 MiB".into(),
-                peak_kib.map(|k| k as f64 / 1024.0),
-                " MiB",
-                |v| v < 32.0,
-            );
-        }
-
-        let steps: Vec<serde_json::Value> = samples
-            .iter()
-            .filter(|((c, _, _), _)| *c == count)
-            .map(|((_, contender, step), s)| {
-                let m = median(s).expect("non-empty");
-                json!({
-                    "contender": contender.name(),
-                    "step": step.name(),
-                    "runs": s.len(),
-                    "median_s": m.elapsed.as_secs_f64(),
-                    "median_peak_rss_kib": m.peak_rss_kib,
-                    "samples_s": s.iter().map(|x| x.elapsed.as_secs_f64()).collect::<Vec<_>>(),
-                    "peak_rss_kib": s.iter().map(|x| x.peak_rss_kib).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        json_counts.push(json!({
-            "vms": count,
-            "ratios": {
-                "baseline_over_apply": ratio(baseline, apply),
-                "apply_over_floor": ratio(apply, floor),
-                "noop_over_apply": ratio(noop, apply),
-                "down_over_apply": ratio(down, apply),
-                "multi_queue_over_apply": ratio(mq, apply),
-            },
-            "peak_rss_kib": peak_kib,
-            "steps": steps,
-        }));
-    }
-
-    let machine = machine();
-    println!();
-    println!(
-        "machine: {}, {} cores, {} GiB, Linux {}, {}; median of {} run(s), each in a fresh network namespace",
-        machine["cpu"].as_str().unwrap_or("?"),
-        machine["cores"],
-        machine["memory_gib"],
-        machine["kernel"].as_str().unwrap_or("?"),
-        machine["nft"].as_str().unwrap_or("?"),
-        opts.runs
-    );
-    println!();
-    print!("{table}");
-    println!();
-    print_verdicts(&verdicts);
-    if !opts.full_baseline && opts.counts.iter().any(|&c| c > 256) {
-        println!(
-            "\nbaseline script: every run up to 256 VMs, one run at 1024, skipped above (minutes per run); --full-baseline runs it everywhere"
-        );
-    }
-    if let Some(path) = &opts.json {
-        let doc = json!({
-            "machine": machine,
-            "runs": opts.runs,
-            "counts": json_counts,
-            "targets": verdicts.iter().map(|v| json!({"target": v.target, "measured": v.measured, "met": v.met})).collect::<Vec<_>>(),
-        });
-        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("==> wrote {}", path.display());
-    }
-    Ok(verdicts)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(ms: u64, kib: u64) -> Sample {
-        Sample {
-            elapsed: Duration::from_millis(ms),
-            peak_rss_kib: kib,
-        }
-    }
-
-    #[test]
-    fn median_is_the_middle_sample_or_the_mean_of_the_two() {
-        let m = median(&[s(30, 3), s(10, 1), s(20, 2)]).unwrap();
-        assert_eq!((m.elapsed, m.peak_rss_kib), (Duration::from_millis(20), 2));
-        let m = median(&[s(40, 4), s(10, 1), s(20, 2), s(30, 3)]).unwrap();
-        assert_eq!((m.elapsed, m.peak_rss_kib), (Duration::from_millis(25), 2));
-        assert!(median(&[]).is_none());
-    }
-
-    #[test]
-    fn options_parse_and_reject_nonsense() {
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let o = parse(&args(&[
-            "--runs", "3", "--counts", "64, 256", "--json", "x.json",
-        ]))
-        .unwrap();
-        assert_eq!((o.runs, o.counts.clone()), (3, vec![64, 256]));
-        assert_eq!(o.json, Some(PathBuf::from("x.json")));
-        assert!(parse(&args(&["--runs", "0"])).is_err());
-        assert!(parse(&args(&["--counts", "64,x"])).is_err());
-        assert!(parse(&args(&["--bogus"])).is_err());
-    }
-
-    #[test]
-    fn baseline_is_thinned_out_only_where_it_takes_minutes() {
-        assert!(baseline_runs(256, 4, false));
-        assert!(baseline_runs(1024, 0, false) && !baseline_runs(1024, 1, false));
-        assert!(!baseline_runs(4096, 0, false));
-        assert!(baseline_runs(4096, 3, true));
-    }
 }

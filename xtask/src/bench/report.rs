@@ -1,0 +1,212 @@
+//! The report: the tables with the references side by side, and each
+//! target's verdict.
+
+use super::*;
+
+/// A target from the issue and whether the medians meet it.
+pub(super) fn print_verdicts(verdicts: &[Verdict]) {
+    for v in verdicts {
+        let mark = if v.met { "met   " } else { "MISSED" };
+        println!("{mark} {}: {}", v.target, v.measured);
+    }
+}
+
+pub(crate) struct Verdict {
+    pub(crate) target: String,
+    pub(crate) measured: String,
+    pub(crate) met: bool,
+}
+
+pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> {
+    let med = |count, contender, step| {
+        samples
+            .get(&(count, contender, step))
+            .and_then(|s| median(s))
+    };
+    let secs = |s: Option<Sample>| s.map(|s| s.elapsed.as_secs_f64());
+    let fmt_s = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3} s"));
+    let fmt_x = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    };
+    let mut table = String::new();
+    writeln!(
+        table,
+        "| VMs | baseline script | ip -batch floor | apply | baseline/apply | apply/floor | no-op apply | no-op/apply | down | down/apply | multi-queue apply | mq/apply | peak RSS |"
+    )?;
+    writeln!(
+        table,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    )?;
+    let mut verdicts = Vec::new();
+    let mut json_counts = Vec::new();
+    for &count in &opts.counts {
+        let baseline = secs(med(count, Contender::Baseline, Step::Setup));
+        let floor = secs(med(count, Contender::Floor, Step::Setup));
+        let apply = secs(med(count, Contender::Ours, Step::Apply));
+        let noop = secs(med(count, Contender::Ours, Step::Noop));
+        let down = secs(med(count, Contender::Ours, Step::Down));
+        let mq = secs(med(count, Contender::MultiQueue, Step::Apply));
+        let baseline_n = samples
+            .get(&(count, Contender::Baseline, Step::Setup))
+            .map_or(0, Vec::len);
+        let peak_kib = [
+            (Contender::Ours, Step::Apply),
+            (Contender::Ours, Step::Noop),
+            (Contender::Ours, Step::Down),
+            (Contender::MultiQueue, Step::Apply),
+            (Contender::MultiQueue, Step::Down),
+        ]
+        .iter()
+        .filter_map(|&(c, s)| samples.get(&(count, c, s)))
+        .flatten()
+        .map(|s| s.peak_rss_kib)
+        .max();
+        let baseline_cell = match (baseline, baseline_n) {
+            (None, _) => "skipped".to_string(),
+            (b, n) if n < opts.runs => format!("{} ({n} run)", fmt_s(b)),
+            (b, _) => fmt_s(b),
+        };
+        let pct = match (noop, apply) {
+            (Some(n), Some(a)) if a > 0.0 => format!("{:.0}%", 100.0 * n / a),
+            _ => "-".into(),
+        };
+        writeln!(
+            table,
+            "| {count} | {baseline_cell} | {} | {} | {} | {} | {} | {pct} | {} | {} | {} | {} | {} |",
+            fmt_s(floor),
+            fmt_s(apply),
+            fmt_x(baseline, apply),
+            fmt_x(apply, floor),
+            fmt_s(noop),
+            fmt_s(down),
+            fmt_x(down, apply),
+            fmt_s(mq),
+            fmt_x(mq, apply),
+            peak_kib.map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
+        )?;
+
+        // A target whose input is missing is missed, not dropped.
+        let mut verdict = |target: String, value: Option<f64>, unit: &str, met: fn(f64) -> bool| {
+            verdicts.push(match value {
+                Some(v) => Verdict {
+                    target,
+                    measured: format!("{v:.2}{unit}"),
+                    met: met(v),
+                },
+                None => Verdict {
+                    target,
+                    measured: "no measurement".into(),
+                    met: false,
+                },
+            });
+        };
+        let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+        if count == 64 {
+            verdict(
+                "apply, 64 VMs: >= 20x faster than the baseline script".into(),
+                ratio(baseline, apply),
+                "x",
+                |v| v >= 20.0,
+            );
+        }
+        if matches!(count, 256 | 1024 | 4096) {
+            verdict(
+                format!("apply, {count} VMs: <= 1.5x the ip -batch floor"),
+                ratio(apply, floor),
+                "x",
+                |v| v <= 1.5,
+            );
+        }
+        if count == 1024 {
+            verdict(
+                "no-op apply, 1024 VMs: <= 10% of a full apply".into(),
+                ratio(noop, apply).map(|r| r * 100.0),
+                "%",
+                |v| v <= 10.0,
+            );
+            verdict(
+                "down, 1024 VMs: <= 0.5x the apply".into(),
+                ratio(down, apply),
+                "x",
+                |v| v <= 0.5,
+            );
+        }
+        verdict(
+            format!("multi-queue apply, {count} VMs: <= 1.3x the single-queue apply"),
+            ratio(mq, apply),
+            "x",
+            |v| v <= 1.3,
+        );
+        if count == 4096 {
+            verdict(
+                "4096 VMs: peak RSS < 32 MiB".into(),
+                peak_kib.map(|k| k as f64 / 1024.0),
+                " MiB",
+                |v| v < 32.0,
+            );
+        }
+
+        let steps: Vec<serde_json::Value> = samples
+            .iter()
+            .filter(|((c, _, _), _)| *c == count)
+            .map(|((_, contender, step), s)| {
+                let m = median(s).expect("non-empty");
+                json!({
+                    "contender": contender.name(),
+                    "step": step.name(),
+                    "runs": s.len(),
+                    "median_s": m.elapsed.as_secs_f64(),
+                    "median_peak_rss_kib": m.peak_rss_kib,
+                    "samples_s": s.iter().map(|x| x.elapsed.as_secs_f64()).collect::<Vec<_>>(),
+                    "peak_rss_kib": s.iter().map(|x| x.peak_rss_kib).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json_counts.push(json!({
+            "vms": count,
+            "ratios": {
+                "baseline_over_apply": ratio(baseline, apply),
+                "apply_over_floor": ratio(apply, floor),
+                "noop_over_apply": ratio(noop, apply),
+                "down_over_apply": ratio(down, apply),
+                "multi_queue_over_apply": ratio(mq, apply),
+            },
+            "peak_rss_kib": peak_kib,
+            "steps": steps,
+        }));
+    }
+
+    let machine = machine();
+    println!();
+    println!(
+        "machine: {}, {} cores, {} GiB, Linux {}, {}; median of {} run(s), each in a fresh network namespace",
+        machine["cpu"].as_str().unwrap_or("?"),
+        machine["cores"],
+        machine["memory_gib"],
+        machine["kernel"].as_str().unwrap_or("?"),
+        machine["nft"].as_str().unwrap_or("?"),
+        opts.runs
+    );
+    println!();
+    print!("{table}");
+    println!();
+    print_verdicts(&verdicts);
+    if !opts.full_baseline && opts.counts.iter().any(|&c| c > 256) {
+        println!(
+            "\nbaseline script: every run up to 256 VMs, one run at 1024, skipped above (minutes per run); --full-baseline runs it everywhere"
+        );
+    }
+    if let Some(path) = &opts.json {
+        let doc = json!({
+            "machine": machine,
+            "runs": opts.runs,
+            "counts": json_counts,
+            "targets": verdicts.iter().map(|v| json!({"target": v.target, "measured": v.measured, "met": v.met})).collect::<Vec<_>>(),
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("==> wrote {}", path.display());
+    }
+    Ok(verdicts)
+}
