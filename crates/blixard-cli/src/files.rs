@@ -80,24 +80,7 @@ fn refused(path: &Path, reason: impl Into<String>) -> FileError {
 
 /// "a FIFO", "a directory", ... for messages.
 fn kind_of(meta: &Metadata) -> &'static str {
-    let t = meta.file_type();
-    if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_file() {
-        "a regular file"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    }
+    blixard_netns::file_kind(meta.file_type()).unwrap_or("not a regular file")
 }
 
 /// A directory of ours, held open.

@@ -17,6 +17,31 @@ pub mod testing;
 mod tests;
 
 pub use error::NetnsError;
+
+/// What kind of file `file_type` is, for error messages ("a FIFO", "a
+/// directory"); `None` for a kind without a name here. Shared by the
+/// namespace checks here and the CLI's checks on its own files.
+pub fn file_kind(file_type: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = file_type;
+    Some(if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        return None;
+    })
+}
 pub use netns::Netns;
 
 /// Runs `f` on a dedicated thread inside `ns`; the caller's thread is not moved.

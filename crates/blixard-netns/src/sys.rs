@@ -10,7 +10,7 @@ use crate::{Netns, NetnsError};
 #[cfg(target_os = "linux")]
 pub(crate) fn open_netns(ns: &Netns, path: &std::path::Path) -> Result<std::fs::File, NetnsError> {
     use std::os::fd::AsRawFd;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
@@ -67,21 +67,7 @@ pub(crate) fn open_netns(ns: &Netns, path: &std::path::Path) -> Result<std::fs::
             path: path.to_path_buf(),
             source,
         })?;
-    Err(not(if kind.is_dir() {
-        "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_file() {
-        "a regular file"
-    } else {
-        "not a namespace file"
-    }))
+    Err(not(crate::file_kind(kind).unwrap_or("not a namespace file")))
 }
 
 #[cfg(target_os = "linux")]
