@@ -151,7 +151,10 @@ mod tests {
     #[test]
     fn the_reason_leaves_out_what_the_key_says() {
         let e = unknown("owner");
-        assert!(e.to_string().starts_with("owner = \"nobody-here\": "), "{e}");
+        assert!(
+            e.to_string().starts_with("owner = \"nobody-here\": "),
+            "{e}"
+        );
         assert_eq!(
             e.reason(),
             "unknown user \"nobody-here\": not in the passwd database and not a number"

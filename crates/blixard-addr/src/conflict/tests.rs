@@ -61,6 +61,9 @@ fn every_conflict_names_its_config_key() {
 #[test]
 fn conflicts_point_at_the_first_ones_key() {
     assert_eq!(Conflicts(vec![]).config_key(), None);
-    let both = Conflicts(vec![Conflict::VmNotPlanned { index: 9 }, tap_flags("multi_queue")]);
+    let both = Conflicts(vec![
+        Conflict::VmNotPlanned { index: 9 },
+        tap_flags("multi_queue"),
+    ]);
     assert_eq!(both.config_key(), Some("vms"));
 }

@@ -13,8 +13,7 @@ mod plan;
 mod selector;
 mod validate;
 
-pub use plan::{build_plan, build_vm_plan};
-pub(crate) use validate::resolve;
+pub use plan::{ValidConfig, build_plan, build_vm_plan};
 pub use validate::{MAX_MTU, MAX_NFT_TABLE_LEN, MIN_IPV6_MTU, MIN_MTU};
 
 /// Facts about the host that only the effect side can learn (user names,

@@ -3,17 +3,18 @@
 
 use ipnet::IpNet;
 
-use super::validate::{check_interface_name, check_not_a_planned_tap, resolve};
+use super::validate::{Resolved, check_interface_name, check_not_a_planned_tap, resolve};
 use super::{HostFacts, IPV4_FORWARDING, IPV6_FORWARDING, UNSET_ID};
 use crate::config::Config;
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::layout::Layout;
 use crate::plan::{
     FirewallPlan, FirewallVm, HostPlan, LinkPlan, Ownership, SysctlCondition, SysctlPlan, TapPlan,
 };
 
 /// Builds the plan; fails with the first problem found, naming its key.
 pub fn build_plan(config: &Config, facts: &HostFacts) -> Result<HostPlan, ConfigError> {
-    build(config, facts, None)
+    ValidConfig::new(config)?.plan(facts)
 }
 
 /// The plan narrowed to VM `index` (no link at all when the config does not
@@ -26,11 +27,75 @@ pub fn build_vm_plan(
     facts: &HostFacts,
     index: u32,
 ) -> Result<HostPlan, ConfigError> {
-    build(config, facts, Some(index))
+    ValidConfig::new(config)?.plan_vm(facts, index)
 }
 
-fn build(config: &Config, facts: &HostFacts, only: Option<u32>) -> Result<HostPlan, ConfigError> {
-    let mut resolved = resolve(config)?;
+/// A config that passed every check needing no host facts
+/// ([`Config::validated`]), with what the checks derived (its layout, VM
+/// indices and placed rules): planning it checks only what the facts add.
+/// For a caller that must validate before it resolves the facts (an owner
+/// name is checked before it is looked up), so that the config is
+/// validated once, not again by [`build_plan`].
+///
+/// ```
+/// use blixard_addr::{Config, HostFacts};
+/// let config = Config::parse_toml("vms = 2\n", "network.toml").unwrap();
+/// let valid = config.validated().unwrap();
+/// // ... resolve the facts of `valid.config()` on the host ...
+/// let plan = valid.plan(&HostFacts::default()).unwrap();
+/// assert_eq!(plan.links.len(), 2);
+/// ```
+pub struct ValidConfig<'a> {
+    config: &'a Config,
+    resolved: Resolved,
+}
+
+impl<'a> ValidConfig<'a> {
+    pub(crate) fn new(config: &'a Config) -> Result<Self, ConfigError> {
+        Ok(Self {
+            config,
+            resolved: resolve(config)?,
+        })
+    }
+
+    /// The config that was validated.
+    pub fn config(&self) -> &'a Config {
+        self.config
+    }
+
+    /// Its address layout.
+    pub fn layout(&self) -> &Layout {
+        &self.resolved.layout
+    }
+
+    /// The plan under `facts` (what [`build_plan`] returns).
+    pub fn plan(self, facts: &HostFacts) -> Result<HostPlan, ConfigError> {
+        build(self, facts, None)
+    }
+
+    /// The plan narrowed to VM `index` (what [`build_vm_plan`] returns).
+    pub fn plan_vm(self, facts: &HostFacts, index: u32) -> Result<HostPlan, ConfigError> {
+        build(self, facts, Some(index))
+    }
+}
+
+impl std::fmt::Debug for ValidConfig<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidConfig")
+            .field("config", self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn build(
+    valid: ValidConfig<'_>,
+    facts: &HostFacts,
+    only: Option<u32>,
+) -> Result<HostPlan, ConfigError> {
+    let ValidConfig {
+        config,
+        mut resolved,
+    } = valid;
     if let Some(ext) = &facts.external_interface {
         check_interface_name(ext)
             .and_then(|()| check_not_a_planned_tap(ext, &resolved.layout, &resolved.indices))

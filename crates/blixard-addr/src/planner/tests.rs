@@ -422,3 +422,34 @@ fn resolved_external_interface_is_checked() {
     .unwrap_err();
     assert_eq!(e.key.as_deref(), Some("external_interface"));
 }
+
+/// Validating first and planning the validated config is `build_plan`:
+/// the same plan, the same first error, and the facts' own checks still
+/// made (the config is not validated again).
+#[test]
+fn a_validated_config_plans_as_build_plan_does() {
+    let mut config = Config::default();
+    config.vms = VmSelection::Count(4);
+    let valid = config.validated().unwrap();
+    assert_eq!(valid.layout(), &config.layout().unwrap());
+    assert_eq!(valid.plan(&facts()), build_plan(&config, &facts()));
+    assert_eq!(
+        config.validated().unwrap().plan_vm(&facts(), 2),
+        build_vm_plan(&config, &facts(), 2)
+    );
+    let uplink_is_a_tap = HostFacts {
+        external_interface: Some("vm2".into()),
+        ..facts()
+    };
+    let e = config
+        .validated()
+        .unwrap()
+        .plan(&uplink_is_a_tap)
+        .unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("external_interface"));
+    config.tap.mtu = 1;
+    assert_eq!(
+        config.validated().unwrap_err(),
+        build_plan(&config, &facts()).unwrap_err()
+    );
+}
