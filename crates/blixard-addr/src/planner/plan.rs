@@ -9,7 +9,8 @@ use crate::config::Config;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::layout::Layout;
 use crate::plan::{
-    FirewallPlan, FirewallVm, HostPlan, LinkPlan, Ownership, SysctlCondition, SysctlPlan, TapPlan,
+    FirewallPlan, FirewallVm, GuestPlan, HostPlan, LinkPlan, Ownership, SysctlCondition,
+    SysctlPlan, TapPlan,
 };
 
 /// Builds the plan; fails with the first problem found, naming its key.
@@ -191,6 +192,16 @@ fn build(
         vms: fw_vms,
         rules: resolved.rules,
     };
+    let guest = GuestPlan {
+        dns: config
+            .dns
+            .iter()
+            .copied()
+            .filter(|d| ipv6 || d.is_ipv4())
+            .collect(),
+        tap,
+        queues: config.tap.queues,
+    };
     Ok(HostPlan {
         layout,
         ownership,
@@ -198,6 +209,7 @@ fn build(
         sysctls,
         firewall,
         external_interface: facts.external_interface.clone(),
+        guest,
     })
 }
 

@@ -453,3 +453,22 @@ fn a_validated_config_plans_as_build_plan_does() {
         build_plan(&config, &facts()).unwrap_err()
     );
 }
+
+/// The plan hands guests and VMMs their DNS servers (IPv6 ones only with
+/// IPv6), the queue pairs and the taps' flags, so rendering needs no config.
+#[test]
+fn the_plan_carries_what_guests_and_vmms_are_handed() {
+    let mut c = Config::default();
+    c.tap.multi_queue = true;
+    c.tap.queues = 4;
+    let plan = build_plan(&c, &facts()).unwrap();
+    assert_eq!(plan.guest.dns, c.dns);
+    assert_eq!(plan.guest.queues, 4);
+    assert!(plan.links.iter().all(|l| l.tap == plan.guest.tap));
+    assert!(plan.guest.tap.multi_queue);
+    c.ipv6.enabled = false;
+    let plan = build_plan(&c, &facts()).unwrap();
+    let v4: Vec<_> = c.dns.iter().copied().filter(|d| d.is_ipv4()).collect();
+    assert!(!v4.is_empty() && v4.len() < c.dns.len());
+    assert_eq!(plan.guest.dns, v4);
+}

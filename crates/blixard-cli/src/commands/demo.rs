@@ -36,7 +36,6 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
     // this machine's network.
     let facts = Host::new(Netns::Current).facts(&loaded.config)?;
     let plan = valid.plan(&facts).map_err(|e| loaded.config_error(e))?;
-    let config = loaded.config;
     // Everything happens on a thread inside a brand-new namespace standing
     // in for the host; this machine's own network is never touched.
     let result = blixard_netns::run_in_new(move || -> Result<Vec<Probe>, Failure> {
@@ -49,10 +48,10 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         eprintln!("demo: apply made {} changes", first.changes.len());
         let mut running = Vec::new();
         for link in &plan.links {
-            let network = GuestNetwork::from_config(link.vm.clone(), &config);
+            let network = GuestNetwork::new(&plan, link.vm.clone());
             let guest = Guest::start(
                 &link.vm,
-                usize::from(config.tap.queues),
+                usize::from(plan.guest.queues),
                 &render::ip_commands(&network).join(" && "),
             )
             .map_err(|e| fail(&link.vm.interface, &e))?;

@@ -1,6 +1,6 @@
 //! The plans the commands work from: against the host (`apply`, `status`,
-//! `wire`), offline (`plan`, `addr`, `guest`, `vmm`, `doctor`) or for a
-//! teardown (`down`, `unwire`), whole or narrowed to one VM.
+//! `wire`), offline (`plan`, `addr`, `doctor`), for rendering (`guest`,
+//! `vmm`) or for a teardown (`down`, `unwire`), whole or narrowed to one VM.
 
 use blixard_addr::plan::HostPlan;
 use blixard_addr::planner::{HostFacts, ValidConfig};
@@ -48,8 +48,8 @@ fn check_interface_exists(host: &Host, loaded: &Loaded, name: &str) -> Result<()
     }
 }
 
-/// Plans without needing the host to answer (for `plan`, `addr`, `guest`,
-/// `vmm`): an unresolvable "auto" external interface is left out.
+/// Plans without needing the host to answer (for `plan`, `addr`,
+/// `doctor`): an unresolvable "auto" external interface is left out.
 pub fn offline_plan(host: &Host, loaded: &Loaded) -> Result<HostPlan, Failure> {
     let valid = loaded.validated()?;
     let facts = match host.facts(&loaded.config) {
@@ -70,6 +70,17 @@ pub fn offline_plan(host: &Host, loaded: &Loaded) -> Result<HostPlan, Failure> {
 /// in place).
 pub(super) fn teardown_plan(loaded: &Loaded, only: Option<u32>) -> Result<HostPlan, Failure> {
     plan_with(loaded, loaded.validated()?, &HostFacts::default(), only)
+}
+
+/// What `guest` and `vmm` render from: VM `index`'s plan, without asking
+/// the host (the tap owner and the uplink reach no guest or VMM).
+pub(super) fn render_plan(loaded: &Loaded, index: u32) -> Result<HostPlan, Failure> {
+    plan_with(
+        loaded,
+        loaded.validated()?,
+        &HostFacts::default(),
+        Some(index),
+    )
 }
 
 /// The validated layout of the config (no host access needed).
