@@ -31,6 +31,7 @@ pub mod plan;
 pub mod planner;
 pub mod render;
 pub mod state;
+pub mod sysctl;
 
 pub use change::{Change, Executor};
 pub use config::Config;

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::config::{Action, Protocol, Selector};
 use crate::layout::{Layout, Vm, VmIndex};
+use crate::sysctl::{SysctlKey, SysctlKeyError};
 
 mod table;
 
@@ -148,12 +149,23 @@ pub enum SysctlCondition {
 /// One sysctl the plan wants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct SysctlPlan {
-    /// Dotted key, e.g. `net.ipv4.ip_forward`.
+    /// Dotted key, e.g. `net.ipv4.ip_forward`: a [`SysctlKey`] printed
+    /// (the planner builds every one as a `SysctlKey`);
+    /// [`SysctlPlan::typed_key`] reads it back.
     pub key: String,
     /// Desired value.
     pub value: String,
     /// When to apply it.
     pub when: SysctlCondition,
+}
+
+impl SysctlPlan {
+    /// The key, typed: its family, link and setting
+    /// ([`SysctlKey::per_link`]) and its file. An error only for a plan
+    /// built by hand with a key that is no `net.` sysctl.
+    pub fn typed_key(&self) -> Result<SysctlKey, SysctlKeyError> {
+        self.key.parse()
+    }
 }
 
 /// One VM as the firewall sees it.

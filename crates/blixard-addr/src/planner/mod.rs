@@ -32,10 +32,8 @@ pub struct HostFacts {
 /// `(uid_t)-1` / `(gid_t)-1`: the kernel's "no owner", which
 /// `TUNSETOWNER`/`TUNSETGROUP` refuse (`uid_valid` fails).
 pub const UNSET_ID: u32 = u32::MAX;
-/// The sysctl that makes the host route IPv4 between its links.
-pub const IPV4_FORWARDING: &str = "net.ipv4.ip_forward";
-/// The sysctl that makes the host route IPv6 between its links.
-pub const IPV6_FORWARDING: &str = "net.ipv6.conf.all.forwarding";
+#[doc(no_inline)]
+pub use crate::sysctl::{IPV4_FORWARDING, IPV6_FORWARDING};
 
 /// Whether `id` has a mapping in a user namespace's id map (the text of
 /// `/proc/self/uid_map` or `gid_map`: `INSIDE OUTSIDE COUNT` per line). The

@@ -4,7 +4,7 @@
 use ipnet::IpNet;
 
 use super::validate::{Resolved, check_interface_name, check_not_a_planned_tap, resolve};
-use super::{HostFacts, IPV4_FORWARDING, IPV6_FORWARDING, UNSET_ID};
+use super::{HostFacts, UNSET_ID};
 use crate::config::Config;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::layout::Layout;
@@ -12,6 +12,7 @@ use crate::plan::{
     FirewallPlan, FirewallVm, GuestPlan, HostPlan, LinkPlan, Ownership, SysctlCondition,
     SysctlPlan, TapPlan,
 };
+use crate::sysctl::{Family, SysctlKey};
 
 /// Builds the plan; fails with the first problem found, naming its key.
 pub fn build_plan(config: &Config, facts: &HostFacts) -> Result<HostPlan, ConfigError> {
@@ -144,11 +145,10 @@ fn build(
             routes.push(IpNet::V6(vm.ipv6_net()));
         }
         let sysctls = if config.security.anti_spoofing {
-            vec![SysctlPlan {
-                key: format!("net.ipv4.conf.{}.rp_filter", vm.interface),
-                value: "1".into(),
-                when: SysctlCondition::Always,
-            }]
+            vec![always(
+                conf_key(Family::Ipv4, &vm.interface, "rp_filter"),
+                "1",
+            )]
         } else {
             Vec::new()
         };
@@ -164,14 +164,14 @@ fn build(
             vm,
         });
     }
-    let mut sysctls = vec![always(IPV4_FORWARDING, "1")];
+    let mut sysctls = vec![always(SysctlKey::ipv4_forwarding(), "1")];
     if ipv6 {
-        sysctls.push(always(IPV6_FORWARDING, "1"));
+        sysctls.push(always(SysctlKey::ipv6_forwarding(), "1"));
         if let Some(ext) = &facts.external_interface {
             // Forwarding on stops the uplink from taking router
             // advertisements; 2 keeps them, but only where RA was in use.
             sysctls.push(SysctlPlan {
-                key: format!("net.ipv6.conf.{ext}.accept_ra"),
+                key: conf_key(Family::Ipv6, ext, "accept_ra").to_string(),
                 value: "2".into(),
                 when: SysctlCondition::IfCurrently("1".into()),
             });
@@ -213,9 +213,15 @@ fn build(
     })
 }
 
-fn always(key: &str, value: &str) -> SysctlPlan {
+/// A setting of a tap or the uplink: their names were checked to hold only
+/// what a sysctl component may.
+fn conf_key(family: Family, interface: &str, setting: &str) -> SysctlKey {
+    SysctlKey::conf(family, interface, setting).expect("interface names are checked")
+}
+
+fn always(key: SysctlKey, value: &str) -> SysctlPlan {
     SysctlPlan {
-        key: key.into(),
+        key: key.to_string(),
         value: value.into(),
         when: SysctlCondition::Always,
     }

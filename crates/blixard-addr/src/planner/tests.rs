@@ -472,3 +472,35 @@ fn the_plan_carries_what_guests_and_vmms_are_handed() {
     assert!(!v4.is_empty() && v4.len() < c.dns.len());
     assert_eq!(plan.guest.dns, v4);
 }
+
+/// Every sysctl the plan names is a typed key printed: it reads back into
+/// the same key, per-tap ones naming their tap.
+#[test]
+fn the_plans_sysctl_keys_are_typed_keys() {
+    use crate::sysctl::{Family, SysctlKey};
+    let plan = build_plan(&Config::default(), &facts()).unwrap();
+    let global: Vec<SysctlKey> = plan
+        .sysctls
+        .iter()
+        .map(|s| s.typed_key().unwrap())
+        .collect();
+    assert_eq!(
+        global,
+        [
+            SysctlKey::ipv4_forwarding(),
+            SysctlKey::ipv6_forwarding(),
+            SysctlKey::conf(Family::Ipv6, "eth0", "accept_ra").unwrap(),
+        ]
+    );
+    for link in &plan.links {
+        let [rp] = link.sysctls.as_slice() else {
+            panic!("{:?}", link.sysctls)
+        };
+        let key = rp.typed_key().unwrap();
+        assert_eq!(key.to_string(), rp.key);
+        assert_eq!(
+            key.per_link(),
+            Some((Family::Ipv4, link.vm.interface.as_str(), "rp_filter"))
+        );
+    }
+}
