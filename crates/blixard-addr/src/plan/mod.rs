@@ -36,6 +36,7 @@ pub struct HostPlan {
 /// the same for each VM: the input of [`crate::render`] with
 /// [`HostPlan::ipv6_enabled`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct GuestPlan {
     /// DNS servers for the guests, in the config's order; the IPv6 ones
     /// only when the plan gives VMs IPv6.
