@@ -62,7 +62,7 @@ fn main() -> anyhow::Result<()> {
             .context("the plan wires the VM")?
             .vm
             .clone();
-        let guest = GuestNetwork::from_config(vm, &config);
+        let guest = GuestNetwork::new(&plan, vm);
         println!(
             "\ncloud-hypervisor: {}",
             render::cloud_hypervisor(&guest)?.join(" ")

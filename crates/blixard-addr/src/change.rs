@@ -100,7 +100,7 @@ pub enum Change {
     },
     /// Write a sysctl.
     SetSysctl {
-        /// Dotted key.
+        /// Dotted key: a [`crate::sysctl::SysctlKey`] printed.
         key: String,
         /// Value.
         value: String,

@@ -32,6 +32,7 @@ pub mod planner;
 pub mod render;
 pub mod route_policy;
 pub mod state;
+pub mod sysctl;
 
 pub use change::{Change, Executor};
 pub use config::Config;

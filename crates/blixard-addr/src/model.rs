@@ -17,6 +17,7 @@ use crate::plan::HostPlan;
 use crate::state::{
     ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, RouteKind, TunInfo,
 };
+use crate::sysctl::SysctlKey;
 
 /// The main routing table, where our routes go.
 pub const MAIN_TABLE: u32 = 254;
@@ -72,12 +73,9 @@ fn link_mut<'a>(host: &'a mut ObservedHost, name: &str) -> Result<&'a mut Observ
 }
 
 /// Per-link sysctl keys (`net.ipv4.conf.vm3.rp_filter`) name their link.
-fn sysctl_link(key: &str) -> Option<&str> {
-    let rest = key
-        .strip_prefix("net.ipv4.conf.")
-        .or_else(|| key.strip_prefix("net.ipv6.conf."))?;
-    let (dev, _) = rest.split_once('.')?;
-    (dev != "all" && dev != "default").then_some(dev)
+fn sysctl_link(key: &str) -> Option<String> {
+    let key: SysctlKey = key.parse().ok()?;
+    key.per_link().map(|(_, link, _)| link.to_string())
 }
 
 fn remove_link(host: &mut ObservedHost, keep: impl Fn(&ObservedLink) -> bool) {
@@ -91,7 +89,7 @@ fn remove_link(host: &mut ObservedHost, keep: impl Fn(&ObservedLink) -> bool) {
     host.routes
         .retain(|r| !r.interface.as_ref().is_some_and(|d| removed.contains(d)));
     host.sysctls
-        .retain(|k, _| !sysctl_link(k).is_some_and(|d| removed.iter().any(|r| r == d)));
+        .retain(|k, _| !sysctl_link(k).is_some_and(|d| removed.contains(&d)));
 }
 
 fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(), String> {
@@ -137,7 +135,7 @@ fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(),
             // A new device starts with default per-link sysctls; any value
             // recorded for an earlier device of that name is gone.
             host.sysctls
-                .retain(|k, _| sysctl_link(k) != Some(name.as_str()));
+                .retain(|k, _| sysctl_link(k).as_deref() != Some(name.as_str()));
             let ifindex = host.links.iter().map(|l| l.ifindex).max().unwrap_or(1) + 1;
             // The tap executor marks the tap and sets its MTU before making
             // it persistent, so it is ours from its first observable moment.

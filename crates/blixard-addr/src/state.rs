@@ -127,7 +127,8 @@ pub struct ObservedHost {
     pub links: Vec<ObservedLink>,
     /// Routes with our protocol, plus foreign routes that overlap a pool.
     pub routes: Vec<ObservedRoute>,
-    /// Current values of the sysctls the plan names.
+    /// Current values of the sysctls the plan names, by dotted key (a
+    /// [`crate::sysctl::SysctlKey`] printed).
     pub sysctls: BTreeMap<String, String>,
     /// Our nftables table.
     pub firewall: ObservedFirewall,

@@ -33,7 +33,7 @@ fn start_guests(config_toml: &str) -> Vec<Guest> {
     plan.links
         .iter()
         .map(|link| {
-            let network = GuestNetwork::from_config(link.vm.clone(), &config);
+            let network = GuestNetwork::new(&plan, link.vm.clone());
             Guest::start(&link.vm, 1, &render::ip_commands(&network).join(" && ")).unwrap()
         })
         .collect()

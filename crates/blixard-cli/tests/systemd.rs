@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use blixard_addr::render::{self, GuestNetwork};
-use blixard_addr::{Config, Layout};
 use blixard_host::testbed::{self, Guest};
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
 use common::{Scratch, command, ok, uplink};
@@ -108,9 +107,9 @@ fn the_reload_command_restores_our_table_after_a_flush_and_touches_no_tap() {
         // Stateless: counters move with the guest's own traffic.
         let table = || sh_ok("nft -s list table inet blixard");
         let before = table();
-        let vm = Layout::default().vm_at(1).unwrap();
-        let network =
-            GuestNetwork::from_config(vm.clone(), &Config::from_toml_str(toml, "t").unwrap());
+        let plan = common::plan_of(toml);
+        let vm = plan.layout.vm_at(1).unwrap();
+        let network = GuestNetwork::new(&plan, vm.clone());
         let running = Guest::start(&vm, 1, &render::ip_commands(&network).join(" && ")).unwrap();
         let group = blixard_addr::config::DEFAULT_LINK_GROUP;
         let links = || sh_ok(&format!("ip -o link show group {group} | cut -d: -f1,2"));

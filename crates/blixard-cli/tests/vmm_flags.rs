@@ -7,7 +7,6 @@
 mod common;
 
 use blixard_addr::render::{self, GuestNetwork};
-use blixard_addr::{Config, Layout};
 use blixard_host::testbed::{self, Guest};
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
 use common::{FULL, Scratch, cli, exits, ok, uplink};
@@ -23,9 +22,9 @@ external_interface = "bx-up0"
 "#;
 
 fn guest(toml: &str, index: u32, queues: usize, vnet_hdr: Option<bool>) -> Guest {
-    let config = Config::from_toml_str(toml, "test").unwrap();
-    let vm = Layout::default().vm_at(index).unwrap();
-    let network = GuestNetwork::from_config(vm.clone(), &config);
+    let plan = common::plan_of(toml);
+    let vm = plan.layout.vm_at(index).unwrap();
+    let network = GuestNetwork::new(&plan, vm.clone());
     Guest::start_as(
         &vm,
         queues,

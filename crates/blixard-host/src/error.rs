@@ -84,4 +84,82 @@ impl HostError {
                 | HostError::UnmappedId { .. }
         )
     }
+
+    /// The config key behind the error when the input is at fault: the
+    /// one named by an unknown user or group or an unmapped id (not
+    /// `$SUDO_USER`, which is no key), `external_interface` without a
+    /// default route, and for conflicts the first one's
+    /// ([`Conflicts::config_key`]). `None` for a failed change.
+    pub fn config_key(&self) -> Option<&'static str> {
+        match self {
+            HostError::UnknownName { key, .. } | HostError::UnmappedId { key, .. } => {
+                Some(*key).filter(|k| !k.starts_with('$'))
+            }
+            HostError::NoDefaultRoute(_) => Some("external_interface"),
+            HostError::Conflicts(c) => c.config_key(),
+            _ => None,
+        }
+    }
+
+    /// What to say after the [`config_key`](Self::config_key) when it is
+    /// shown: the message, without the key and value an unknown name
+    /// would repeat (`unknown user "x"`, not `owner = "x": unknown user "x"`).
+    pub fn reason(&self) -> String {
+        match self {
+            HostError::UnknownName { source, .. } => source.to_string(),
+            e => e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use blixard_addr::{Conflict, Conflicts};
+
+    use super::HostError;
+
+    fn unknown(key: &'static str) -> HostError {
+        HostError::UnknownName {
+            key,
+            value: "nobody-here".into(),
+            source: Box::new(blixard_tap::TapError::UnknownUser {
+                name: "nobody-here".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_inputs_faults_name_their_config_key() {
+        assert_eq!(unknown("owner").config_key(), Some("owner"));
+        assert_eq!(unknown("$SUDO_USER").config_key(), None, "no config key");
+        let unmapped = |key| HostError::UnmappedId {
+            key,
+            id: 7,
+            map: "/proc/self/uid_map",
+        };
+        assert_eq!(unmapped("group").config_key(), Some("group"));
+        assert_eq!(unmapped("$SUDO_USER").config_key(), None);
+        assert_eq!(
+            HostError::NoDefaultRoute("the current namespace".into()).config_key(),
+            Some("external_interface")
+        );
+        let conflicts = Conflicts(vec![Conflict::VmNotPlanned { index: 3 }]);
+        assert_eq!(HostError::from(conflicts).config_key(), Some("vms"));
+        assert_eq!(HostError::Teardown(vec!["x".into()]).config_key(), None);
+    }
+
+    #[test]
+    fn the_reason_leaves_out_what_the_key_says() {
+        let e = unknown("owner");
+        assert!(
+            e.to_string().starts_with("owner = \"nobody-here\": "),
+            "{e}"
+        );
+        assert_eq!(
+            e.reason(),
+            "unknown user \"nobody-here\": not in the passwd database and not a number"
+        );
+        let route = HostError::NoDefaultRoute("ns".into());
+        assert_eq!(route.reason(), route.to_string());
+    }
 }

@@ -3,6 +3,7 @@
 
 use blixard_addr::config::Config;
 use blixard_addr::planner::HostFacts;
+use blixard_addr::sysctl::SysctlKey;
 use blixard_route::Session;
 
 use crate::{Host, HostError};
@@ -70,8 +71,10 @@ impl Host {
         })
     }
 
-    /// Reads a sysctl (dotted key) inside this host's namespace.
-    pub fn sysctl(&self, key: &str) -> Result<Option<String>, HostError> {
-        self.run(|| Ok(blixard_route::read_sysctl(key)?))
+    /// Reads a sysctl inside this host's namespace; `None` when the key
+    /// does not exist (a per-link key of a missing link).
+    pub fn sysctl(&self, key: &SysctlKey) -> Result<Option<String>, HostError> {
+        let key = key.to_string();
+        self.run(|| Ok(blixard_route::read_sysctl(&key)?))
     }
 }

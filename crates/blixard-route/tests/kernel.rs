@@ -85,6 +85,7 @@ fn plan(n: u32, multi_queue: bool) -> HostPlan {
             },
         ],
         external_interface: None,
+        guest: Default::default(),
     }
 }
 

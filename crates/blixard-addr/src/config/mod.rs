@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, ConfigErrorKind, LayoutError};
 use crate::layout::Layout;
+use crate::planner::ValidConfig;
 
 mod defaults;
 mod firewall;
@@ -254,8 +255,9 @@ impl Config {
 
     /// Parses a config file without [`Config::validate`]: only its size,
     /// TOML syntax, types and keys are checked. For a caller that plans
-    /// at once: [`crate::planner::build_plan`] checks everything `validate`
-    /// does, so parsing with this and locating the planner's error with
+    /// anyway: [`crate::planner::build_plan`] (or [`Config::validated`],
+    /// then [`ValidConfig::plan`]) checks everything `validate` does, so
+    /// parsing with this and locating the planner's error with
     /// [`ConfigError::locate`] validates the config once, not twice.
     pub fn parse_toml(text: &str, source: &str) -> Result<Config, ConfigError> {
         if text.len() as u64 > MAX_CONFIG_BYTES {
@@ -299,7 +301,14 @@ impl Config {
     /// Checks everything that does not need host facts (the same checks as
     /// [`crate::planner::build_plan`] minus the resolved external interface).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        crate::planner::resolve(self).map(|_| ())
+        self.validated().map(|_| ())
+    }
+
+    /// [`Config::validate`], keeping what the checks derived so that
+    /// planning does not check again: validate, resolve the host facts,
+    /// then [`ValidConfig::plan`].
+    pub fn validated(&self) -> Result<ValidConfig<'_>, ConfigError> {
+        ValidConfig::new(self)
     }
 
     /// The address layout of the config (pools and template), checked

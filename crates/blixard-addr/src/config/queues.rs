@@ -1,8 +1,10 @@
 //! The one queue check: how many queue pairs a VMM may open on our taps.
-//! The planner (for `tap.queues`), the VMM renderers and the CLI's
-//! `--queues` all ask [`TapConfig::check_queues`].
+//! The planner (for `tap.queues`) and the CLI's `--queues` ask
+//! [`TapConfig::check_queues`], the VMM renderers [`TapPlan::check_queues`]:
+//! both are [`check`].
 
 use super::TapConfig;
+use crate::plan::TapPlan;
 
 /// Why a VMM cannot open a number of queue pairs on taps made with a
 /// [`TapConfig`].
@@ -39,12 +41,24 @@ impl TapConfig {
     /// assert_eq!(single.check_queues(0), Err(QueueError::Zero));
     /// ```
     pub fn check_queues(&self, queues: u16) -> Result<(), QueueError> {
-        match queues {
-            0 => Err(QueueError::Zero),
-            1 if self.multi_queue => Err(QueueError::OnePairOnMultiQueueTap),
-            1 => Ok(()),
-            _ if !self.multi_queue => Err(QueueError::NeedsMultiQueue { queues }),
-            _ => Ok(()),
-        }
+        check(self.multi_queue, queues)
+    }
+}
+
+impl TapPlan {
+    /// [`TapConfig::check_queues`] for the planned taps: whether a VMM can
+    /// open `queues` queue pairs on them.
+    pub fn check_queues(&self, queues: u16) -> Result<(), QueueError> {
+        check(self.multi_queue, queues)
+    }
+}
+
+fn check(multi_queue: bool, queues: u16) -> Result<(), QueueError> {
+    match queues {
+        0 => Err(QueueError::Zero),
+        1 if multi_queue => Err(QueueError::OnePairOnMultiQueueTap),
+        1 => Ok(()),
+        _ if !multi_queue => Err(QueueError::NeedsMultiQueue { queues }),
+        _ => Ok(()),
     }
 }

@@ -1,6 +1,6 @@
 //! `HostPlan`: the desired host state computed from a config.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use schemars::JsonSchema;
@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::config::{Action, Protocol, Selector};
 use crate::layout::{Layout, Vm, VmIndex};
+use crate::sysctl::{SysctlKey, SysctlKeyError};
 
 mod table;
 
@@ -26,6 +27,37 @@ pub struct HostPlan {
     pub firewall: FirewallPlan,
     /// The interface towards the internet (resolved, never `"auto"`).
     pub external_interface: Option<String>,
+    /// What every guest and its VMM are handed (DNS, the taps' flags,
+    /// queue pairs): all the renderers read beside the VM's mapping.
+    pub guest: GuestPlan,
+}
+
+/// What every guest and its VMM are handed beside the VM's own mapping,
+/// the same for each VM: the input of [`crate::render`] with
+/// [`HostPlan::ipv6_enabled`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct GuestPlan {
+    /// DNS servers for the guests, in the config's order; the IPv6 ones
+    /// only when the plan gives VMs IPv6.
+    pub dns: Vec<IpAddr>,
+    /// The flags each VMM must open its tap with: every link's
+    /// [`LinkPlan::tap`].
+    pub tap: TapPlan,
+    /// Queue pairs each VMM opens on its tap (`tap.queues`).
+    pub queues: u16,
+}
+
+/// No DNS server, one queue pair, [`TapPlan::default`]'s taps: for a plan
+/// built by hand that renders no guest.
+impl Default for GuestPlan {
+    fn default() -> Self {
+        Self {
+            dns: Vec::new(),
+            tap: TapPlan::default(),
+            queues: 1,
+        }
+    }
 }
 
 /// Prefix of the `ifalias` that marks a tap as ours (`blixard:vm7`):
@@ -50,7 +82,8 @@ impl Ownership {
     }
 }
 
-/// Tap flags and ownership.
+/// Tap flags and ownership. The default is the default config's taps
+/// with no owner or group set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct TapPlan {
     /// `IFF_MULTI_QUEUE`.
@@ -65,6 +98,19 @@ pub struct TapPlan {
     /// `$SUDO_USER` or root): only an asked-for owner is corrected on an
     /// existing tap, so a systemd unit and a `sudo` shell agree on one host.
     pub owner_required: bool,
+}
+
+impl Default for TapPlan {
+    fn default() -> Self {
+        let config = crate::config::TapConfig::default();
+        Self {
+            multi_queue: config.multi_queue,
+            vnet_hdr: config.vnet_hdr,
+            owner: None,
+            group: None,
+            owner_required: false,
+        }
+    }
 }
 
 /// Everything about one VM's host side.
@@ -104,12 +150,23 @@ pub enum SysctlCondition {
 /// One sysctl the plan wants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct SysctlPlan {
-    /// Dotted key, e.g. `net.ipv4.ip_forward`.
+    /// Dotted key, e.g. `net.ipv4.ip_forward`: a [`SysctlKey`] printed
+    /// (the planner builds every one as a `SysctlKey`);
+    /// [`SysctlPlan::typed_key`] reads it back.
     pub key: String,
     /// Desired value.
     pub value: String,
     /// When to apply it.
     pub when: SysctlCondition,
+}
+
+impl SysctlPlan {
+    /// The key, typed: its family, link and setting
+    /// ([`SysctlKey::per_link`]) and its file. An error only for a plan
+    /// built by hand with a key that is no `net.` sysctl.
+    pub fn typed_key(&self) -> Result<SysctlKey, SysctlKeyError> {
+        self.key.parse()
+    }
 }
 
 /// One VM as the firewall sees it.

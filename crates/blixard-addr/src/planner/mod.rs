@@ -13,8 +13,7 @@ mod plan;
 mod selector;
 mod validate;
 
-pub use plan::{build_plan, build_vm_plan};
-pub(crate) use validate::resolve;
+pub use plan::{ValidConfig, build_plan, build_vm_plan};
 pub use validate::{MAX_MTU, MAX_NFT_TABLE_LEN, MIN_IPV6_MTU, MIN_MTU};
 
 /// Facts about the host that only the effect side can learn (user names,
@@ -33,10 +32,8 @@ pub struct HostFacts {
 /// `(uid_t)-1` / `(gid_t)-1`: the kernel's "no owner", which
 /// `TUNSETOWNER`/`TUNSETGROUP` refuse (`uid_valid` fails).
 pub const UNSET_ID: u32 = u32::MAX;
-/// The sysctl that makes the host route IPv4 between its links.
-pub const IPV4_FORWARDING: &str = "net.ipv4.ip_forward";
-/// The sysctl that makes the host route IPv6 between its links.
-pub const IPV6_FORWARDING: &str = "net.ipv6.conf.all.forwarding";
+#[doc(no_inline)]
+pub use crate::sysctl::{IPV4_FORWARDING, IPV6_FORWARDING};
 
 /// Whether `id` has a mapping in a user namespace's id map (the text of
 /// `/proc/self/uid_map` or `gid_map`: `INSIDE OUTSIDE COUNT` per line). The

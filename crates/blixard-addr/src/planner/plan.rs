@@ -3,17 +3,20 @@
 
 use ipnet::IpNet;
 
-use super::validate::{check_interface_name, check_not_a_planned_tap, resolve};
-use super::{HostFacts, IPV4_FORWARDING, IPV6_FORWARDING, UNSET_ID};
+use super::validate::{Resolved, check_interface_name, check_not_a_planned_tap, resolve};
+use super::{HostFacts, UNSET_ID};
 use crate::config::Config;
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::layout::Layout;
 use crate::plan::{
-    FirewallPlan, FirewallVm, HostPlan, LinkPlan, Ownership, SysctlCondition, SysctlPlan, TapPlan,
+    FirewallPlan, FirewallVm, GuestPlan, HostPlan, LinkPlan, Ownership, SysctlCondition,
+    SysctlPlan, TapPlan,
 };
+use crate::sysctl::{Family, SysctlKey};
 
 /// Builds the plan; fails with the first problem found, naming its key.
 pub fn build_plan(config: &Config, facts: &HostFacts) -> Result<HostPlan, ConfigError> {
-    build(config, facts, None)
+    ValidConfig::new(config)?.plan(facts)
 }
 
 /// The plan narrowed to VM `index` (no link at all when the config does not
@@ -26,11 +29,75 @@ pub fn build_vm_plan(
     facts: &HostFacts,
     index: u32,
 ) -> Result<HostPlan, ConfigError> {
-    build(config, facts, Some(index))
+    ValidConfig::new(config)?.plan_vm(facts, index)
 }
 
-fn build(config: &Config, facts: &HostFacts, only: Option<u32>) -> Result<HostPlan, ConfigError> {
-    let mut resolved = resolve(config)?;
+/// A config that passed every check needing no host facts
+/// ([`Config::validated`]), with what the checks derived (its layout, VM
+/// indices and placed rules): planning it checks only what the facts add.
+/// For a caller that must validate before it resolves the facts (an owner
+/// name is checked before it is looked up), so that the config is
+/// validated once, not again by [`build_plan`].
+///
+/// ```
+/// use blixard_addr::{Config, HostFacts};
+/// let config = Config::parse_toml("vms = 2\n", "network.toml").unwrap();
+/// let valid = config.validated().unwrap();
+/// // ... resolve the facts of `valid.config()` on the host ...
+/// let plan = valid.plan(&HostFacts::default()).unwrap();
+/// assert_eq!(plan.links.len(), 2);
+/// ```
+pub struct ValidConfig<'a> {
+    config: &'a Config,
+    resolved: Resolved,
+}
+
+impl<'a> ValidConfig<'a> {
+    pub(crate) fn new(config: &'a Config) -> Result<Self, ConfigError> {
+        Ok(Self {
+            config,
+            resolved: resolve(config)?,
+        })
+    }
+
+    /// The config that was validated.
+    pub fn config(&self) -> &'a Config {
+        self.config
+    }
+
+    /// Its address layout.
+    pub fn layout(&self) -> &Layout {
+        &self.resolved.layout
+    }
+
+    /// The plan under `facts` (what [`build_plan`] returns).
+    pub fn plan(self, facts: &HostFacts) -> Result<HostPlan, ConfigError> {
+        build(self, facts, None)
+    }
+
+    /// The plan narrowed to VM `index` (what [`build_vm_plan`] returns).
+    pub fn plan_vm(self, facts: &HostFacts, index: u32) -> Result<HostPlan, ConfigError> {
+        build(self, facts, Some(index))
+    }
+}
+
+impl std::fmt::Debug for ValidConfig<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidConfig")
+            .field("config", self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn build(
+    valid: ValidConfig<'_>,
+    facts: &HostFacts,
+    only: Option<u32>,
+) -> Result<HostPlan, ConfigError> {
+    let ValidConfig {
+        config,
+        mut resolved,
+    } = valid;
     if let Some(ext) = &facts.external_interface {
         check_interface_name(ext)
             .and_then(|()| check_not_a_planned_tap(ext, &resolved.layout, &resolved.indices))
@@ -78,11 +145,10 @@ fn build(config: &Config, facts: &HostFacts, only: Option<u32>) -> Result<HostPl
             routes.push(IpNet::V6(vm.ipv6_net()));
         }
         let sysctls = if config.security.anti_spoofing {
-            vec![SysctlPlan {
-                key: format!("net.ipv4.conf.{}.rp_filter", vm.interface),
-                value: "1".into(),
-                when: SysctlCondition::Always,
-            }]
+            vec![always(
+                conf_key(Family::Ipv4, &vm.interface, "rp_filter"),
+                "1",
+            )]
         } else {
             Vec::new()
         };
@@ -98,14 +164,14 @@ fn build(config: &Config, facts: &HostFacts, only: Option<u32>) -> Result<HostPl
             vm,
         });
     }
-    let mut sysctls = vec![always(IPV4_FORWARDING, "1")];
+    let mut sysctls = vec![always(SysctlKey::ipv4_forwarding(), "1")];
     if ipv6 {
-        sysctls.push(always(IPV6_FORWARDING, "1"));
+        sysctls.push(always(SysctlKey::ipv6_forwarding(), "1"));
         if let Some(ext) = &facts.external_interface {
             // Forwarding on stops the uplink from taking router
             // advertisements; 2 keeps them, but only where RA was in use.
             sysctls.push(SysctlPlan {
-                key: format!("net.ipv6.conf.{ext}.accept_ra"),
+                key: conf_key(Family::Ipv6, ext, "accept_ra").to_string(),
                 value: "2".into(),
                 when: SysctlCondition::IfCurrently("1".into()),
             });
@@ -126,6 +192,16 @@ fn build(config: &Config, facts: &HostFacts, only: Option<u32>) -> Result<HostPl
         vms: fw_vms,
         rules: resolved.rules,
     };
+    let guest = GuestPlan {
+        dns: config
+            .dns
+            .iter()
+            .copied()
+            .filter(|d| ipv6 || d.is_ipv4())
+            .collect(),
+        tap,
+        queues: config.tap.queues,
+    };
     Ok(HostPlan {
         layout,
         ownership,
@@ -133,12 +209,19 @@ fn build(config: &Config, facts: &HostFacts, only: Option<u32>) -> Result<HostPl
         sysctls,
         firewall,
         external_interface: facts.external_interface.clone(),
+        guest,
     })
 }
 
-fn always(key: &str, value: &str) -> SysctlPlan {
+/// A setting of a tap or the uplink: their names were checked to hold only
+/// what a sysctl component may.
+fn conf_key(family: Family, interface: &str, setting: &str) -> SysctlKey {
+    SysctlKey::conf(family, interface, setting).expect("interface names are checked")
+}
+
+fn always(key: SysctlKey, value: &str) -> SysctlPlan {
     SysctlPlan {
-        key: key.into(),
+        key: key.to_string(),
         value: value.into(),
         when: SysctlCondition::Always,
     }

@@ -34,7 +34,7 @@ pub(crate) struct Resolved {
 }
 
 /// Validates everything that needs no host facts.
-pub(crate) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
+pub(super) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
     let ownership = &config.ownership;
     if ownership.link_group == 0 {
         return Err(ConfigError::at_key(

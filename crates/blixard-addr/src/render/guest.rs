@@ -24,7 +24,7 @@ pub fn networkd(g: &GuestNetwork) -> String {
     if g.ipv6 {
         let _ = writeln!(s, "Address={}", vm.ipv6_net());
     }
-    for d in g.dns() {
+    for d in &g.dns {
         let _ = writeln!(s, "DNS={d}");
     }
     let _ = write!(
@@ -71,7 +71,7 @@ pub fn nixos(g: &GuestNetwork) -> String {
         );
     }
     s.push_str("    ];\n");
-    let dns: Vec<String> = g.dns().map(ToString::to_string).collect();
+    let dns: Vec<String> = g.dns.iter().map(ToString::to_string).collect();
     let _ = writeln!(s, "    networkConfig.DNS = [ {} ];", nix_strings(&dns));
     s.push_str("  };\n}\n");
     s
@@ -104,7 +104,7 @@ pub fn cloud_init(g: &GuestNetwork) -> String {
             vm.gateway_ipv6
         );
     }
-    let dns: Vec<String> = g.dns().map(ToString::to_string).collect();
+    let dns: Vec<String> = g.dns.iter().map(ToString::to_string).collect();
     if !dns.is_empty() {
         s.push_str("      nameservers:\n        addresses:\n");
         for d in dns {
@@ -156,7 +156,7 @@ pub fn shell(g: &GuestNetwork) -> String {
         let _ = writeln!(s, "{cmd}");
     }
     s.push_str("cat > /etc/resolv.conf <<'EOF'\n");
-    for d in g.dns() {
+    for d in &g.dns {
         let _ = writeln!(s, "nameserver {d}");
     }
     s.push_str("EOF\n");

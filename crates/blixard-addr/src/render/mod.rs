@@ -5,8 +5,8 @@
 
 use std::net::IpAddr;
 
-use crate::config::{Config, TapConfig};
 use crate::layout::Vm;
+use crate::plan::{HostPlan, TapPlan};
 
 mod guest;
 mod quote;
@@ -16,38 +16,38 @@ pub use guest::{GUEST_INTERFACE, cloud_init, ip_commands, networkd, nixos, shell
 pub use quote::shell_quote;
 pub use vmm::{RenderError, cloud_hypervisor, firecracker, qemu};
 
-/// What a renderer needs: the VM, its DNS servers and the tap settings.
+/// What a renderer needs: the VM, and what the plan hands every guest and
+/// VMM ([`crate::plan::GuestPlan`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GuestNetwork {
     /// The VM's mapping.
     pub vm: Vm,
-    /// DNS servers for the guest.
+    /// DNS servers for the guest (IPv6 ones only with IPv6).
     pub dns: Vec<IpAddr>,
-    /// Tap settings (queues, multi-queue).
-    pub tap: TapConfig,
+    /// The flags the VMM opens the tap with (the planned tap's).
+    pub tap: TapPlan,
+    /// Queue pairs the VMM opens.
+    pub queues: u16,
     /// Whether the guest gets its IPv6 address.
     pub ipv6: bool,
 }
 
 impl GuestNetwork {
-    /// The guest network of `vm` under `config`.
-    pub fn from_config(vm: Vm, config: &Config) -> Self {
+    /// The guest network of `vm` (any VM of `plan.layout`, wired or not)
+    /// under `plan`.
+    pub fn new(plan: &HostPlan, vm: Vm) -> Self {
         Self {
             vm,
-            dns: config.dns.clone(),
-            tap: config.tap.clone(),
-            ipv6: config.ipv6.enabled,
+            dns: plan.guest.dns.clone(),
+            tap: plan.guest.tap.clone(),
+            queues: plan.guest.queues,
+            ipv6: plan.ipv6_enabled(),
         }
     }
 
-    /// IPv4 DNS servers first, then IPv6 ones (left out without IPv6).
-    fn dns(&self) -> impl Iterator<Item = &IpAddr> {
-        self.dns.iter().filter(|d| self.ipv6 || d.is_ipv4())
-    }
-
     fn multi_queue(&self) -> bool {
-        self.tap.queues > 1
+        self.queues > 1
     }
 }
 

@@ -2,10 +2,16 @@
 //! default config.
 
 use super::*;
-use crate::layout::Layout;
+use crate::config::Config;
+use crate::planner::{HostFacts, build_plan};
+
+fn plan_of(config: &Config) -> HostPlan {
+    build_plan(config, &HostFacts::default()).unwrap()
+}
 
 fn vm3() -> GuestNetwork {
-    GuestNetwork::from_config(Layout::default().vm_at(3).unwrap(), &Config::default())
+    let plan = plan_of(&Config::default());
+    GuestNetwork::new(&plan, plan.layout.vm_at(3).unwrap())
 }
 
 #[test]
@@ -36,9 +42,10 @@ GatewayOnLink=yes
 
 #[test]
 fn networkd_without_ipv6_has_no_v6() {
-    let mut g = vm3();
-    g.ipv6 = false;
-    let out = networkd(&g);
+    let mut config = Config::default();
+    config.ipv6.enabled = false;
+    let plan = plan_of(&config);
+    let out = networkd(&GuestNetwork::new(&plan, plan.layout.vm_at(3).unwrap()));
     assert!(!out.contains("fec0") && !out.contains("2620"), "{out}");
 }
 
@@ -145,7 +152,7 @@ fn firecracker_for_vm3() {
 fn firecracker_refuses_multi_queue() {
     let mut g = vm3();
     g.tap.multi_queue = true;
-    g.tap.queues = 2;
+    g.queues = 2;
     assert_eq!(
         firecracker(&g),
         Err(RenderError::FirecrackerMultiQueue {
@@ -154,7 +161,7 @@ fn firecracker_refuses_multi_queue() {
             queues: 2
         })
     );
-    g.tap.queues = 1;
+    g.queues = 1;
     assert!(
         firecracker(&g).is_err(),
         "a multi-queue tap alone is refused"
@@ -195,7 +202,7 @@ fn cloud_hypervisor_for_vm3() {
     );
     let mut g = vm3();
     g.tap.multi_queue = true;
-    g.tap.queues = 2;
+    g.queues = 2;
     assert_eq!(
         cloud_hypervisor(&g).unwrap(),
         ["--net", "tap=vm3,mac=02:00:00:00:03:01,num_queues=4"]
@@ -215,7 +222,7 @@ fn qemu_for_vm3() {
     );
     let mut g = vm3();
     g.tap.multi_queue = true;
-    g.tap.queues = 4;
+    g.queues = 4;
     assert_eq!(
         qemu(&g, false).unwrap(),
         [
@@ -242,6 +249,6 @@ fn queue_mismatch_is_refused() {
         "{e}"
     );
     g.tap.multi_queue = false;
-    g.tap.queues = 2;
+    g.queues = 2;
     assert!(cloud_hypervisor(&g).is_err());
 }

@@ -48,7 +48,7 @@ pub enum RenderError {
 }
 
 fn check_queues(g: &GuestNetwork, vmm: &'static str) -> Result<(), RenderError> {
-    match g.tap.check_queues(g.tap.queues) {
+    match g.tap.check_queues(g.queues) {
         Ok(()) => Ok(()),
         Err(QueueError::Zero) => Err(RenderError::ZeroQueues {
             interface: g.vm.interface.clone(),
@@ -58,7 +58,7 @@ fn check_queues(g: &GuestNetwork, vmm: &'static str) -> Result<(), RenderError> 
                 vmm,
                 interface: g.vm.interface.clone(),
                 multi_queue: g.tap.multi_queue,
-                queues: g.tap.queues,
+                queues: g.queues,
             })
         }
     }
@@ -66,11 +66,11 @@ fn check_queues(g: &GuestNetwork, vmm: &'static str) -> Result<(), RenderError> 
 
 /// Firecracker's `network-interfaces` section (JSON).
 pub fn firecracker(g: &GuestNetwork) -> Result<String, RenderError> {
-    if g.tap.multi_queue || g.tap.queues != 1 {
+    if g.tap.multi_queue || g.queues != 1 {
         return Err(RenderError::FirecrackerMultiQueue {
             interface: g.vm.interface.clone(),
             multi_queue: g.tap.multi_queue,
-            queues: g.tap.queues,
+            queues: g.queues,
         });
     }
     // Written by hand so the key order is fixed whatever serde_json
@@ -90,7 +90,7 @@ pub fn cloud_hypervisor(g: &GuestNetwork) -> Result<Vec<String>, RenderError> {
     check_queues(g, "cloud-hypervisor")?;
     let mut net = format!("tap={},mac={}", g.vm.interface, g.vm.mac);
     if g.multi_queue() {
-        let _ = write!(net, ",num_queues={}", 2 * u32::from(g.tap.queues));
+        let _ = write!(net, ",num_queues={}", 2 * u32::from(g.queues));
     }
     Ok(vec!["--net".into(), net])
 }
@@ -111,7 +111,7 @@ pub fn qemu(g: &GuestNetwork, vhost: bool) -> Result<Vec<String>, RenderError> {
         netdev.push_str(",vnet_hdr=off");
     }
     if g.multi_queue() {
-        let n = u32::from(g.tap.queues);
+        let n = u32::from(g.queues);
         let _ = write!(netdev, ",queues={n}");
         let _ = write!(device, ",mq=on,vectors={}", 2 * n + 2);
     }

@@ -1,10 +1,11 @@
 //! The config every command starts from (the file, or the built-in
-//! defaults, with the command-line overrides applied) and the `--netns`
-//! namespace.
+//! defaults, with the command-line overrides applied), parsed here and
+//! validated once by [`Loaded::validated`], and the `--netns` namespace.
 
 use std::path::PathBuf;
 
 use blixard_addr::config::{Config, VmSelection};
+use blixard_addr::planner::ValidConfig;
 use blixard_netns::Netns;
 
 use super::Failure;
@@ -40,8 +41,9 @@ pub fn load_config(args: &Args) -> Result<Loaded, Failure> {
                 ))
             })?;
             let source = path.display().to_string();
-            let config = Config::from_toml_str(&text, &source)
-                .map_err(|e| Failure::BadInput(e.to_string()))?;
+            // Validated once, with the flags applied, by `Loaded::validated`.
+            let config =
+                Config::parse_toml(&text, &source).map_err(|e| Failure::BadInput(e.to_string()))?;
             (config, source, Some(text))
         }
         None => (Config::default(), "built-in defaults".to_string(), None),
@@ -59,20 +61,21 @@ pub fn load_config(args: &Args) -> Result<Loaded, Failure> {
         config.external_interface = ext.clone();
         flags.push(("external_interface", "--external-interface"));
     }
-    let loaded = Loaded {
+    Ok(Loaded {
         config,
         source,
         text,
         flags,
-    };
-    // The file was valid on its own; the flags may not be, alone or with it.
-    if !loaded.flags.is_empty() {
-        loaded
-            .config
-            .validate()
-            .map_err(|e| loaded.config_error(e))?;
+    })
+}
+
+impl Loaded {
+    /// The config (the file with the flags applied) validated: every
+    /// command asks this once, before it resolves anything on the host,
+    /// and plans from it without validating again.
+    pub fn validated(&self) -> Result<ValidConfig<'_>, Failure> {
+        self.config.validated().map_err(|e| self.config_error(e))
     }
-    Ok(loaded)
 }
 
 /// The namespace of `--netns`, checked to be a network namespace before

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use blixard_addr::config::VmSelection;
-use blixard_addr::planner::build_plan;
 use blixard_addr::render::{self, GuestNetwork};
 use blixard_host::testbed::{self, Guest, Probe, Upstream};
 use blixard_host::{ApplyOptions, Host};
@@ -32,7 +31,11 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
     loaded.config.vms = VmSelection::Count(guests);
     loaded.config.external_interface = testbed::UPLINK.into();
     loaded.config.owner = Some("0".into());
-    let config = loaded.config;
+    let valid = loaded.validated()?;
+    // Names only (the uplink is named, never "auto"): nothing here asks
+    // this machine's network.
+    let facts = Host::new(Netns::Current).facts(&loaded.config)?;
+    let plan = valid.plan(&facts).map_err(|e| loaded.config_error(e))?;
     // Everything happens on a thread inside a brand-new namespace standing
     // in for the host; this machine's own network is never touched.
     let result = blixard_netns::run_in_new(move || -> Result<Vec<Probe>, Failure> {
@@ -40,17 +43,15 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
             |what: &str, e: &dyn std::fmt::Display| Failure::Failed(format!("demo: {what}: {e}"));
         let upstream = Upstream::build().map_err(|e| fail("upstream", &e))?;
         let host = Host::new(Netns::Current);
-        let facts = host.facts(&config)?;
-        let plan = build_plan(&config, &facts).map_err(|e| Failure::BadInput(e.to_string()))?;
         eprintln!("demo: applying the plan for {guests} VMs in a throwaway host namespace");
         let first = host.apply(&plan, &ApplyOptions::default())?;
         eprintln!("demo: apply made {} changes", first.changes.len());
         let mut running = Vec::new();
         for link in &plan.links {
-            let network = GuestNetwork::from_config(link.vm.clone(), &config);
+            let network = GuestNetwork::new(&plan, link.vm.clone());
             let guest = Guest::start(
                 &link.vm,
-                usize::from(config.tap.queues),
+                usize::from(plan.guest.queues),
                 &render::ip_commands(&network).join(" && "),
             )
             .map_err(|e| fail(&link.vm.interface, &e))?;

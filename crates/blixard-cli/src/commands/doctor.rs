@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use blixard_addr::state::{Change, Executor};
+use blixard_addr::sysctl::{Family, SysctlKey};
 use blixard_host::Host;
 use serde::Serialize;
 
@@ -169,7 +170,7 @@ pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failur
         )
     });
     let pool6 = plan.layout.ipv6_pool();
-    if loaded.config.ipv6.enabled
+    if plan.ipv6_enabled()
         && "fec0::/10"
             .parse::<ipnet::Ipv6Net>()
             .is_ok_and(|n| n.contains(&pool6))
@@ -195,14 +196,18 @@ pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failur
             Some("set external_interface in the config or --external-interface IF"),
         )),
     }
-    for (key, what) in [
-        ("net.ipv4.ip_forward", "IPv4 forwarding"),
-        ("net.ipv6.conf.all.forwarding", "IPv6 forwarding"),
+    for (key, what, wanted) in [
+        (SysctlKey::ipv4_forwarding(), "IPv4 forwarding", true),
+        (
+            SysctlKey::ipv6_forwarding(),
+            "IPv6 forwarding",
+            plan.ipv6_enabled(),
+        ),
     ] {
-        if key.contains("ipv6") && !loaded.config.ipv6.enabled {
+        if !wanted {
             continue;
         }
-        match host.sysctl(key)?.as_deref() {
+        match host.sysctl(&key)?.as_deref() {
             Some("1") => checks.push(check(
                 Level::Pass,
                 "forwarding",
@@ -217,8 +222,9 @@ pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failur
             )),
         }
     }
-    if let (true, Some(ext)) = (loaded.config.ipv6.enabled, &plan.external_interface) {
-        let key = format!("net.ipv6.conf.{ext}.accept_ra");
+    if let (true, Some(ext)) = (plan.ipv6_enabled(), &plan.external_interface) {
+        let key = SysctlKey::conf(Family::Ipv6, ext, "accept_ra")
+            .map_err(|e| Failure::BadInput(format!("external_interface: {e}")))?;
         if host.sysctl(&key)?.as_deref() == Some("1") {
             checks.push(check(
                 Level::Warn,

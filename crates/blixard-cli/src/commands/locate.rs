@@ -1,10 +1,9 @@
 //! Errors moved to where the user can fix them: the flag that set a key,
 //! or the key's line in the config file. A host error that is the input's
 //! fault (an unknown user, a foreign route in a pool) is pinned to the
-//! config key behind it.
+//! config key it names.
 
 use blixard_addr::error::{ConfigError, ConfigErrorKind};
-use blixard_addr::state::Conflict;
 use blixard_host::HostError;
 
 use super::{Failure, Loaded};
@@ -38,35 +37,12 @@ impl Loaded {
     }
 
     /// Turns a host error into a failure, naming the config key or flag
-    /// behind it when the error is the input's fault.
+    /// behind it when the error is the input's fault
+    /// ([`HostError::config_key`]).
     pub fn failure(&self, e: HostError) -> Failure {
-        let key = match &e {
-            HostError::UnknownName { key, source, .. } if !key.starts_with('$') => {
-                return self.host_error(key, source.to_string());
-            }
-            HostError::UnmappedId { key, .. } if !key.starts_with('$') => {
-                return self.host_error(key, e.to_string());
-            }
-            HostError::NoDefaultRoute(_) => Some("external_interface".to_string()),
-            HostError::Conflicts(c) => c.0.first().map(conflict_key),
-            _ => None,
-        };
-        match key {
-            Some(key) => self.host_error(&key, e.to_string()),
+        match e.config_key() {
+            Some(key) => self.host_error(key, e.reason()),
             None => e.into(),
         }
-    }
-}
-
-/// The config key that decides whether `conflict` arises: the one to change
-/// to get out of its way.
-fn conflict_key(conflict: &Conflict) -> String {
-    match conflict {
-        Conflict::ForeignRoute { pool, .. } if pool.addr().is_ipv6() => "ipv6.pool".into(),
-        Conflict::ForeignRoute { .. } => "ipv4.pool".into(),
-        Conflict::TapFlags { field, .. } => format!("tap.{field}"),
-        Conflict::TapOwnershipHeld { .. } => "owner".into(),
-        Conflict::VmNotPlanned { .. } | Conflict::TapHeldUnplanned { .. } => "vms".into(),
-        _ => "interface_template".into(),
     }
 }

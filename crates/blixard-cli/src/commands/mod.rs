@@ -25,7 +25,7 @@ use blixard_host::Host;
 pub use config::{Loaded, load_config, netns};
 pub use failure::Failure;
 pub use plans::{host_plan, layout, offline_plan};
-use plans::{host_plan_for, teardown_plan};
+use plans::{host_plan_for, render_plan, teardown_plan};
 
 use crate::cli::{Args, Command};
 use crate::lock;

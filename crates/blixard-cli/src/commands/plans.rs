@@ -1,9 +1,9 @@
 //! The plans the commands work from: against the host (`apply`, `status`,
-//! `wire`), offline (`plan`, `addr`, `guest`, `vmm`, `doctor`) or for a
-//! teardown (`down`, `unwire`), whole or narrowed to one VM.
+//! `wire`), offline (`plan`, `addr`, `doctor`), for rendering (`guest`,
+//! `vmm`) or for a teardown (`down`, `unwire`), whole or narrowed to one VM.
 
 use blixard_addr::plan::HostPlan;
-use blixard_addr::planner::{HostFacts, build_plan, build_vm_plan};
+use blixard_addr::planner::{HostFacts, ValidConfig};
 use blixard_host::{Host, HostError};
 
 use super::{Failure, Loaded};
@@ -19,11 +19,12 @@ pub(super) fn host_plan_for(
     loaded: &Loaded,
     only: Option<u32>,
 ) -> Result<HostPlan, Failure> {
+    let valid = loaded.validated()?;
     let facts = host.facts(&loaded.config).map_err(|e| loaded.failure(e))?;
     if let Some(ext) = &facts.external_interface {
         check_interface_exists(host, loaded, ext)?;
     }
-    plan_with(loaded, &facts, only)
+    plan_with(loaded, valid, &facts, only)
 }
 
 /// A named external interface must exist: NAT and `accept_ra` through an
@@ -47,9 +48,10 @@ fn check_interface_exists(host: &Host, loaded: &Loaded, name: &str) -> Result<()
     }
 }
 
-/// Plans without needing the host to answer (for `plan`, `addr`, `guest`,
-/// `vmm`): an unresolvable "auto" external interface is left out.
+/// Plans without needing the host to answer (for `plan`, `addr`,
+/// `doctor`): an unresolvable "auto" external interface is left out.
 pub fn offline_plan(host: &Host, loaded: &Loaded) -> Result<HostPlan, Failure> {
+    let valid = loaded.validated()?;
     let facts = match host.facts(&loaded.config) {
         Ok(facts) => facts,
         Err(HostError::NoDefaultRoute(_)) => {
@@ -59,7 +61,7 @@ pub fn offline_plan(host: &Host, loaded: &Loaded) -> Result<HostPlan, Failure> {
         }
         Err(e) => return Err(loaded.failure(e)),
     };
-    plan_with(loaded, &facts, None)
+    plan_with(loaded, valid, &facts, None)
 }
 
 /// What `down` and `unwire` need: our marks, the layout and the table's
@@ -67,20 +69,36 @@ pub fn offline_plan(host: &Host, loaded: &Loaded) -> Result<HostPlan, Failure> {
 /// resolved (an owner this host cannot resolve must not keep our objects
 /// in place).
 pub(super) fn teardown_plan(loaded: &Loaded, only: Option<u32>) -> Result<HostPlan, Failure> {
-    plan_with(loaded, &HostFacts::default(), only)
+    plan_with(loaded, loaded.validated()?, &HostFacts::default(), only)
+}
+
+/// What `guest` and `vmm` render from: VM `index`'s plan, without asking
+/// the host (the tap owner and the uplink reach no guest or VMM).
+pub(super) fn render_plan(loaded: &Loaded, index: u32) -> Result<HostPlan, Failure> {
+    plan_with(
+        loaded,
+        loaded.validated()?,
+        &HostFacts::default(),
+        Some(index),
+    )
 }
 
 /// The validated layout of the config (no host access needed).
 pub fn layout(loaded: &Loaded) -> Result<blixard_addr::Layout, Failure> {
-    Ok(plan_with(loaded, &HostFacts::default(), None)?.layout)
+    Ok(loaded.validated()?.layout().clone())
 }
 
-/// The plan, or with `only` the plan narrowed to that VM (per-VM commands:
-/// their cost must not grow with the host).
-fn plan_with(loaded: &Loaded, facts: &HostFacts, only: Option<u32>) -> Result<HostPlan, Failure> {
+/// The plan of the validated config, or with `only` the plan narrowed to
+/// that VM (per-VM commands: their cost must not grow with the host).
+fn plan_with(
+    loaded: &Loaded,
+    valid: ValidConfig<'_>,
+    facts: &HostFacts,
+    only: Option<u32>,
+) -> Result<HostPlan, Failure> {
     match only {
-        None => build_plan(&loaded.config, facts),
-        Some(index) => build_vm_plan(&loaded.config, facts, index),
+        None => valid.plan(facts),
+        Some(index) => valid.plan_vm(facts, index),
     }
     .map_err(|e| loaded.config_error(e))
 }

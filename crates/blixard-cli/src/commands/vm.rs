@@ -1,8 +1,10 @@
-//! What one VM's guest and VMM need: `guest` and `vmm`.
+//! What one VM's guest and VMM need: `guest` and `vmm`, rendered from the
+//! plan alone.
 
 use std::process::ExitCode;
 
-use blixard_addr::render::{self, GuestNetwork};
+use blixard_addr::config::QueueError;
+use blixard_addr::render::{self, GuestNetwork, shell_quote};
 
 use super::{Failure, Loaded};
 use crate::cli::{Args, GuestFormat, Vhost, VmmKind};
@@ -12,22 +14,30 @@ fn guest_network(
     index: u32,
     queues: Option<u16>,
 ) -> Result<GuestNetwork, Failure> {
-    let layout = super::layout(loaded)?;
-    let vm = layout
+    let plan = super::render_plan(loaded, index)?;
+    let vm = plan
+        .layout
         .vm_at(index)
         .map_err(|e| Failure::BadInput(e.to_string()))?;
-    let mut network = GuestNetwork::from_config(vm, &loaded.config);
+    let mut network = GuestNetwork::new(&plan, vm);
     if let Some(q) = queues {
-        if q == 0 {
-            return Err(Failure::BadInput("--queues must be at least 1".into()));
+        match network.tap.check_queues(q) {
+            Err(QueueError::Zero) => {
+                return Err(Failure::BadInput("--queues must be at least 1".into()));
+            }
+            Err(QueueError::NeedsMultiQueue { .. }) => {
+                return Err(Failure::BadInput(format!(
+                    "--queues {q} needs multi-queue taps: set [tap] multi_queue = true in {} (the tap's flag must match what the VMM opens)",
+                    loaded.source
+                )));
+            }
+            // As for `tap.queues`: the taps may serve a VMM given more
+            // pairs; the VMM's arguments for one pair are refused when
+            // rendered.
+            Err(QueueError::OnePairOnMultiQueueTap) | Ok(()) => {}
+            Err(e) => return Err(Failure::BadInput(format!("--queues {q}: {e}"))),
         }
-        if q > 1 && !loaded.config.tap.multi_queue {
-            return Err(Failure::BadInput(format!(
-                "--queues {q} needs multi-queue taps: set [tap] multi_queue = true in {} (the tap's flag must match what the VMM opens)",
-                loaded.source
-            )));
-        }
-        network.tap.queues = q;
+        network.queues = q;
     }
     Ok(network)
 }
@@ -91,15 +101,4 @@ pub fn vmm(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn shell_quote(arg: &str) -> String {
-    if arg
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_=,.:/".contains(c))
-    {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
 }

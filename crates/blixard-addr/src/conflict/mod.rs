@@ -101,6 +101,28 @@ impl Conflict {
                 | Conflict::TapHeldUnplanned { .. }
         )
     }
+
+    /// The config key that decides whether the conflict arises: the one to
+    /// change to get out of its way (a pool for a foreign route, the
+    /// template for a foreign link, `vms` for a VM the plan leaves out).
+    /// A tap that is not a tap at all names the `[tap]` section: no key
+    /// makes a link of ours a tap again, only recreating it.
+    ///
+    /// ```
+    /// use blixard_addr::Conflict;
+    /// assert_eq!(Conflict::VmNotPlanned { index: 9 }.config_key(), "vms");
+    /// ```
+    pub fn config_key(&self) -> &'static str {
+        match self {
+            Conflict::ForeignLink { .. } => "interface_template",
+            Conflict::ForeignRoute { pool, .. } if pool.addr().is_ipv6() => "ipv6.pool",
+            Conflict::ForeignRoute { .. } => "ipv4.pool",
+            Conflict::TapFlags { field, .. } if field == "multi_queue" => "tap.multi_queue",
+            Conflict::TapFlags { .. } => "tap",
+            Conflict::TapOwnershipHeld { .. } => "owner",
+            Conflict::TapHeldUnplanned { .. } | Conflict::VmNotPlanned { .. } => "vms",
+        }
+    }
 }
 
 fn tap_flags_message(name: &str, field: &str, observed: bool, wanted: bool, queues: u32) -> String {
@@ -123,3 +145,14 @@ fn id_pair(uid: Option<u32>, gid: Option<u32>) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{} conflict(s): {}", .0.len(), .0.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; "))]
 pub struct Conflicts(pub Vec<Conflict>);
+
+impl Conflicts {
+    /// The config key of the first conflict ([`Conflict::config_key`]):
+    /// where an operator is pointed to first.
+    pub fn config_key(&self) -> Option<&'static str> {
+        self.0.first().map(Conflict::config_key)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -422,3 +422,5 @@ fn resolved_external_interface_is_checked() {
     .unwrap_err();
     assert_eq!(e.key.as_deref(), Some("external_interface"));
 }
+
+mod carried;
