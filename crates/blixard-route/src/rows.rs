@@ -1,6 +1,7 @@
 //! Reading kernel messages into what observe reports: the facts as the
 //! kernel gives them, each message dropped as soon as it is read.
 
+use blixard_addr::sysctl::{Family, SysctlKey};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -93,10 +94,10 @@ pub(crate) fn link_row(m: RouteNetlinkMessage, tun: &TunParser<'_>) -> Option<Li
 /// settings read here; `None` sends the key to `/proc/sys` (other settings,
 /// `all`/`default`, links that were not dumped).
 pub(crate) fn link_conf_value(key: &str, devconf: &HashMap<&str, &InetDevConf>) -> Option<i32> {
-    let (interface, name) = key.strip_prefix("net.ipv4.conf.")?.rsplit_once('.')?;
-    if matches!(interface, "all" | "default") {
+    let key: SysctlKey = key.parse().ok()?;
+    let Some((Family::Ipv4, interface, name)) = key.per_link() else {
         return None;
-    }
+    };
     let conf = devconf.get(interface)?;
     Some(match name {
         "forwarding" => conf.forwarding,

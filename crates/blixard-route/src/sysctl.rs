@@ -6,42 +6,20 @@
 use std::io::ErrorKind;
 use std::path::PathBuf;
 
+use blixard_addr::sysctl::SysctlKey;
+
 use crate::RouteError;
 
-/// The file behind a dotted `net.` key, after validating the key: only
-/// `[A-Za-z0-9_-]` components, no empty component, no `/`, so a key can never
-/// leave `/proc/sys/net`.
+/// The file behind a dotted `net.` key, after the core's validation of it
+/// ([`SysctlKey`]: only `[A-Za-z0-9_-]` components, no empty one, no `/`), so
+/// a key can never leave `/proc/sys/net`.
 pub fn sysctl_path(key: &str) -> Result<PathBuf, RouteError> {
-    let bad = |reason| RouteError::BadSysctlKey {
-        key: key.to_string(),
-        reason,
-    };
-    if key.contains('/') {
-        return Err(bad("'/' is not allowed (use dots)"));
-    }
-    let mut parts = key.split('.');
-    if parts.next() != Some("net") {
-        return Err(bad("only net.* keys are handled here"));
-    }
-    let mut path = PathBuf::from("/proc/sys/net");
-    let mut any = false;
-    for part in parts {
-        if part.is_empty() {
-            return Err(bad("empty component (\"..\" or a trailing dot)"));
-        }
-        if !part
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(bad("components may only hold letters, digits, '_' and '-'"));
-        }
-        path.push(part);
-        any = true;
-    }
-    if !any {
-        return Err(bad("names no setting"));
-    }
-    Ok(path)
+    key.parse::<SysctlKey>()
+        .map(|key| key.proc_path())
+        .map_err(|e| RouteError::BadSysctlKey {
+            key: e.key,
+            reason: e.reason,
+        })
 }
 
 /// Reads a `net.` sysctl in the calling thread's namespace; `None` when the
