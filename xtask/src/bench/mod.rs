@@ -196,20 +196,37 @@ fn count_lines(script: &str) -> Result<usize> {
 
 /// Removes the references' taps with one group delete, so that the dying
 /// namespace leaves no teardown work to overlap with the next measurement.
-fn remove_reference_taps(env: &Env, count: u32) -> Result<()> {
+/// With `label`, that delete alone is timed: the kernel's own floor for a
+/// teardown (`ip link del group`, one `RTM_DELLINK`) of a host wired like
+/// ours, which `down` is compared with.
+fn remove_reference_taps(env: &Env, count: u32, label: Option<&str>) -> Result<Option<Sample>> {
     let path = env.scratch.join("cleanup.batch");
     let mut batch = String::new();
     for i in 1..=count {
         writeln!(batch, "link set dev vm{i} group {CLEANUP_GROUP}")?;
     }
-    writeln!(batch, "link del group {CLEANUP_GROUP}")?;
+    let delete = format!("link del group {CLEANUP_GROUP}");
+    let timed_delete = match label {
+        None => {
+            writeln!(batch, "{delete}")?;
+            None
+        }
+        Some(_) => Some(delete),
+    };
     std::fs::write(&path, batch)?;
     sh(&format!("ip -force -batch {}", path.display()))?;
+    let sample = match (label, timed_delete) {
+        (Some(label), Some(delete)) => {
+            let args: Vec<&str> = delete.split(' ').collect();
+            Some(timed(env, label, Path::new("ip"), &args)?.0)
+        }
+        _ => None,
+    };
     ensure!(
         count_lines("ip -o link show type tun")? == 0,
         "taps left after cleanup"
     );
-    Ok(())
+    Ok(sample)
 }
 
 /// One run of one contender in a brand-new network namespace.
@@ -240,7 +257,12 @@ fn run_case(env: &Env, count: u32, contender: Contender) -> Result<Vec<(Step, Sa
                     "{}: {taps} taps, expected {count}",
                     label(Step::Setup)
                 );
-                remove_reference_taps(env, count)?;
+                // The floor's taps carry the same addresses and routes as
+                // ours, so deleting them is the kernel's floor for `down`.
+                let floor_down = (contender == Contender::Floor).then(|| label(Step::Down));
+                if let Some(s) = remove_reference_taps(env, count, floor_down.as_deref())? {
+                    samples.push((Step::Down, s));
+                }
             }
             Contender::Ours | Contender::MultiQueue => {
                 let mq = contender == Contender::MultiQueue;
