@@ -115,3 +115,27 @@ fn foreign_interfaces_with_our_names_are_neither_adopted_nor_touched() {
         },
     );
 }
+
+#[test]
+fn a_new_tap_gets_its_mark_and_mtu_as_it_is_created() {
+    in_fresh_netns("a_new_tap_gets_its_mark_and_mtu_as_it_is_created", || {
+        let host = Host::new(Netns::Current);
+        let jumbo = plan(&format!("{ONE_VM}[tap]\nmtu = 9000\n"));
+        let outcome = host.apply(&jumbo, &ApplyOptions::default()).unwrap();
+        // The create carries the mark and MTU: no separate SetLink for it.
+        assert!(
+            !outcome
+                .changes
+                .iter()
+                .any(|c| matches!(c, blixard_addr::Change::SetLink { .. })),
+            "{:?}",
+            outcome.changes
+        );
+        let vm1 = link("vm1");
+        assert_eq!(vm1["mtu"], 9000, "{vm1}");
+        assert_eq!(vm1["group"], jumbo.ownership.link_group.to_string());
+        assert_eq!(vm1["ifalias"], jumbo.links[0].alias);
+        let again = host.apply(&jumbo, &ApplyOptions::default()).unwrap();
+        assert_eq!(again.changes, Vec::new());
+    });
+}
