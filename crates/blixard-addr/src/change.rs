@@ -1,6 +1,8 @@
 //! [`Change`]: one step towards the plan, and which effect crate carries
 //! it out. Its one-line description is in `describe.rs`.
 
+use std::net::Ipv6Addr;
+
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -89,7 +91,8 @@ pub enum Change {
         /// The address.
         address: IpNet,
     },
-    /// Add a route with our protocol.
+    /// Add a route with our protocol (replacing one to the same
+    /// destination on the same link).
     AddRoute {
         /// Destination prefix.
         destination: IpNet,
@@ -97,6 +100,23 @@ pub enum Change {
         interface: String,
         /// Our route protocol.
         protocol: u8,
+    },
+    /// Answer neighbour solicitations for `address` on a tap of ours (an
+    /// IPv6 proxy entry, `NTF_PROXY`, carrying our protocol).
+    AddProxyNeighbour {
+        /// Interface name.
+        interface: String,
+        /// The address answered for.
+        address: Ipv6Addr,
+        /// Our route protocol, as the entry's `NDA_PROTOCOL`.
+        protocol: u8,
+    },
+    /// Delete a proxy entry of ours from a tap of ours.
+    DeleteProxyNeighbour {
+        /// Interface name.
+        interface: String,
+        /// The address answered for.
+        address: Ipv6Addr,
     },
     /// Write a sysctl.
     SetSysctl {
@@ -155,6 +175,7 @@ impl Change {
             Change::LinkUp { .. }
                 | Change::AddAddress { .. }
                 | Change::AddRoute { .. }
+                | Change::AddProxyNeighbour { .. }
                 | Change::SetSysctl { .. }
         )
     }
@@ -173,6 +194,8 @@ impl Change {
             | Change::DeleteAddress { .. }
             | Change::AddRoute { .. }
             | Change::DeleteRoute { .. }
+            | Change::AddProxyNeighbour { .. }
+            | Change::DeleteProxyNeighbour { .. }
             | Change::SetSysctl { .. } => Executor::Route,
             Change::ReplaceFirewall { .. }
             | Change::DeleteFirewall { .. }

@@ -65,6 +65,17 @@ impl fmt::Display for Change {
                 f,
                 "add route {destination} dev {interface} proto {protocol}"
             ),
+            Change::AddProxyNeighbour {
+                interface,
+                address,
+                protocol,
+            } => write!(
+                f,
+                "add neigh proxy {address} dev {interface} proto {protocol}"
+            ),
+            Change::DeleteProxyNeighbour { interface, address } => {
+                write!(f, "delete neigh proxy {address} dev {interface}")
+            }
             Change::SetSysctl { key, value } => write!(f, "sysctl {key}={value}"),
             Change::ReplaceFirewall { firewall } => write!(
                 f,

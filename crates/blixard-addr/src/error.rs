@@ -143,6 +143,24 @@ pub enum ConfigErrorKind {
         /// The VM whose tap it is.
         index: u32,
     },
+    /// The gateway device's name is one of the taps the plan creates.
+    #[error(
+        "{name:?} is the tap of VM {index} in this plan; the gateway device needs a name of its own"
+    )]
+    GatewayIsPlannedTap {
+        /// The name given.
+        name: String,
+        /// The VM whose tap it is.
+        index: u32,
+    },
+    /// The gateway device's name is the uplink's.
+    #[error(
+        "{name:?} is the external interface; the gateway device is one of ours and needs a name of its own"
+    )]
+    GatewayIsUplink {
+        /// The name given.
+        name: String,
+    },
     /// A rule has a port but no tcp/udp protocol.
     #[error("a port needs protocol \"tcp\" or \"udp\"")]
     PortWithoutProtocol,

@@ -15,7 +15,7 @@
 use crate::change::Change;
 use crate::plan::HostPlan;
 use crate::state::{
-    ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, RouteKind, TunInfo,
+    ObservedFirewall, ObservedHost, ObservedLink, ObservedProxy, ObservedRoute, RouteKind, TunInfo,
 };
 use crate::sysctl::SysctlKey;
 
@@ -72,10 +72,11 @@ fn link_mut<'a>(host: &'a mut ObservedHost, name: &str) -> Result<&'a mut Observ
         .ok_or_else(|| format!("ENODEV: no link {name}"))
 }
 
-/// Per-link sysctl keys (`net.ipv4.conf.vm3.rp_filter`) name their link.
+/// Per-link sysctl keys (`net.ipv4.conf.vm3.rp_filter`,
+/// `net.ipv6.neigh.vm3.proxy_delay`) name their link.
 fn sysctl_link(key: &str) -> Option<String> {
     let key: SysctlKey = key.parse().ok()?;
-    key.per_link().map(|(_, link, _)| link.to_string())
+    key.link().map(str::to_string)
 }
 
 fn remove_link(host: &mut ObservedHost, keep: impl Fn(&ObservedLink) -> bool) {
@@ -121,6 +122,29 @@ fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(),
             if link.addresses.len() == before {
                 return Err(format!("EADDRNOTAVAIL: {address} not on {interface}"));
             }
+            // Routes that name the address as source lose it: IPv4 deletes
+            // every one, even while another link still holds a copy
+            // (fib_sync_down_addr); IPv6 clears the source of those through
+            // the same link (rt6_remove_prefsrc).
+            let ip = address.addr();
+            if ip.is_ipv4() {
+                host.routes.retain(|r| r.source != Some(ip));
+                // A link's last IPv4 address gone, the kernel flushes its
+                // IPv4 routes (fib_disable_ip).
+                let link = link_mut(host, interface)?;
+                if !link.addresses.iter().any(|a| a.addr().is_ipv4()) {
+                    host.routes.retain(|r| {
+                        !(r.destination.addr().is_ipv4()
+                            && r.interface.as_deref() == Some(interface.as_str()))
+                    });
+                }
+            } else {
+                for r in host.routes.iter_mut().filter(|r| {
+                    r.source == Some(ip) && r.interface.as_deref() == Some(interface.as_str())
+                }) {
+                    r.source = None;
+                }
+            }
         }
         Change::CreateTap {
             name,
@@ -158,6 +182,7 @@ fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(),
                 }),
                 root_noqueue: false,
                 addresses: Vec::new(),
+                proxy_neighbours: Vec::new(),
             });
         }
         Change::SetTapOwnership { name, owner, group } => {
@@ -218,7 +243,29 @@ fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(),
                 table: MAIN_TABLE,
                 kind: RouteKind::Unicast,
                 gateway: None,
+                source: None,
             });
+        }
+        Change::AddProxyNeighbour {
+            interface,
+            address,
+            protocol,
+        } => {
+            // The kernel updates an existing entry's protocol in place.
+            let proxies = &mut link_mut(host, interface)?.proxy_neighbours;
+            proxies.retain(|p| p.address != *address);
+            proxies.push(ObservedProxy {
+                address: *address,
+                protocol: *protocol,
+            });
+        }
+        Change::DeleteProxyNeighbour { interface, address } => {
+            let proxies = &mut link_mut(host, interface)?.proxy_neighbours;
+            let before = proxies.len();
+            proxies.retain(|p| p.address != *address);
+            if proxies.len() == before {
+                return Err(format!("ENOENT: no proxy {address} on {interface}"));
+            }
         }
         Change::SetSysctl { key, value } => {
             if let Some(dev) = sysctl_link(key)

@@ -79,6 +79,7 @@ mod tests {
             table: 254,
             kind: RouteKind::Unicast,
             gateway: None,
+            source: None,
         }
     }
 
@@ -92,6 +93,7 @@ mod tests {
         assert_eq!(pool_of(&lan).as_deref(), Some("10.0.0.0/24"));
         let via = ObservedRoute {
             gateway: Some("192.0.2.254".parse().unwrap()),
+            source: None,
             ..lan.clone()
         };
         assert_eq!(pool_of(&via).as_deref(), Some("10.0.0.0/24"));
@@ -125,6 +127,7 @@ mod tests {
         assert_eq!(pool_of(&lan).as_deref(), Some("10.0.0.0/24"));
         let vpn = ObservedRoute {
             gateway: Some("198.51.100.254".parse().unwrap()),
+            source: None,
             ..route("10.0.0.0/8", Some("fx0"), 3)
         };
         assert_eq!(pool_of(&vpn), None);

@@ -6,7 +6,7 @@
 //! because callers import them from this module.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 use serde::Serialize;
@@ -57,8 +57,20 @@ pub struct ObservedLink {
     pub tun: Option<TunInfo>,
     /// A root qdisc other than the default is attached (e.g. `noqueue`).
     pub root_noqueue: bool,
-    /// Addresses on the link (only collected for our links).
+    /// Addresses on the link (only collected for our links), but the
+    /// kernel's link-local ones.
     pub addresses: Vec<IpNet>,
+    /// IPv6 proxy entries on the link (only collected for our links).
+    pub proxy_neighbours: Vec<ObservedProxy>,
+}
+
+/// An IPv6 proxy-NDP entry (`ip -6 neigh show proxy`) as observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ObservedProxy {
+    /// The address answered for.
+    pub address: Ipv6Addr,
+    /// Its `NDA_PROTOCOL` (0 when none was given).
+    pub protocol: u8,
 }
 
 /// A route as observed.
@@ -78,6 +90,9 @@ pub struct ObservedRoute {
     /// multipath route's hops that has one); `None` for a directly
     /// connected route.
     pub gateway: Option<IpAddr>,
+    /// The source address the host gives its own packets on this route
+    /// (`RTA_PREFSRC`).
+    pub source: Option<IpAddr>,
 }
 
 /// A route's type (`rtm_type`) as the kernel reports it.

@@ -50,32 +50,62 @@ fn fresh_host_gets_the_full_create_sequence_in_order() {
     assert_eq!(
         ops,
         [
-            // A new tap carries its mark and MTU: no set_link after it.
+            // The gateway device first, then the taps, each carrying its
+            // mark and MTU: no set_link after them.
+            "create_tap",
             "create_tap",
             "create_tap",
             "replace_firewall",
             "link_up",
             "link_up",
+            "link_up",
+            // The gateway addresses, once.
             "add_address",
             "add_address",
-            "add_address",
-            "add_address",
-            "add_route",
-            "add_route",
-            "add_route",
-            "add_route",
+            "add_proxy_neighbour",
+            "add_proxy_neighbour",
             "set_sysctl",
             "set_sysctl",
+            "set_sysctl",
+            "set_sysctl",
+            "set_sysctl",
+            "set_sysctl",
+            "add_route",
+            "add_route",
+            "add_route",
+            "add_route",
             "set_sysctl",
             "set_sysctl",
         ]
     );
+    assert!(matches!(&changes[0], Change::CreateTap { name, .. } if name == "vmgw"));
+    assert_eq!(
+        changes[7..9],
+        [
+            Change::AddAddress {
+                interface: "vmgw".into(),
+                address: net("10.0.0.0/32")
+            },
+            Change::AddAddress {
+                interface: "vmgw".into(),
+                address: net("fec0::/128")
+            }
+        ]
+    );
     assert_eq!(
         changes[9],
+        Change::AddProxyNeighbour {
+            interface: "vm1".into(),
+            address: "fec0::".parse().unwrap(),
+            protocol: 0xb1,
+        }
+    );
+    assert_eq!(
+        changes[17],
         Change::AddRoute {
             destination: net("10.0.0.1/32"),
             interface: "vm1".into(),
-            protocol: 0xb1
+            protocol: 0xb1,
         }
     );
     assert_eq!(
@@ -88,7 +118,7 @@ fn fresh_host_gets_the_full_create_sequence_in_order() {
     // Forwarding last: every other change is made when the host starts
     // routing.
     assert_eq!(
-        changes[15..],
+        changes[21..],
         [
             Change::SetSysctl {
                 key: "net.ipv4.ip_forward".into(),
@@ -139,14 +169,16 @@ fn multi_queue_taps_get_noqueue_before_up() {
     c.tap.multi_queue = true;
     c.tap.queues = 2;
     let plan = build_plan(&c, &HostFacts::default()).unwrap();
-    let ops: Vec<String> = diff(&plan, &empty_host(), &opts())
-        .unwrap()
+    let changes = diff(&plan, &empty_host(), &opts()).unwrap();
+    let noqueue = changes
         .iter()
-        .map(op)
-        .collect();
-    let noqueue = ops.iter().position(|o| o == "add_noqueue").unwrap();
-    let up = ops.iter().position(|o| o == "link_up").unwrap();
-    assert!(noqueue < up, "{ops:?}");
+        .position(|c| matches!(c, Change::AddNoqueue { name } if name == "vm1"))
+        .unwrap();
+    let up = changes
+        .iter()
+        .position(|c| matches!(c, Change::LinkUp { name } if name == "vm1"))
+        .unwrap();
+    assert!(noqueue < up, "{changes:?}");
 }
 
 #[test]
@@ -166,6 +198,7 @@ fn route(dest: &str, dev: Option<&str>, protocol: u8, table: u32) -> ObservedRou
         table,
         kind: RouteKind::Unicast,
         gateway: None,
+        source: None,
     }
 }
 
@@ -363,7 +396,8 @@ fn only_an_asked_for_owner_is_drift_and_never_on_a_held_tap() {
             _ => None,
         })
         .collect();
-    assert_eq!(owned.len(), host.links.len() - 1);
+    // Every tap but the held one; the gateway device has no owner to hold.
+    assert_eq!(owned.len(), asked.links.len() - 1);
     assert!(!owned.contains(&"vm2"));
     assert!(matches!(
         found.left_as_is.as_slice(),
@@ -403,10 +437,6 @@ fn drift_on_our_link_is_corrected_in_place() {
             interface: "eth0".into(),
             protocol: 0xb1,
         },
-        Change::DeleteAddress {
-            interface: "vm1".into(),
-            address: net("192.0.2.1/24"),
-        },
         Change::SetTapOwnership {
             name: "vm1".into(),
             owner: Some(1000),
@@ -422,18 +452,25 @@ fn drift_on_our_link_is_corrected_in_place() {
             firewall: Box::new(plan.firewall.clone()),
         },
         Change::LinkUp { name: "vm1".into() },
-        Change::AddAddress {
+        Change::SetSysctl {
+            key: "net.ipv4.conf.vm2.rp_filter".into(),
+            value: "1".into(),
+        },
+        // A tap carries no address of ours: the stray ones go, the
+        // kernel's link-local one stays; routes after, since deleting a
+        // link's last IPv4 address flushes its IPv4 routes.
+        Change::DeleteAddress {
             interface: "vm1".into(),
-            address: net("10.0.0.0/32"),
+            address: net("fec0::/128"),
+        },
+        Change::DeleteAddress {
+            interface: "vm1".into(),
+            address: net("192.0.2.1/24"),
         },
         Change::AddRoute {
             destination: net("10.0.0.1/32"),
             interface: "vm1".into(),
             protocol: 0xb1,
-        },
-        Change::SetSysctl {
-            key: "net.ipv4.conf.vm2.rp_filter".into(),
-            value: "1".into(),
         },
         Change::SetSysctl {
             key: "net.ipv6.conf.eth0.accept_ra".into(),
@@ -501,7 +538,10 @@ fn teardown_spares_an_unmarked_member_of_our_group() {
         teardown(&plan.ownership, &host),
         vec![
             Change::DeleteLink { name: "vm1".into() },
-            Change::DeleteLink { name: "vm2".into() }
+            Change::DeleteLink { name: "vm2".into() },
+            Change::DeleteLink {
+                name: "vmgw".into()
+            }
         ]
     );
     let after = model::try_apply(&host, &teardown(&plan.ownership, &host), &plan).unwrap();
@@ -645,5 +685,178 @@ fn an_unplanned_tap_group_is_left_alone_because_the_kernel_cannot_unset_it() {
             owner: Some(1000),
             group: None
         }]
+    );
+}
+
+/// A host wired by the previous layout: the gateway addresses on every tap,
+/// no gateway device and no proxy entries.
+fn previous_layout(plan: &HostPlan) -> blixard_addr::state::ObservedHost {
+    let mut host = observed_equal_to(plan);
+    host.links.retain(|l| l.name != plan.gateway.name);
+    for l in &mut host.links {
+        l.addresses = plan.gateway.addresses.clone();
+        l.proxy_neighbours.clear();
+    }
+    host.sysctls
+        .retain(|k, _| !k.ends_with(".proxy_ndp") && !k.ends_with(".proxy_delay"));
+    host
+}
+
+#[test]
+fn the_previous_layout_converges_without_a_moment_lacking_the_gateway() {
+    let plan = plan(3);
+    let old = previous_layout(&plan);
+    let changes = diff(&plan, &old, &opts()).unwrap();
+    assert_closed_order(&changes);
+    // Nothing of a tap is recreated or taken down: the VMs keep their taps.
+    assert!(
+        !changes.iter().any(|c| matches!(
+            c,
+            Change::DeleteLink { .. } | Change::DeleteLinkGroup { .. }
+        )),
+        "{changes:#?}"
+    );
+    // Step by step, the host holds both gateway addresses and every tap
+    // answers for the IPv6 gateway (by its own copy of the address or by a
+    // proxy entry). A VM's IPv4 route is gone only between the deletion of
+    // its tap's copy of 10.0.0.0 (the kernel flushes a link's IPv4 routes
+    // with its last IPv4 address) and the route's re-add right after; the
+    // e2e test measures that moment with real traffic.
+    let gw6: std::net::Ipv6Addr = "fec0::".parse().unwrap();
+    let mut host = old.clone();
+    for (i, change) in changes.iter().enumerate() {
+        host = model::try_apply(&host, std::slice::from_ref(change), &plan).unwrap();
+        for gw in &plan.gateway.addresses {
+            assert!(
+                host.links.iter().any(|l| l.addresses.contains(gw)),
+                "after #{i} {change}: no {gw} on the host"
+            );
+        }
+        for lp in &plan.links {
+            for dest in &lp.routes {
+                let re_added_later = changes[i + 1..].iter().any(
+                    |c| matches!(c, Change::AddRoute { destination, .. } if destination == dest),
+                );
+                assert!(
+                    host.routes.iter().any(|r| r.destination == *dest) || re_added_later,
+                    "after #{i} {change}: no route to {dest}, and none to come"
+                );
+            }
+            let tap = host
+                .links
+                .iter()
+                .find(|l| l.name == lp.vm.interface)
+                .unwrap();
+            assert!(
+                tap.addresses.contains(&net("fec0::/128"))
+                    || tap.proxy_neighbours.iter().any(|p| p.address == gw6),
+                "after #{i} {change}: {} does not answer for fec0::",
+                lp.vm.interface
+            );
+        }
+    }
+    assert_eq!(diff(&plan, &host, &opts()).unwrap(), vec![]);
+    // Only the IPv4 routes the kernel flushed are added again, each right
+    // after the last of the retirements; no route is deleted.
+    let routes: Vec<&Change> = changes
+        .iter()
+        .filter(|c| matches!(c, Change::AddRoute { .. } | Change::DeleteRoute { .. }))
+        .collect();
+    assert_eq!(routes.len(), plan.links.len(), "{changes:#?}");
+    assert!(routes.iter().all(
+        |c| matches!(c, Change::AddRoute { destination, .. } if destination.addr().is_ipv4())
+    ));
+    let last_retire = changes
+        .iter()
+        .rposition(|c| matches!(c, Change::DeleteAddress { .. }))
+        .unwrap();
+    let first_route = changes
+        .iter()
+        .position(|c| matches!(c, Change::AddRoute { .. }))
+        .unwrap();
+    assert_eq!(first_route, last_retire + 1, "{changes:#?}");
+    assert_eq!(host.routes.len(), old.routes.len());
+    assert!(
+        host.links
+            .iter()
+            .filter(|l| l.name != plan.gateway.name)
+            .all(|l| l.addresses.is_empty())
+    );
+}
+
+#[test]
+fn a_foreign_link_under_the_gateway_name_stops_the_host_and_is_left_alone() {
+    let plan = plan(2);
+    let mut host = empty_host();
+    host.links.push(plain_link("vmgw"));
+    let found = reconcile(&plan, &host, &opts());
+    assert!(
+        matches!(found.in_the_way.as_slice(), [Conflict::ForeignGateway { name, .. }] if name == "vmgw"),
+        "{:?}",
+        found.in_the_way
+    );
+    assert_eq!(found.in_the_way[0].config_key(), "gateway_interface");
+    assert!(found.into_changes().is_err());
+    // wire refuses it too: a VM's routes need the gateway's addresses.
+    assert!(matches!(
+        wire_vm(&plan, VmIndex::new(1).unwrap(), &host, &opts())
+            .unwrap_err()
+            .0
+            .as_slice(),
+        [Conflict::ForeignGateway { .. }]
+    ));
+}
+
+#[test]
+fn wire_on_a_bare_host_makes_the_gateway_first_and_once() {
+    let plan = plan(4);
+    let changes = wire_vm(&plan, VmIndex::new(2).unwrap(), &empty_host(), &opts()).unwrap();
+    assert!(matches!(&changes[0], Change::CreateTap { name, .. } if name == "vmgw"));
+    let after = model::try_apply(&empty_host(), &changes, &plan).unwrap();
+    // Wiring the next VM finds the gateway in place.
+    let next = wire_vm(&plan, VmIndex::new(3).unwrap(), &after, &opts()).unwrap();
+    assert!(
+        !next.iter().any(
+            |c| matches!(c, Change::CreateTap { name, .. } if name == "vmgw")
+                || matches!(c, Change::AddAddress { .. })
+        ),
+        "{next:#?}"
+    );
+    model::try_apply(&after, &next, &plan).unwrap();
+}
+
+#[test]
+fn a_stale_proxy_entry_of_ours_goes_and_anothers_stays() {
+    use blixard_addr::state::ObservedProxy;
+    let plan = plan(1);
+    let mut host = observed_equal_to(&plan);
+    host.links[0].proxy_neighbours = vec![
+        ObservedProxy {
+            address: "fec0::".parse().unwrap(),
+            protocol: 3,
+        },
+        ObservedProxy {
+            address: "fec0::99".parse().unwrap(),
+            protocol: 0xb1,
+        },
+        ObservedProxy {
+            address: "2001:db8::1".parse().unwrap(),
+            protocol: 0,
+        },
+    ];
+    assert_eq!(
+        diff(&plan, &host, &opts()).unwrap(),
+        vec![
+            Change::DeleteProxyNeighbour {
+                interface: "vm1".into(),
+                address: "fec0::99".parse().unwrap(),
+            },
+            // The wanted entry under another protocol is re-added as ours.
+            Change::AddProxyNeighbour {
+                interface: "vm1".into(),
+                address: "fec0::".parse().unwrap(),
+                protocol: 0xb1,
+            },
+        ]
     );
 }

@@ -632,7 +632,7 @@ fn link_strategy() -> impl Strategy<Value = LinkSpec> {
 }
 
 const LINK_NAMES: &[&str] = &[
-    "vm1", "vm2", "vm3", "vm4", "vm5", "vm6", "vm9", "eth0", "zz",
+    "vm1", "vm2", "vm3", "vm4", "vm5", "vm6", "vm9", "eth0", "zz", "vmgw",
 ];
 const ADDRESSES: &[&str] = &[
     "10.0.0.0/32",
@@ -715,6 +715,7 @@ fn wild_host(plan: &HostPlan) -> impl Strategy<Value = ObservedHost> + use<> {
                     }),
                     root_noqueue: false,
                     addresses,
+                    proxy_neighbours: Vec::new(),
                 });
             }
             let names: Vec<String> = host.links.iter().map(|l| l.name.clone()).collect();
@@ -741,6 +742,7 @@ fn wild_host(plan: &HostPlan) -> impl Strategy<Value = ObservedHost> + use<> {
                     table,
                     kind: RouteKind::Unicast,
                     gateway: None,
+                    source: None,
                 });
             }
             // Per-link keys of absent links do not exist; others may hold anything.
@@ -854,6 +856,17 @@ fn touches_only_ours(
                 prop_assert_eq!(*protocol, own.route_protocol)
             }
             Change::DeleteAddress { interface, .. } | Change::AddAddress { interface, .. } => {
+                prop_assert!(may_touch(host, plan, interface, &created), "{:?}", c)
+            }
+            Change::AddProxyNeighbour {
+                interface,
+                protocol,
+                ..
+            } => {
+                prop_assert_eq!(*protocol, own.route_protocol);
+                prop_assert!(may_touch(host, plan, interface, &created), "{:?}", c)
+            }
+            Change::DeleteProxyNeighbour { interface, .. } => {
                 prop_assert!(may_touch(host, plan, interface, &created), "{:?}", c)
             }
             Change::CreateTap { name, .. } => {

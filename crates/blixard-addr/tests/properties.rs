@@ -442,6 +442,7 @@ fn observed_strategy(plan: HostPlan) -> impl Strategy<Value = (HostPlan, Observe
                         }),
                         root_noqueue: false,
                         addresses: vec!["10.0.0.0/32".parse().unwrap()],
+                        proxy_neighbours: Vec::new(),
                     });
                     host.routes.push(ObservedRoute {
                         destination: format!("10.77.{i}.0/24").parse().unwrap(),
@@ -450,6 +451,7 @@ fn observed_strategy(plan: HostPlan) -> impl Strategy<Value = (HostPlan, Observe
                         table: 254,
                         kind: RouteKind::Unicast,
                         gateway: None,
+                        source: None,
                     });
                 }
                 links.push(ObservedLink {
@@ -463,6 +465,7 @@ fn observed_strategy(plan: HostPlan) -> impl Strategy<Value = (HostPlan, Observe
                     table: 254,
                     kind: RouteKind::Unicast,
                     gateway: None,
+                    source: None,
                 });
                 for (byte, target) in extra_routes {
                     let dev = links
@@ -478,6 +481,7 @@ fn observed_strategy(plan: HostPlan) -> impl Strategy<Value = (HostPlan, Observe
                             table: 254,
                             kind: RouteKind::Unicast,
                             gateway: None,
+                            source: None,
                         });
                     }
                 }
@@ -576,7 +580,7 @@ proptest! {
                 alias: match kind { 0 => None, 1 => Some("someone:else".into()), _ => Some(format!("{ALIAS_PREFIX}x")) },
                 ..plain_link(&format!("intruder{i}"))
             });
-            host.routes.push(ObservedRoute { destination: format!("203.0.113.{i}/32").parse().unwrap(), interface: Some(format!("intruder{i}")), protocol: 3, table: 254, kind: RouteKind::Unicast, gateway: None });
+            host.routes.push(ObservedRoute { destination: format!("203.0.113.{i}/32").parse().unwrap(), interface: Some(format!("intruder{i}")), protocol: 3, table: 254, kind: RouteKind::Unicast, gateway: None, source: None });
         }
         let changes = teardown(&plan.ownership, &host);
         marked_objects_only(&plan.ownership, &host, &changes)?;

@@ -43,13 +43,38 @@ const CASES: &[(&str, Tamper, &[&str])] = &[
     ),
     (
         "IPv4 gateway address deleted",
-        Tamper::Sh("ip addr del 10.0.0.0/32 dev vm2"),
-        &["add address 10.0.0.0/32 dev vm2"],
+        Tamper::Sh("ip addr del 10.0.0.0/32 dev vmgw"),
+        &["add address 10.0.0.0/32 dev vmgw"],
     ),
     (
         "IPv6 gateway address deleted",
-        Tamper::Sh("ip -6 addr del fec0::/128 dev vm1"),
-        &["add address fec0::/128 dev vm1"],
+        Tamper::Sh("ip -6 addr del fec0::/128 dev vmgw"),
+        &["add address fec0::/128 dev vmgw"],
+    ),
+    (
+        "gateway device deleted",
+        Tamper::Sh("ip link del vmgw"),
+        &[
+            "create tap vmgw",
+            "set link vmgw up",
+            "add address 10.0.0.0/32 dev vmgw",
+            "add address fec0::/128 dev vmgw",
+        ],
+    ),
+    (
+        "proxy entry deleted",
+        Tamper::Sh("ip -6 neigh del proxy fec0:: dev vm2"),
+        &["add neigh proxy fec0:: dev vm2 proto 177"],
+    ),
+    (
+        "proxy_ndp of a tap off",
+        Tamper::Sh("echo 0 > /proc/sys/net/ipv6/conf/vm1/proxy_ndp"),
+        &["sysctl net.ipv6.conf.vm1.proxy_ndp=1"],
+    ),
+    (
+        "the gateway address on a tap (the previous layout)",
+        Tamper::Sh("ip addr add 10.0.0.0/32 dev vm1"),
+        &["delete address 10.0.0.0/32 dev vm1"],
     ),
     (
         "foreign address on our tap",
@@ -62,12 +87,13 @@ const CASES: &[(&str, Tamper, &[&str])] = &[
         &["delete route 198.51.100.7/32 dev vm1 proto 177"],
     ),
     (
-        "tap down (the kernel drops its routes and IPv6 address)",
+        "tap down (the kernel drops its routes and proxy entry)",
         Tamper::Sh("ip link set vm2 down"),
         &[
             "set link vm2 up",
             "add route 10.0.0.2/32 dev vm2",
             "add route fec0::2/128 dev vm2",
+            "add neigh proxy fec0:: dev vm2",
         ],
     ),
     (

@@ -317,7 +317,7 @@ fn a_vm_spoofing_another_vms_address_reaches_neither_peers_nor_host() {
         // Control: without anti-spoofing the same packets do arrive, at
         // both targets, in both families.
         assert_eq!((at_vm3(), at_host()), ((0, 0), (0, 0)));
-        common::wait_until(
+        blixard_netns::testing::wait_until(
             "the spoofed requests to arrive with anti-spoofing off",
             || {
                 spoof();
@@ -415,7 +415,12 @@ fn wire_and_unwire_touch_only_their_vm() {
         // From nothing, wiring VM 2 makes VM 2 (and the shared table and
         // forwarding), nothing of VM 1 or 3.
         ok(cli(&scratch, &config, &["wire", "2"]));
-        assert_eq!(sh_ok("ip -o link show group 2833").lines().count(), 1);
+        let ours = sh_ok("ip -o link show group 2833");
+        assert_eq!(ours.lines().count(), 2, "{ours}");
+        assert!(
+            ours.contains(" vmgw:"),
+            "the gateway device comes with the first VM: {ours}"
+        );
         assert!(sh_ok("ip route show proto 177").contains("10.0.0.2 dev vm2"));
         let ping2 = sh_ok("nft list set inet blixard vm_v4");
         assert!(
@@ -497,5 +502,108 @@ fn netns_given_by_path_is_where_apply_status_and_down_act() {
         ok(there(&["down"]));
         assert_eq!(target.sh_ok("ip -o link show group 2833"), "");
         assert!(!target.sh_ok("nft list tables").contains("blixard"));
+    });
+}
+
+/// The longest run of consecutive lost echo requests in a `ping` output
+/// (sequence numbers 1..=transmitted), and how many were sent.
+fn longest_loss(output: &str) -> (u32, u32) {
+    let transmitted: u32 = output
+        .lines()
+        .find_map(|l| l.split_once(" packets transmitted"))
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .unwrap_or(0);
+    let answered: std::collections::BTreeSet<u32> = output
+        .lines()
+        .filter_map(|l| l.split_once("icmp_seq="))
+        .filter_map(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+        .collect();
+    let (mut longest, mut run) = (0, 0);
+    for seq in 1..=transmitted {
+        if answered.contains(&seq) {
+            run = 0;
+        } else {
+            run += 1;
+            longest = longest.max(run);
+        }
+    }
+    (longest, transmitted)
+}
+
+/// A host wired by the previous layout (the gateway pair on every tap,
+/// routes without a source, no gateway device or proxy entries) moves to
+/// today's with `apply`, while guests keep pinging their gateway (IPv4 and
+/// IPv6) and each other every 10 ms: no tap is recreated, and the longest
+/// gap is measured and bounded.
+#[test]
+fn the_previous_layout_converges_while_a_guest_keeps_its_connection() {
+    in_fresh_netns("the_previous_layout_converges", || {
+        let scratch = Scratch::new("migrate");
+        let config = scratch.config(BASE);
+        let _upstream = Upstream::build().unwrap();
+        ok(cli(&scratch, &config, &["apply"]));
+        // Rewind to the previous layout by hand: the copies on the taps
+        // first, then away with the gateway device and the proxy entries.
+        let mut rewind = String::new();
+        for i in 1..=3 {
+            rewind.push_str(&format!(
+                "ip addr add 10.0.0.0/32 dev vm{i} noprefixroute && \
+                 ip addr add fec0::/128 dev vm{i} nodad noprefixroute && \
+                 ip -6 neigh del proxy fec0:: dev vm{i} && "
+            ));
+        }
+        rewind.push_str("ip link del vmgw");
+        sh_ok(&rewind);
+        assert!(!sh_ok("ip -o link").contains("vmgw"));
+        // `/sys` shows the namespace it was mounted in; `ip` shows this one.
+        let ifindex = |name: &str| sh_ok(&format!("ip -o link show {name} | cut -d: -f1"));
+        let taps_before: Vec<String> = (1..=3).map(|i| ifindex(&format!("vm{i}"))).collect();
+
+        let guests = start_guests(BASE);
+        // Every path works on the previous layout before the move.
+        for target in ["10.0.0.0", "fec0::", "10.0.0.2"] {
+            let reached = testbed::ping(Some(&guests[0].ns), target.parse().unwrap(), PATIENCE);
+            assert_eq!(reached, Ok(true), "vm1 -> {target} before the move");
+        }
+        let pingers: Vec<(String, std::process::Child)> =
+            ["10.0.0.0", "fec0::", "10.0.0.2", "fec0::3"]
+                .into_iter()
+                .map(|target| {
+                    let child = guests[0]
+                        .ns
+                        .command("ping")
+                        .args(["-n", "-i", "0.01", "-w", "4", "-W", "1", target])
+                        .stdout(std::process::Stdio::piped())
+                        .spawn()
+                        .unwrap();
+                    (target.to_string(), child)
+                })
+                .collect();
+        // The pings run on both sides of the apply.
+        std::thread::sleep(Duration::from_millis(500));
+        let moved = ok(cli(&scratch, &config, &["apply"]));
+        assert!(moved.contains("create tap vmgw"), "{moved}");
+        for (target, child) in pingers {
+            let out = child.wait_with_output().unwrap();
+            let out = String::from_utf8_lossy(&out.stdout).to_string();
+            let (longest, sent) = longest_loss(&out);
+            eprintln!("vm1 -> {target}: {sent} echo requests, longest gap {longest} x 10 ms");
+            assert!(sent > 100, "{out}");
+            // A moment, not an outage: at most 50 ms without an answer.
+            assert!(
+                longest <= 5,
+                "vm1 -> {target}: {longest} lost in a row\n{out}"
+            );
+        }
+        let taps_after: Vec<String> = (1..=3).map(|i| ifindex(&format!("vm{i}"))).collect();
+        assert_eq!(taps_before, taps_after, "a tap was recreated");
+        assert_eq!(cli(&scratch, &config, &["status"]).status.code(), Some(0));
+        assert!(!sh_ok("ip addr show dev vm1").contains("10.0.0.0"));
+        let probes = testbed::connectivity_matrix(&guests, &_upstream);
+        let failed: Vec<_> = probes.iter().filter(|p| !p.ok).collect();
+        assert!(failed.is_empty(), "failed probes: {failed:#?}");
+        // down removes the gateway device with the taps.
+        ok(cli(&scratch, &config, &["down"]));
+        assert_eq!(sh_ok("ip -o link show group 2833").trim(), "");
     });
 }

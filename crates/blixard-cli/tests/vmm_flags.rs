@@ -126,7 +126,7 @@ fn a_held_tap_is_left_as_is_while_the_rest_of_the_host_is_repaired() {
         // vm1 follows.
         assert!(sh_ok("ip -d link show vm2").contains("multi_queue"));
         drop(running);
-        common::wait_until("vm1's queue to detach", || {
+        blixard_netns::testing::wait_until("vm1's queue to detach", || {
             !sh_ok("ip -d link show vm1").contains("numqueues 1")
         });
         ok(cli(&scratch, &multi, &["apply", "--allow-recreate"]));

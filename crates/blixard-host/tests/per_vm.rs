@@ -22,7 +22,8 @@ fn wire_and_unwire_of_one_vm_change_only_that_vm() {
 
         let unwired = host.unwire_vm(&plan, vm2, false).unwrap();
         assert!(unwired.applied && !unwired.changes.is_empty());
-        assert_eq!(our_links(&plan), ["vm1", "vm3"]);
+        // The gateway device is the host's, not vm2's: it stays.
+        assert_eq!(our_links(&plan), ["vm1", "vm3", "vmgw"]);
         let routes = our_routes(&plan);
         assert!(!routes.contains("vm2"), "vm2's routes survived: {routes}");
         assert_eq!(neighbours(), before, "unwiring vm2 touched its neighbours");
@@ -59,7 +60,7 @@ fn wire_and_unwire_of_one_vm_change_only_that_vm() {
 
         let wired = host.wire_vm(&plan, vm2, &ApplyOptions::default()).unwrap();
         assert_eq!(wired.changes, dry.changes);
-        assert_eq!(our_links(&plan), ["vm1", "vm2", "vm3"]);
+        assert_eq!(our_links(&plan), ["vm1", "vm2", "vm3", "vmgw"]);
         assert_eq!(neighbours(), before, "wiring vm2 touched its neighbours");
         assert!(host.status(&plan).unwrap().in_sync());
         let again = host.wire_vm(&plan, vm2, &ApplyOptions::default()).unwrap();

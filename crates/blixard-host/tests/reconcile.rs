@@ -32,7 +32,7 @@ fn apply_makes_the_plan_and_status_is_then_in_sync() {
         assert!(outcome.applied);
         assert_eq!(outcome.changes, dry.changes);
         assert!(outcome.left_as_is.is_empty(), "{:?}", outcome.left_as_is);
-        assert_eq!(our_links(&plan), ["vm1", "vm2"]);
+        assert_eq!(our_links(&plan), ["vm1", "vm2", "vmgw"]);
         let routes = our_routes(&plan);
         for link in &plan.links {
             for address in [link.vm.ipv4.to_string(), link.vm.ipv6.to_string()] {
@@ -92,11 +92,12 @@ fn down_removes_everything_ours_and_leaves_foreign_objects_alone() {
             let host = Host::new(Netns::Current);
             let plan = plan(TWO_VMS);
             host.apply(&plan, &ApplyOptions::default()).unwrap();
-            assert_eq!(our_links(&plan).len(), 2);
+            // Two taps and the gateway device.
+            assert_eq!(our_links(&plan).len(), 3);
 
             let dry = host.down(&plan, true).unwrap();
             assert!(!dry.applied && !dry.changes.is_empty());
-            assert_eq!(our_links(&plan).len(), 2, "a dry-run down removed links");
+            assert_eq!(our_links(&plan).len(), 3, "a dry-run down removed links");
 
             let down = host.down(&plan, false).unwrap();
             assert!(down.applied);

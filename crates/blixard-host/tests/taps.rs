@@ -8,7 +8,7 @@ mod common;
 use blixard_addr::Conflict;
 use blixard_host::{ApplyOptions, Host, HostError};
 use blixard_netns::Netns;
-use blixard_netns::testing::{in_fresh_netns, sh_ok};
+use blixard_netns::testing::{in_fresh_netns, sh_ok, wait_until};
 use common::plan;
 use serde_json::Value;
 
@@ -137,5 +137,42 @@ fn a_new_tap_gets_its_mark_and_mtu_as_it_is_created() {
         assert_eq!(vm1["ifalias"], jumbo.links[0].alias);
         let again = host.apply(&jumbo, &ApplyOptions::default()).unwrap();
         assert_eq!(again.changes, Vec::new());
+    });
+}
+
+/// The proxy entry that answers a guest's neighbour solicitations for the
+/// IPv6 gateway must outlive its VMM: the kernel drops a tap's
+/// non-permanent proxy entries when the carrier goes, which is whenever
+/// the VMM closes the tap (stops, restarts, reboots the guest).
+#[test]
+fn a_taps_proxy_entry_survives_its_vmm_coming_and_going() {
+    in_fresh_netns("a_taps_proxy_entry_survives_its_vmm", || {
+        let host = Host::new(Netns::Current);
+        let plan = plan(ONE_VM);
+        host.apply(&plan, &ApplyOptions::default()).unwrap();
+        let proxies = || sh_ok("ip -6 neigh show proxy dev vm1");
+        assert!(proxies().contains("fec0::"), "{}", proxies());
+        for _ in 0..2 {
+            let opts = blixard_tap::OpenOptions {
+                vnet_hdr: plan.links[0].tap.vnet_hdr,
+                ..Default::default()
+            };
+            let queues = blixard_tap::open_queues("vm1", 1, &opts).unwrap();
+            wait_until("vm1 has a carrier", || {
+                !sh_ok("ip link show vm1").contains("NO-CARRIER")
+            });
+            drop(queues);
+            wait_until("vm1 lost its carrier", || {
+                sh_ok("ip link show vm1").contains("NO-CARRIER")
+            });
+            assert!(
+                proxies().contains("fec0::"),
+                "the VMM's exit took the proxy entry: {}",
+                proxies()
+            );
+        }
+        // Nothing left for a repair to do.
+        let outcome = host.apply(&plan, &ApplyOptions::default()).unwrap();
+        assert!(outcome.changes.is_empty(), "{:?}", outcome.changes);
     });
 }

@@ -110,6 +110,17 @@ pub fn sh_ok(script: &str) -> String {
 /// test's stderr, so a notice alone would go unseen).
 pub const SKIP_LOG_ENV: &str = "BLIXARD_SKIP_LOG";
 
+/// Polls `done` every 20 ms until it holds, failing the test after 10 s:
+/// what the kernel does a moment later (linkwatch, a VMM's attach) is
+/// waited for, never slept for.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Skips `test` because `needs` is missing: under `CI` this panics (a
 /// skip in CI is a failure); elsewhere it prints a loud notice and
 /// appends a line to [`SKIP_LOG_ENV`]'s file. The caller then returns.

@@ -154,7 +154,9 @@ fn link_of(change: &Change) -> Option<&str> {
         Change::AddAddress { interface, .. }
         | Change::DeleteAddress { interface, .. }
         | Change::AddRoute { interface, .. }
-        | Change::DeleteRoute { interface, .. } => Some(interface),
+        | Change::DeleteRoute { interface, .. }
+        | Change::AddProxyNeighbour { interface, .. }
+        | Change::DeleteProxyNeighbour { interface, .. } => Some(interface),
         _ => None,
     }
 }

@@ -8,12 +8,12 @@ use blixard_addr::route_policy;
 use blixard_addr::state::{ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute};
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressMessage, AddressScope};
-use netlink_packet_route::link::InetDevConf;
+use netlink_packet_route::neighbour::{NeighbourFlags, NeighbourMessage};
 use netlink_packet_route::route::RouteMessage;
 use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use crate::rows::{TunParser, address_of, link_conf_value, observed_route};
+use crate::rows::{LinkRow, TunParser, address_of, link_conf_value, observed_route, proxy_of};
 use crate::{RouteError, Session};
 
 /// What [`Session::observe_vm`] looks at: one VM's tap and what could be in
@@ -22,6 +22,9 @@ use crate::{RouteError, Session};
 pub struct VmObserveScope {
     /// The VM's tap.
     pub interface: String,
+    /// The gateway device, which wiring the VM needs (and makes on a host
+    /// with no VM yet).
+    pub gateway: String,
     /// The VM's route destinations (`10.0.0.N/32`, `fec0::N/128`): the route
     /// each resolves to now is reported, to find a foreign one in the way.
     pub destinations: Vec<IpNet>,
@@ -35,6 +38,7 @@ impl VmObserveScope {
     pub fn for_link(plan: &HostPlan, link: &blixard_addr::plan::LinkPlan) -> VmObserveScope {
         VmObserveScope {
             interface: link.vm.interface.clone(),
+            gateway: plan.gateway.name.clone(),
             destinations: link.routes.clone(),
             sysctls: plan
                 .sysctls
@@ -68,8 +72,8 @@ pub struct ObserveScope {
 }
 
 impl ObserveScope {
-    /// Everything `plan` mentions: its marks, its link names, its pools and
-    /// every sysctl key (global and per link).
+    /// Everything `plan` mentions: its marks, its link names (the gateway
+    /// device's too), its pools and every sysctl key (global and per link).
     pub fn for_plan(plan: &HostPlan) -> ObserveScope {
         let mut pools = vec![IpNet::V4(plan.layout.ipv4_pool())];
         if let Some(v6) = plan.firewall.ipv6_pool {
@@ -86,7 +90,12 @@ impl ObserveScope {
         ObserveScope {
             link_group: plan.ownership.link_group,
             route_protocol: plan.ownership.route_protocol,
-            names: plan.links.iter().map(|l| l.vm.interface.clone()).collect(),
+            names: plan
+                .links
+                .iter()
+                .map(|l| l.vm.interface.clone())
+                .chain([plan.gateway.name.clone()])
+                .collect(),
             pools,
             sysctls,
             links_and_routes_only: false,
@@ -177,17 +186,31 @@ impl Session {
         for l in &mut observed {
             l.addresses.sort();
         }
+        for (ifindex, proxy) in self.proxies(None)? {
+            if let Some(&i) = position.get(&ifindex) {
+                observed[i].proxy_neighbours.push(proxy);
+            }
+        }
 
         let routes = self.observe_routes(scope, &names)?;
 
         let mut sysctls = BTreeMap::new();
         let mut from_files = Vec::new();
-        let devconf: HashMap<&str, &InetDevConf> = links
-            .iter()
-            .filter_map(|l| Some((l.name.as_str(), l.inet.as_deref()?)))
-            .collect();
+        let rows: HashMap<&str, &LinkRow> = links.iter().map(|l| (l.name.as_str(), l)).collect();
+        let wants_neighbour = |k: &String| {
+            k.parse::<blixard_addr::sysctl::SysctlKey>()
+                .is_ok_and(|k| k.per_link_neighbour().is_some())
+        };
+        let proxy_delays = if scope.sysctls.iter().any(wants_neighbour) {
+            self.proxy_delays()?
+        } else {
+            HashMap::new()
+        };
         for key in &scope.sysctls {
-            match link_conf_value(key, &devconf) {
+            let value = link_conf_value(key, &rows)
+                .map(i64::from)
+                .or_else(|| neighbour_value(key, &rows, &proxy_delays));
+            match value {
                 Some(value) => {
                     sysctls.insert(key.clone(), value.to_string());
                 }
@@ -242,6 +265,66 @@ impl Session {
         Ok(routes)
     }
 
+    /// Each link's IPv6 `proxy_delay` in ms, from one neighbour-table dump
+    /// (`RTM_GETNEIGHTBL`), by ifindex.
+    fn proxy_delays(&mut self) -> Result<HashMap<u32, u64>, RouteError> {
+        use netlink_packet_route::neighbour_table::{
+            NeighbourTableAttribute, NeighbourTableMessage, NeighbourTableParameter,
+        };
+        let mut request = NeighbourTableMessage::default();
+        request.header.family = AddressFamily::Inet6;
+        let found = self.dump(
+            RouteNetlinkMessage::GetNeighbourTable(request),
+            "neighbour table parameters",
+            |m| {
+                let RouteNetlinkMessage::NewNeighbourTable(t) = m else {
+                    return None;
+                };
+                t.attributes.iter().find_map(|a| match a {
+                    NeighbourTableAttribute::Parms(parms) => {
+                        let ifindex = parms.iter().find_map(|p| match p {
+                            NeighbourTableParameter::Ifindex(i) => Some(*i),
+                            _ => None,
+                        })?;
+                        let delay = parms.iter().find_map(|p| match p {
+                            NeighbourTableParameter::ProxyDelay(ms) => Some(*ms),
+                            _ => None,
+                        })?;
+                        Some((ifindex, delay))
+                    }
+                    _ => None,
+                })
+            },
+        )?;
+        Ok(found.into_iter().collect())
+    }
+
+    /// The IPv6 proxy entries of the host, or of one link (the kernel
+    /// filters by `NDA_IFINDEX`), with the ifindex of each.
+    pub(crate) fn proxies(
+        &mut self,
+        ifindex: Option<u32>,
+    ) -> Result<Vec<(u32, blixard_addr::state::ObservedProxy)>, RouteError> {
+        let mut request = NeighbourMessage::default();
+        request.header.family = AddressFamily::Inet6;
+        request.header.flags = NeighbourFlags::Proxy;
+        request
+            .attributes
+            .extend(ifindex.map(netlink_packet_route::neighbour::NeighbourAttribute::IfIndex));
+        let mut found = self.dump(
+            RouteNetlinkMessage::GetNeighbour(request),
+            "proxy neighbours",
+            |m| match m {
+                RouteNetlinkMessage::NewNeighbour(n) => {
+                    proxy_of(&n).filter(|(i, _)| ifindex.is_none_or(|want| *i == want))
+                }
+                _ => None,
+            },
+        )?;
+        found.sort();
+        Ok(found)
+    }
+
     /// The values of `keys` from `/proc/sys` in the session's namespace;
     /// missing keys are left out.
     pub(crate) fn read_sysctls(
@@ -258,4 +341,22 @@ impl Session {
             Ok(out)
         })
     }
+}
+
+/// `net.ipv6.neigh.IF.proxy_delay` from the neighbour-table dump when it
+/// is 0 (what the plan sets); `None` sends any other value or key to
+/// `/proc/sys`, which shows the delay in USER_HZ ticks rounded from the
+/// kernel's jiffies, a value ms cannot be converted back to exactly.
+fn neighbour_value(
+    key: &str,
+    rows: &HashMap<&str, &LinkRow>,
+    proxy_delays: &HashMap<u32, u64>,
+) -> Option<i64> {
+    let key: blixard_addr::sysctl::SysctlKey = key.parse().ok()?;
+    let (family, interface, name) = key.per_link_neighbour()?;
+    if family != blixard_addr::sysctl::Family::Ipv6 || name != "proxy_delay" {
+        return None;
+    }
+    let ms = *proxy_delays.get(&rows.get(interface)?.index)?;
+    (ms == 0).then_some(0)
 }

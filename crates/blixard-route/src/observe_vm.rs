@@ -7,21 +7,22 @@ use std::collections::{BTreeMap, HashMap};
 use blixard_addr::state::{ObservedFirewall, ObservedHost, ObservedRoute};
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressMessage, AddressScope};
-use netlink_packet_route::link::{InetDevConf, LinkAttribute};
+use netlink_packet_route::link::LinkAttribute;
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteFlags, RouteMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::requests::family_of;
-use crate::rows::{TunParser, address_of, link_conf_value, link_row, observed_route};
+use crate::rows::{LinkRow, TunParser, address_of, link_conf_value, link_row, observed_route};
 use crate::session::link_request;
 use crate::{RouteError, Session, VmObserveScope};
 
 impl Session {
     /// What [`blixard_addr::diff::wire_vm`] and `unwire_vm` need of one VM,
     /// read without listing the rest of the host, so its cost does not grow
-    /// with the number of VMs: its link by name (`RTM_GETLINK` with
-    /// `IFLA_IFNAME`, its root qdisc from `IFLA_QDISC`), that link's
-    /// addresses and routes (dumps the kernel filters by ifindex and table),
+    /// with the number of VMs: the gateway device and the VM's link by name
+    /// (`RTM_GETLINK` with `IFLA_IFNAME`, its root qdisc from `IFLA_QDISC`),
+    /// their addresses, the tap's routes and proxy entries (dumps the kernel
+    /// filters by ifindex and table),
     /// the route each VM destination resolves to now (`RTM_F_FIB_MATCH`:
     /// a foreign route in the way) and the scope's sysctls.
     pub fn observe_vm(
@@ -29,36 +30,24 @@ impl Session {
         scope: &VmObserveScope,
         tun: &TunParser<'_>,
     ) -> Result<ObservedHost, RouteError> {
-        let mut request = link_request();
-        request
-            .attributes
-            .push(LinkAttribute::IfName(scope.interface.clone()));
-        let found = self.get(RouteNetlinkMessage::GetLink(request), &scope.interface)?;
-        let root_noqueue = matches!(&found, Some(RouteNetlinkMessage::NewLink(l))
-            if l.attributes.iter().any(|a| matches!(a, LinkAttribute::Qdisc(q) if q == "noqueue")));
-        let row = found.and_then(|m| link_row(m, tun));
         let mut names: HashMap<u32, String> = HashMap::new();
         let mut links = Vec::new();
         let mut routes = Vec::new();
         let mut sysctls = BTreeMap::new();
-        if let Some(row) = &row {
+        if let Some((row, _)) = self.link_by_name(&scope.gateway, &|_| None)? {
+            let addresses = self.addresses_of(row.index)?;
+            links.push(row.observed(false, addresses));
+        }
+        if let Some((row, root_noqueue)) = self.link_by_name(&scope.interface, tun)? {
             names.insert(row.index, row.name.clone());
-            let mut request = AddressMessage::default();
-            request.header.index = row.index;
-            let mut addresses = self.dump(
-                RouteNetlinkMessage::GetAddress(request),
-                "addresses",
-                |a| match a {
-                    RouteNetlinkMessage::NewAddress(a)
-                        if a.header.index == row.index && a.header.scope != AddressScope::Link =>
-                    {
-                        address_of(&a)
-                    }
-                    _ => None,
-                },
-            )?;
-            addresses.sort();
-            links.push(row.observed(root_noqueue, addresses));
+            let addresses = self.addresses_of(row.index)?;
+            let mut link = row.observed(root_noqueue, addresses);
+            link.proxy_neighbours = self
+                .proxies(Some(row.index))?
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect();
+            links.push(link);
             for family in [AddressFamily::Inet, AddressFamily::Inet6] {
                 let mut request = RouteMessage::default();
                 request.header.address_family = family;
@@ -74,12 +63,10 @@ impl Session {
                     },
                 )?);
             }
-            if let Some(conf) = row.inet.as_deref() {
-                let devconf: HashMap<&str, &InetDevConf> = [(row.name.as_str(), conf)].into();
-                for key in &scope.sysctls {
-                    if let Some(value) = link_conf_value(key, &devconf) {
-                        sysctls.insert(key.clone(), value.to_string());
-                    }
+            let rows: HashMap<&str, &LinkRow> = [(row.name.as_str(), &row)].into();
+            for key in &scope.sysctls {
+                if let Some(value) = link_conf_value(key, &rows) {
+                    sysctls.insert(key.clone(), value.to_string());
                 }
             }
         }
@@ -104,6 +91,46 @@ impl Session {
             sysctls,
             firewall: ObservedFirewall::Absent,
         })
+    }
+
+    /// One link by name (`RTM_GETLINK` with `IFLA_IFNAME`), with whether
+    /// its root qdisc is `noqueue` (`IFLA_QDISC`).
+    fn link_by_name(
+        &mut self,
+        name: &str,
+        tun: &TunParser<'_>,
+    ) -> Result<Option<(LinkRow, bool)>, RouteError> {
+        let mut request = link_request();
+        request
+            .attributes
+            .push(LinkAttribute::IfName(name.to_string()));
+        let found = self.get(RouteNetlinkMessage::GetLink(request), name)?;
+        let root_noqueue = matches!(&found, Some(RouteNetlinkMessage::NewLink(l))
+            if l.attributes.iter().any(|a| matches!(a, LinkAttribute::Qdisc(q) if q == "noqueue")));
+        Ok(found
+            .and_then(|m| link_row(m, tun))
+            .map(|row| (row, root_noqueue)))
+    }
+
+    /// A link's addresses but the kernel's link-local ones, by a dump the
+    /// kernel filters by ifindex.
+    fn addresses_of(&mut self, index: u32) -> Result<Vec<IpNet>, RouteError> {
+        let mut request = AddressMessage::default();
+        request.header.index = index;
+        let mut addresses = self.dump(
+            RouteNetlinkMessage::GetAddress(request),
+            "addresses",
+            |a| match a {
+                RouteNetlinkMessage::NewAddress(a)
+                    if a.header.index == index && a.header.scope != AddressScope::Link =>
+                {
+                    address_of(&a)
+                }
+                _ => None,
+            },
+        )?;
+        addresses.sort();
+        Ok(addresses)
     }
 
     /// The route `destination` resolves to, as the FIB holds it

@@ -10,6 +10,9 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
 use netlink_packet_route::route::{
     RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -66,6 +69,22 @@ fn route_message(ifindex: u32, destination: &IpNet, protocol: u8) -> RouteMessag
     m.attributes
         .push(RouteAttribute::Destination(destination.addr().into()));
     m.attributes.push(RouteAttribute::Oif(ifindex));
+    m
+}
+
+/// An IPv6 proxy entry (`ip -6 neigh add proxy ADDR dev IF`).
+fn proxy_message(ifindex: u32, address: &std::net::Ipv6Addr) -> NeighbourMessage {
+    let mut m = NeighbourMessage::default();
+    m.header.family = AddressFamily::Inet6;
+    m.header.ifindex = ifindex;
+    m.header.flags = NeighbourFlags::Proxy;
+    // Permanent: the kernel drops other proxy entries of a tap when its
+    // carrier goes, i.e. whenever its VMM stops or restarts.
+    m.header.state = NeighbourState::Permanent;
+    m.attributes
+        .push(NeighbourAttribute::Destination(NeighbourAddress::Inet6(
+            *address,
+        )));
     m
 }
 
@@ -150,6 +169,24 @@ pub(crate) fn request_for(
                 *protocol,
             );
             Request::new(RouteNetlinkMessage::NewRoute(m), op, object).flags(upsert)
+        }
+        Change::AddProxyNeighbour {
+            interface,
+            address,
+            protocol,
+        } => {
+            let op = "add proxy neighbour";
+            let object = format!("{address} dev {interface}");
+            let mut m = proxy_message(resolve(index, interface, op, &object)?, address);
+            m.attributes
+                .push(NeighbourAttribute::Protocol(RouteProtocol::from(*protocol)));
+            Request::new(RouteNetlinkMessage::NewNeighbour(m), op, object).flags(upsert)
+        }
+        Change::DeleteProxyNeighbour { interface, address } => {
+            let op = "delete proxy neighbour";
+            let object = format!("{address} dev {interface}");
+            let m = proxy_message(resolve(index, interface, op, &object)?, address);
+            Request::new(RouteNetlinkMessage::DelNeighbour(m), op, object).already_done(&[ENOENT])
         }
         Change::DeleteRoute {
             destination,

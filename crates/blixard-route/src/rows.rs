@@ -5,11 +5,15 @@ use blixard_addr::sysctl::{Family, SysctlKey};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use blixard_addr::state::{ObservedLink, ObservedRoute, RouteKind, TunInfo};
+use blixard_addr::state::{ObservedLink, ObservedProxy, ObservedRoute, RouteKind, TunInfo};
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    AfSpecInet, AfSpecUnspec, InetDevConf, LinkAttribute, LinkFlags, LinkMessage,
+    AfSpecInet, AfSpecInet6, AfSpecUnspec, Inet6DevConf, InetDevConf, LinkAttribute, LinkFlags,
+    LinkMessage,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteType, RouteVia,
@@ -33,11 +37,15 @@ pub(crate) struct LinkRow {
     /// same array `/proc/sys/net/ipv4/conf/IF/` shows.
     /// Boxed: most of a row's size, and a dump's row vector doubles as it grows.
     pub inet: Option<Box<InetDevConf>>,
+    /// The IPv6 settings (`IFLA_AF_SPEC`/`AF_INET6`/`IFLA_INET6_CONF`):
+    /// `/proc/sys/net/ipv6/conf/IF/`.
+    pub inet6: Option<Box<Inet6DevConf>>,
     pub tun: Option<TunInfo>,
 }
 
 impl LinkRow {
-    /// The link as observe reports it, with what other dumps found.
+    /// The link as observe reports it, with what other dumps found (its
+    /// proxy entries are filled in after).
     pub(crate) fn observed(&self, root_noqueue: bool, addresses: Vec<IpNet>) -> ObservedLink {
         ObservedLink {
             ifindex: self.index,
@@ -49,6 +57,7 @@ impl LinkRow {
             tun: self.tun.clone(),
             root_noqueue,
             addresses,
+            proxy_neighbours: Vec::new(),
         }
     }
 }
@@ -58,7 +67,8 @@ pub(crate) fn link_row(m: RouteNetlinkMessage, tun: &TunParser<'_>) -> Option<Li
         return None;
     };
     let tun = tun(&l);
-    let (mut name, mut group, mut alias, mut mtu, mut inet) = (None, 0, None, 0, None);
+    let (mut name, mut group, mut alias, mut mtu, mut inet, mut inet6) =
+        (None, 0, None, 0, None, None);
     for a in l.attributes {
         match a {
             LinkAttribute::IfName(n) => name = Some(n),
@@ -67,11 +77,20 @@ pub(crate) fn link_row(m: RouteNetlinkMessage, tun: &TunParser<'_>) -> Option<Li
             LinkAttribute::Mtu(m) => mtu = m,
             LinkAttribute::AfSpecUnspec(specs) => {
                 for spec in specs {
-                    if let AfSpecUnspec::Inet(conf) = spec {
-                        inet = conf.into_iter().find_map(|c| match c {
-                            AfSpecInet::DevConf(c) => Some(Box::new(c)),
-                            _ => None,
-                        });
+                    match spec {
+                        AfSpecUnspec::Inet(conf) => {
+                            inet = conf.into_iter().find_map(|c| match c {
+                                AfSpecInet::DevConf(c) => Some(Box::new(c)),
+                                _ => None,
+                            });
+                        }
+                        AfSpecUnspec::Inet6(conf) => {
+                            inet6 = conf.into_iter().find_map(|c| match c {
+                                AfSpecInet6::DevConf(c) => Some(Box::new(c)),
+                                _ => None,
+                            });
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -86,19 +105,30 @@ pub(crate) fn link_row(m: RouteNetlinkMessage, tun: &TunParser<'_>) -> Option<Li
         up: l.header.flags.contains(LinkFlags::Up),
         mtu,
         inet,
+        inet6,
         tun,
     })
 }
 
-/// The value of `net.ipv4.conf.IF.NAME` from IF's link message, for the
-/// settings read here; `None` sends the key to `/proc/sys` (other settings,
-/// `all`/`default`, links that were not dumped).
-pub(crate) fn link_conf_value(key: &str, devconf: &HashMap<&str, &InetDevConf>) -> Option<i32> {
+/// The value of `net.ipv4.conf.IF.NAME` or `net.ipv6.conf.IF.NAME` from
+/// IF's link message, for the settings read here; `None` sends the key to
+/// `/proc/sys` (other settings, `all`/`default`, links that were not
+/// dumped).
+pub(crate) fn link_conf_value(key: &str, rows: &HashMap<&str, &LinkRow>) -> Option<i32> {
     let key: SysctlKey = key.parse().ok()?;
-    let Some((Family::Ipv4, interface, name)) = key.per_link() else {
-        return None;
-    };
-    let conf = devconf.get(interface)?;
+    let (family, interface, name) = key.per_link()?;
+    let row = rows.get(interface)?;
+    if family == Family::Ipv6 {
+        let conf = row.inet6.as_deref()?;
+        return Some(match name {
+            "forwarding" => conf.forwarding,
+            "accept_ra" => conf.accept_ra,
+            "proxy_ndp" => conf.proxy_ndp,
+            "disable_ipv6" => conf.disable_ipv6,
+            _ => return None,
+        });
+    }
+    let conf = row.inet.as_deref()?;
     Some(match name {
         "forwarding" => conf.forwarding,
         "proxy_arp" => conf.proxy_arp,
@@ -140,8 +170,11 @@ pub(crate) fn observed_route(
     let mut oif = None;
     let mut table = u32::from(r.header.table);
     let mut gateway = None;
+    let mut source = None;
     for a in &r.attributes {
         match a {
+            RouteAttribute::PrefSource(RouteAddress::Inet(v4)) => source = Some((*v4).into()),
+            RouteAttribute::PrefSource(RouteAddress::Inet6(v6)) => source = Some((*v6).into()),
             RouteAttribute::Destination(RouteAddress::Inet(v4)) => dst = Some((*v4).into()),
             RouteAttribute::Destination(RouteAddress::Inet6(v6)) => dst = Some((*v6).into()),
             RouteAttribute::Oif(i) => oif = Some(*i),
@@ -168,7 +201,32 @@ pub(crate) fn observed_route(
         table,
         kind: route_kind(r.header.kind),
         gateway,
+        source,
     })
+}
+
+/// An IPv6 proxy entry (`NTF_PROXY`) of the neighbour dump: its link and
+/// what it answers for.
+pub(crate) fn proxy_of(n: &NeighbourMessage) -> Option<(u32, ObservedProxy)> {
+    if !n.header.flags.contains(NeighbourFlags::Proxy) {
+        return None;
+    }
+    let mut address = None;
+    let mut protocol = 0;
+    for a in &n.attributes {
+        match a {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => address = Some(*v6),
+            NeighbourAttribute::Protocol(p) => protocol = u8::from(*p),
+            _ => {}
+        }
+    }
+    Some((
+        n.header.ifindex,
+        ObservedProxy {
+            address: address?,
+            protocol,
+        },
+    ))
 }
 
 /// The next hop's address in a gateway or via attribute.
@@ -229,6 +287,18 @@ mod tests {
         assert_eq!(r.interface.as_deref(), Some("fx0"));
         assert_eq!(r.gateway, Some("198.51.100.254".parse().unwrap()));
         assert_eq!((r.kind, r.table), (RouteKind::Unicast, 254));
+        assert_eq!(r.source, None);
+        let src = RouteAttribute::PrefSource(RouteAddress::Inet([10, 0, 0, 0].into()));
+        let with_source = observed_route(
+            &message(
+                RouteType::Unicast,
+                vec![dst.clone(), src, RouteAttribute::Oif(4)],
+            ),
+            &names,
+        )
+        .unwrap();
+        assert_eq!(with_source.source, Some("10.0.0.0".parse().unwrap()));
+        assert_eq!(with_source.gateway, None, "a source is no next hop");
 
         // Multipath: the first hop with a gateway.
         let hop = |gw: Option<[u8; 4]>| {

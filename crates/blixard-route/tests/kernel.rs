@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use blixard_addr::config::{Action, DEFAULT_LINK_GROUP, DEFAULT_ROUTE_PROTOCOL};
 use blixard_addr::plan::{
-    FirewallPlan, HostPlan, LinkPlan, Ownership, SysctlCondition, SysctlPlan, TapPlan,
+    FirewallPlan, GatewayPlan, HostPlan, LinkPlan, Ownership, SysctlCondition, SysctlPlan, TapPlan,
 };
 use blixard_addr::state::RouteKind;
 use blixard_addr::{Change, Layout, route_policy};
@@ -39,11 +39,8 @@ fn plan(n: u32, multi_queue: bool) -> HostPlan {
                 },
                 mtu: 1500,
                 noqueue: multi_queue,
-                addresses: vec![
-                    IpNet::new(vm.gateway_ipv4.into(), 32).unwrap(),
-                    IpNet::new(vm.gateway_ipv6.into(), 128).unwrap(),
-                ],
                 routes: vec![IpNet::V4(vm.ipv4_net()), IpNet::V6(vm.ipv6_net())],
+                proxy_neighbours: vec![vm.gateway_ipv6],
                 sysctls: vec![SysctlPlan {
                     key: format!("net.ipv4.conf.{}.rp_filter", vm.interface),
                     value: "1".into(),
@@ -69,6 +66,14 @@ fn plan(n: u32, multi_queue: bool) -> HostPlan {
             vms: vec![],
             rules: vec![],
         },
+        gateway: GatewayPlan::new(
+            "vmgw",
+            &ownership,
+            vec![
+                IpNet::new(layout.gateway_ipv4().into(), 32).unwrap(),
+                IpNet::new(layout.gateway_ipv6().into(), 128).unwrap(),
+            ],
+        ),
         layout,
         ownership,
         links,
@@ -92,7 +97,13 @@ fn plan(n: u32, multi_queue: bool) -> HostPlan {
 /// What the diff emits from scratch once the taps exist: each kind for all
 /// links together, in the order the kernel needs (noqueue before up).
 fn changes_from_scratch(plan: &HostPlan) -> Vec<Change> {
-    let mut out = Vec::new();
+    let gw = &plan.gateway;
+    let mut out = vec![Change::SetLink {
+        name: gw.name.clone(),
+        group: plan.ownership.link_group,
+        alias: gw.alias.clone(),
+        mtu: 1500,
+    }];
     for l in &plan.links {
         out.push(Change::SetLink {
             name: l.vm.interface.clone(),
@@ -106,24 +117,32 @@ fn changes_from_scratch(plan: &HostPlan) -> Vec<Change> {
             name: l.vm.interface.clone(),
         });
     }
-    for l in &plan.links {
-        out.push(Change::LinkUp {
-            name: l.vm.interface.clone(),
-        });
+    for name in [&gw.name]
+        .into_iter()
+        .chain(plan.links.iter().map(|l| &l.vm.interface))
+    {
+        out.push(Change::LinkUp { name: name.clone() });
     }
-    for l in &plan.links {
-        for a in &l.addresses {
-            out.push(Change::AddAddress {
-                interface: l.vm.interface.clone(),
-                address: *a,
-            });
-        }
+    for a in &gw.addresses {
+        out.push(Change::AddAddress {
+            interface: gw.name.clone(),
+            address: *a,
+        });
     }
     for l in &plan.links {
         for r in &l.routes {
             out.push(Change::AddRoute {
                 destination: *r,
                 interface: l.vm.interface.clone(),
+                protocol: plan.ownership.route_protocol,
+            });
+        }
+    }
+    for l in &plan.links {
+        for address in &l.proxy_neighbours {
+            out.push(Change::AddProxyNeighbour {
+                interface: l.vm.interface.clone(),
+                address: *address,
                 protocol: plan.ownership.route_protocol,
             });
         }
@@ -141,11 +160,12 @@ fn changes_from_scratch(plan: &HostPlan) -> Vec<Change> {
     out
 }
 
-/// Creates plain taps `vm1..=vmN` in the current namespace in one `ip` process.
+/// Creates the plain gateway tap `vmgw`, then taps `vm1..=vmN` in the
+/// current namespace in one `ip` process.
 fn make_taps(n: u32, multi_queue: bool) {
     let mq = if multi_queue { " multi_queue" } else { "" };
-    let script: String = (1..=n)
-        .map(|i| format!("tuntap add dev vm{i} mode tap{mq}\n"))
+    let script: String = std::iter::once("tuntap add dev vmgw mode tap\n".to_string())
+        .chain((1..=n).map(|i| format!("tuntap add dev vm{i} mode tap{mq}\n")))
         .collect();
     sh_ok(&format!("ip -batch - <<'EOF'\n{script}EOF"));
 }
@@ -181,22 +201,22 @@ fn apply_64_vms_from_scratch_gives_the_seed_layout_and_observe_matches_the_plan(
         let report = s.apply(&changes).unwrap();
         assert_eq!(report.applied, changes.len());
 
-        // Addresses, per `ip -j addr`: exactly the gateway pair, v6 not tentative.
+        // Addresses, per `ip -j addr`: the gateway pair once, on the
+        // gateway device (v6 not tentative); none on the taps.
         let links = json("ip -j addr show");
-        for i in 1..=64u32 {
-            let name = format!("vm{i}");
+        let addresses_of = |name: &str| -> BTreeSet<String> {
             let link = links
                 .as_array()
                 .unwrap()
                 .iter()
-                .find(|l| l["ifname"] == name.as_str())
+                .find(|l| l["ifname"] == name)
                 .unwrap_or_else(|| panic!("{name} missing"));
             assert_eq!(link["group"], GROUP.to_string(), "{name} group");
             assert!(
                 link["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
                 "{name} not up"
             );
-            let addrs: BTreeSet<String> = link["addr_info"]
+            link["addr_info"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -208,13 +228,30 @@ fn apply_64_vms_from_scratch_gives_the_seed_layout_and_observe_matches_the_plan(
                     }
                     format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"])
                 })
-                .collect();
-            assert_eq!(
-                addrs,
-                BTreeSet::from(["10.0.0.0/32".to_string(), "fec0::/128".to_string()]),
-                "{name}"
-            );
+                .collect()
+        };
+        assert_eq!(
+            addresses_of("vmgw"),
+            BTreeSet::from(["10.0.0.0/32".to_string(), "fec0::/128".to_string()])
+        );
+        for i in 1..=64u32 {
+            let name = format!("vm{i}");
+            assert_eq!(addresses_of(&name), BTreeSet::new(), "{name}");
         }
+        // Every tap answers for the IPv6 gateway, by a permanent proxy
+        // entry of ours.
+        let proxies = json("ip -6 -j neigh show proxy");
+        let proxied: BTreeSet<String> = proxies
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                assert_eq!(p["dst"], "fec0::", "{p}");
+                assert_eq!(p["protocol"], PROTO.to_string(), "{p}");
+                p["dev"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(proxied, (1..=64u32).map(|i| format!("vm{i}")).collect());
         let alias = json("ip -j -d link show vm7");
         assert_eq!(alias[0]["ifalias"], "blixard:vm7");
 
@@ -253,18 +290,27 @@ fn apply_64_vms_from_scratch_gives_the_seed_layout_and_observe_matches_the_plan(
         // Observe returns exactly the planned objects.
         let scope = ObserveScope::for_plan(&plan);
         let seen = s.observe(&scope).unwrap();
-        assert_eq!(seen.links.len(), 64);
-        for (l, p) in seen.links.iter().zip(&plan.links) {
+        assert_eq!(seen.links.len(), 1 + 64);
+        let gw = &seen.links[0];
+        assert_eq!(gw.name, "vmgw");
+        assert_eq!(gw.addresses, plan.gateway.addresses);
+        for (l, p) in seen.links[1..].iter().zip(&plan.links) {
             assert_eq!(l.name, p.vm.interface);
             assert_eq!(l.group, GROUP);
             assert_eq!(l.alias.as_deref(), Some(p.alias.as_str()));
             assert!(l.up, "{}", l.name);
             assert_eq!(l.mtu, p.mtu);
-            let mut want = p.addresses.clone();
-            want.sort();
-            assert_eq!(l.addresses, want, "{}", l.name);
+            assert_eq!(l.addresses, vec![], "{}", l.name);
+            let proxied: Vec<_> = l
+                .proxy_neighbours
+                .iter()
+                .map(|p| (p.address, p.protocol))
+                .collect();
+            assert_eq!(proxied, vec![(p.vm.gateway_ipv6, PROTO)], "{}", l.name);
             assert!(l.tun.is_none());
         }
+        // No route names a source (docs/LAYOUT.md).
+        assert!(seen.routes.iter().all(|r| r.source.is_none()));
         let seen_routes: BTreeSet<(IpNet, String, u8, u32)> = seen
             .routes
             .iter()
@@ -292,12 +338,26 @@ fn apply_64_vms_from_scratch_gives_the_seed_layout_and_observe_matches_the_plan(
         assert!(seen.sysctls.values().all(|v| v == "1"));
 
         // Applying the same list again succeeds and changes nothing.
+        // A link's carrier state is the kernel's to report when it gets to
+        // it (linkwatch): not ours to compare.
+        let settled = |script: &str| {
+            let mut links = json(script);
+            for l in links.as_array_mut().unwrap() {
+                let l = l.as_object_mut().unwrap();
+                l.remove("operstate");
+                if let Some(Value::Array(flags)) = l.get_mut("flags") {
+                    flags.retain(|f| f != "NO-CARRIER" && f != "LOWER_UP" && f != "linkdown");
+                }
+            }
+            links.to_string()
+        };
         let dump = || {
             (
-                sh_ok("ip -j -d link show"),
-                sh_ok("ip -j addr show"),
-                sh_ok("ip -j route show table all"),
-                sh_ok("ip -6 -j route show table all"),
+                settled("ip -j -d link show"),
+                settled("ip -j addr show"),
+                settled("ip -j route show table all"),
+                settled("ip -6 -j route show table all"),
+                sh_ok("ip -6 -j neigh show proxy"),
             )
         };
         let before = dump();
@@ -325,7 +385,7 @@ fn observe_reports_changes_made_behind_our_back() {
         );
 
         sh_ok(
-            "ip route del 10.0.0.1/32 dev vm1 && ip addr del fec0::/128 dev vm2 && \
+            "ip route del 10.0.0.1/32 dev vm1 && ip addr del fec0::/128 dev vmgw && \
              ip link set vm2 down && ip link set vm1 mtu 1400 && \
              sysctl -qw net.ipv4.conf.vm1.rp_filter=0",
         );
@@ -347,9 +407,13 @@ fn observe_reports_changes_made_behind_our_back() {
         );
         let vm2 = after.links.iter().find(|l| l.name == "vm2").unwrap();
         assert!(!vm2.up);
-        assert_eq!(vm2.addresses, vec!["10.0.0.0/32".parse::<IpNet>().unwrap()]);
+        // Down also drops the tap's proxy entries: drift the diff repairs.
+        assert!(vm2.proxy_neighbours.is_empty(), "{vm2:?}");
+        let gw = after.links.iter().find(|l| l.name == "vmgw").unwrap();
+        assert_eq!(gw.addresses, vec!["10.0.0.0/32".parse::<IpNet>().unwrap()]);
         let vm1 = after.links.iter().find(|l| l.name == "vm1").unwrap();
         assert!(vm1.up);
+        assert_eq!(vm1.proxy_neighbours.len(), 1);
         assert_eq!(vm1.mtu, 1400);
         assert_eq!(after.sysctls["net.ipv4.conf.vm1.rp_filter"], "0");
 
@@ -528,7 +592,7 @@ fn default_route_interfaces_follow_the_default_routes() {
 fn a_session_made_inside_run_in_applies_into_that_namespace_only() {
     in_fresh_netns("a_session_made_inside_run_in_applies_there_only", || {
         let holder = NetnsHolder::spawn().unwrap();
-        holder.sh_ok("ip tuntap add dev vm1 mode tap");
+        holder.sh_ok("ip tuntap add dev vmgw mode tap && ip tuntap add dev vm1 mode tap");
         let plan = plan(1, false);
         let changes = changes_from_scratch(&plan);
         let applied = blixard_netns::run_in(&holder.netns(), || {
@@ -538,7 +602,7 @@ fn a_session_made_inside_run_in_applies_into_that_namespace_only() {
         .unwrap()
         .unwrap();
         assert_eq!(applied.applied, changes.len());
-        let there = holder.sh_ok("ip -j route show proto 177; ip -j addr show vm1");
+        let there = holder.sh_ok("ip -j route show proto 177; ip -j addr show vmgw");
         assert!(there.contains("10.0.0.1"), "{there}");
         assert!(there.contains("fec0::"), "{there}");
         assert_eq!(
@@ -553,6 +617,7 @@ fn a_session_made_inside_run_in_applies_into_that_namespace_only() {
             "[]"
         );
         assert!(!sh_ok("ip -o link").contains("vm1"));
+        assert!(!sh_ok("ip -o link").contains("vmgw"));
         assert_eq!(
             read_sysctl("net.ipv4.ip_forward").unwrap().as_deref(),
             Some("0")
@@ -669,8 +734,12 @@ fn failures_of_a_phase_are_all_reported_with_object_and_errno_then_apply_stops()
                 interface: "vm1".into(),
                 address: "10.0.0.0/32".parse().unwrap(),
             },
+            Change::DeleteProxyNeighbour {
+                interface: "vm1".into(),
+                address: "fec0::".parse().unwrap(),
+            },
         ];
-        assert_eq!(s.apply(&gone).unwrap().applied, 2);
+        assert_eq!(s.apply(&gone).unwrap().applied, 3);
     });
 }
 
@@ -695,19 +764,26 @@ fn delete_changes_remove_only_our_objects() {
                 protocol: PROTO,
             },
             Change::DeleteAddress {
-                interface: "vm1".into(),
+                interface: "vmgw".into(),
                 address: "fec0::/128".parse().unwrap(),
             },
+            Change::DeleteProxyNeighbour {
+                interface: "vm1".into(),
+                address: "fec0::".parse().unwrap(),
+            },
         ];
-        assert_eq!(s.apply(&del).unwrap().applied, 3);
+        assert_eq!(s.apply(&del).unwrap().applied, 4);
         assert!(ip_routes("-4").is_empty());
         assert!(ip_routes("-6").is_empty());
         assert!(sh_ok("ip -j route show table 100").contains("10.0.0.1"));
-        let addrs = sh_ok("ip -j addr show dev vm1");
+        let addrs = sh_ok("ip -j addr show dev vmgw");
         assert!(
             addrs.contains("10.0.0.0") && !addrs.contains("fec0::"),
             "{addrs}"
         );
+        assert_eq!(sh_ok("ip -6 -j neigh show proxy").trim(), "[]");
+        // Deleting them again counts as done.
+        assert_eq!(s.apply(&del).unwrap().applied, 4);
     });
 }
 
@@ -800,7 +876,9 @@ fn with_the_real_planner_and_diff_the_second_diff_has_nothing_for_us() {
             .iter()
             .map(|l| format!("tuntap add dev {} mode tap vnet_hdr\n", l.vm.interface))
             .collect();
-        sh_ok(&format!("ip -batch - <<'EOF'\n{script}EOF"));
+        sh_ok(&format!(
+            "ip -batch - <<'EOF'\ntuntap add dev vmgw mode tap\n{script}EOF"
+        ));
         // Unmarked taps with planned names are foreign: mark them as tap's
         // create step would have, so the diff takes them as ours.
         let mut s = Session::new().unwrap();
@@ -814,6 +892,12 @@ fn with_the_real_planner_and_diff_the_second_diff_has_nothing_for_us() {
                 alias: l.alias.clone(),
                 mtu: 9000,
             })
+            .chain([Change::SetLink {
+                name: plan.gateway.name.clone(),
+                group: plan.ownership.link_group,
+                alias: plan.gateway.alias.clone(),
+                mtu: 1500,
+            }])
             .collect();
         s.apply(&marks).unwrap();
 
@@ -826,8 +910,9 @@ fn with_the_real_planner_and_diff_the_second_diff_has_nothing_for_us() {
                 .cloned()
                 .collect()
         };
-        // MTU drift, up, 2 addresses, 2 routes, rp_filter per link + 2 globals.
-        assert_eq!(ours(&first).len(), 64 * 7 + 2, "{first:#?}");
+        // Per tap: MTU drift, up, 2 routes, 1 proxy entry, 3 sysctls; the
+        // gateway: up, 2 addresses; 2 globals.
+        assert_eq!(ours(&first).len(), 64 * 8 + 3 + 2, "{first:#?}");
         s.apply(&first).unwrap();
 
         let mut again = s.observe(&scope).unwrap();
@@ -861,7 +946,10 @@ fn per_link_ipv4_settings_from_the_link_dump_agree_with_proc_sys() {
         sh_ok(
             "sysctl -qw net.ipv4.conf.vm1.rp_filter=2 net.ipv4.conf.vm1.arp_ignore=1 \
              net.ipv4.conf.vm2.rp_filter=1 net.ipv4.conf.vm2.proxy_arp=1 \
-             net.ipv4.conf.vm2.forwarding=1 net.ipv4.conf.vm2.log_martians=1",
+             net.ipv4.conf.vm2.forwarding=1 net.ipv4.conf.vm2.log_martians=1 \
+             net.ipv6.conf.vm1.proxy_ndp=1 net.ipv6.conf.vm2.accept_ra=2 \
+             net.ipv6.conf.vm2.disable_ipv6=1 net.ipv6.neigh.vm1.proxy_delay=0 \
+             net.ipv6.neigh.vm2.proxy_delay=37",
         );
         let names = [
             "forwarding",
@@ -880,6 +968,14 @@ fn per_link_ipv4_settings_from_the_link_dump_agree_with_proc_sys() {
             .iter()
             .flat_map(|i| names.iter().map(move |n| format!("net.ipv4.conf.{i}.{n}")))
             .collect();
+        // IPv6 settings (the link dump's AF_INET6 block) and the
+        // neighbour-table parameter (one RTM_GETNEIGHTBL dump).
+        for i in ["vm1", "vm2"] {
+            for n in ["forwarding", "accept_ra", "proxy_ndp", "disable_ipv6"] {
+                sysctls.push(format!("net.ipv6.conf.{i}.{n}"));
+            }
+            sysctls.push(format!("net.ipv6.neigh.{i}.proxy_delay"));
+        }
         sysctls.push("net.ipv4.conf.vm9.rp_filter".into());
         let scope = ObserveScope {
             link_group: GROUP,
@@ -909,6 +1005,8 @@ fn per_link_ipv4_settings_from_the_link_dump_agree_with_proc_sys() {
         }
         assert_eq!(seen["net.ipv4.conf.vm1.rp_filter"], "2");
         assert_eq!(seen["net.ipv4.conf.vm2.proxy_arp"], "1");
+        assert_eq!(seen["net.ipv6.conf.vm1.proxy_ndp"], "1");
+        assert_eq!(seen["net.ipv6.neigh.vm1.proxy_delay"], "0");
         assert!(!seen.contains_key("net.ipv4.conf.vm9.rp_filter"));
     });
 }
@@ -939,8 +1037,18 @@ fn links_and_routes_only_skips_addresses_qdiscs_and_sysctls() {
                 .map(|l| (&l.name, l.group, &l.alias))
                 .collect::<Vec<_>>()
         );
-        assert!(full.links.iter().all(|l| !l.addresses.is_empty()));
-        assert!(narrow.links.iter().all(|l| l.addresses.is_empty()));
+        assert!(
+            full.links
+                .iter()
+                .any(|l| l.name == "vmgw" && !l.addresses.is_empty())
+        );
+        assert!(full.links.iter().any(|l| !l.proxy_neighbours.is_empty()));
+        assert!(
+            narrow
+                .links
+                .iter()
+                .all(|l| l.addresses.is_empty() && l.proxy_neighbours.is_empty())
+        );
         assert!(!full.sysctls.is_empty() && narrow.sysctls.is_empty());
     });
 }
@@ -961,16 +1069,20 @@ fn observe_vm_sees_what_the_whole_host_observation_sees_of_that_vm_and_what_is_i
             let one = s
                 .observe_vm(&VmObserveScope::for_link(&plan, link), &|_| None)
                 .unwrap();
+            // The gateway device and the VM's tap, as the whole-host
+            // observation has them.
             assert_eq!(
                 one.links,
                 whole
                     .links
                     .iter()
-                    .filter(|l| l.name == "vm2")
+                    .filter(|l| l.name == "vmgw" || l.name == "vm2")
                     .cloned()
                     .collect::<Vec<_>>()
             );
-            assert!(one.links[0].root_noqueue, "IFLA_QDISC names the root qdisc");
+            assert!(one.links[1].root_noqueue, "IFLA_QDISC names the root qdisc");
+            assert_eq!(one.links[0].addresses.len(), 2, "{:?}", one.links[0]);
+            assert_eq!(one.links[1].proxy_neighbours.len(), 1, "{:?}", one.links[1]);
             let mut ours: Vec<_> = whole
                 .routes
                 .iter()
@@ -995,11 +1107,16 @@ fn observe_vm_sees_what_the_whole_host_observation_sees_of_that_vm_and_what_is_i
             let vm = Layout::default().vm_at(200).unwrap();
             let scope = VmObserveScope {
                 interface: vm.interface.clone(),
+                gateway: "vmgw".into(),
                 destinations: vec![IpNet::V4(vm.ipv4_net()), IpNet::V6(vm.ipv6_net())],
                 sysctls: vec![],
             };
             let away = s.observe_vm(&scope, &|_| None).unwrap();
-            assert!(away.links.is_empty());
+            assert!(
+                away.links.iter().all(|l| l.name == "vmgw"),
+                "{:?}",
+                away.links
+            );
             let found: BTreeSet<(String, Option<String>)> = away
                 .routes
                 .iter()
@@ -1020,6 +1137,7 @@ fn observe_vm_sees_what_the_whole_host_observation_sees_of_that_vm_and_what_is_i
             let vm = Layout::default().vm_at(5).unwrap();
             let scope = VmObserveScope {
                 interface: vm.interface.clone(),
+                gateway: "vmgw".into(),
                 destinations: vec![IpNet::V4(vm.ipv4_net())],
                 sysctls: vec![],
             };

@@ -16,6 +16,8 @@ pub const DEFAULT_IPV6_POOL: Ipv6Net =
     Ipv6Net::new_assert(Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 64);
 /// Default tap name template: VM N's tap is `vmN`.
 pub const DEFAULT_INTERFACE_TEMPLATE: &str = "vm{index}";
+/// Default name of the device of ours holding the gateway addresses.
+pub const DEFAULT_GATEWAY_INTERFACE: &str = "vmgw";
 /// Default VM count: VMs 1..=64.
 pub const DEFAULT_VMS: u32 = 64;
 /// Default interface group of our taps.

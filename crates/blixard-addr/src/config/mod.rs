@@ -21,8 +21,8 @@ mod queues;
 #[doc(no_inline)]
 pub use crate::plan::ALIAS_PREFIX;
 pub use defaults::{
-    DEFAULT_INTERFACE_TEMPLATE, DEFAULT_IPV4_POOL, DEFAULT_IPV6_POOL, DEFAULT_LINK_GROUP,
-    DEFAULT_NFT_TABLE, DEFAULT_ROUTE_PROTOCOL, DEFAULT_VMS,
+    DEFAULT_GATEWAY_INTERFACE, DEFAULT_INTERFACE_TEMPLATE, DEFAULT_IPV4_POOL, DEFAULT_IPV6_POOL,
+    DEFAULT_LINK_GROUP, DEFAULT_NFT_TABLE, DEFAULT_ROUTE_PROTOCOL, DEFAULT_VMS,
 };
 pub use firewall::{Action, FirewallConfig, Protocol, RuleConfig, Selector};
 pub(crate) use location::{key_offset, line_column};
@@ -44,6 +44,9 @@ pub struct Config {
     pub external_interface: String,
     /// Tap name template; `{index}` is replaced by the VM index.
     pub interface_template: String,
+    /// The device of ours that holds the host's gateway addresses
+    /// (`10.0.0.0`, `fec0::`) for every VM: a tap no VMM opens.
+    pub gateway_interface: String,
     /// DNS servers handed to guests.
     pub dns: Vec<IpAddr>,
     /// IPv4 settings.
@@ -70,6 +73,7 @@ impl Default for Config {
             group: None,
             external_interface: "auto".into(),
             interface_template: DEFAULT_INTERFACE_TEMPLATE.into(),
+            gateway_interface: DEFAULT_GATEWAY_INTERFACE.into(),
             dns: vec![
                 "9.9.9.9".parse().expect("valid"),
                 "149.112.112.112".parse().expect("valid"),
@@ -113,7 +117,7 @@ pub enum VmSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Ipv4Config {
-    /// The VM pool; its first address is the host gateway on every tap.
+    /// The VM pool; its first address is the host gateway of every VM.
     #[schemars(with = "String")]
     pub pool: Ipv4Net,
 }
@@ -133,7 +137,7 @@ impl Default for Ipv4Config {
 pub struct Ipv6Config {
     /// Whether VMs get IPv6 at all.
     pub enabled: bool,
-    /// The VM pool; its prefix address is the host gateway on every tap.
+    /// The VM pool; its prefix address is the host gateway of every VM.
     /// `fec0::/10` is deprecated site-local space (RFC 3879), kept as the
     /// default for compatibility; prefer a ULA such as `fd00:b1::/64`.
     #[schemars(with = "String")]

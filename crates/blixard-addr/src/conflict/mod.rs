@@ -20,6 +20,18 @@ pub enum Conflict {
         /// Its alias.
         alias: Option<String>,
     },
+    /// A link with the gateway device's name exists and is not ours.
+    #[error(
+        "interface {name} exists and is not ours (group {group}, alias {alias:?}); it is the name of the device that holds the VMs' gateway addresses: if it is a leftover, `ip link del {name}`; otherwise change gateway_interface"
+    )]
+    ForeignGateway {
+        /// Its name.
+        name: String,
+        /// Its group.
+        group: u32,
+        /// Its alias.
+        alias: Option<String>,
+    },
     /// A route we do not own overlaps a pool.
     #[error(
         "route {destination} (dev {}, proto {protocol}) overlaps the VM pool {pool} and is not ours; choose another pool", interface.as_deref().unwrap_or("none")
@@ -115,6 +127,7 @@ impl Conflict {
     pub fn config_key(&self) -> &'static str {
         match self {
             Conflict::ForeignLink { .. } => "interface_template",
+            Conflict::ForeignGateway { .. } => "gateway_interface",
             Conflict::ForeignRoute { pool, .. } if pool.addr().is_ipv6() => "ipv6.pool",
             Conflict::ForeignRoute { .. } => "ipv4.pool",
             Conflict::TapFlags { field, .. } if field == "multi_queue" => "tap.multi_queue",

@@ -29,6 +29,14 @@ fn every_conflict_names_its_config_key() {
             },
             "interface_template",
         ),
+        (
+            Conflict::ForeignGateway {
+                name: "vmgw".into(),
+                group: 0,
+                alias: None,
+            },
+            "gateway_interface",
+        ),
         (route("10.0.0.0/24"), "ipv4.pool"),
         (route("fec0::/64"), "ipv6.pool"),
         (tap_flags("multi_queue"), "tap.multi_queue"),

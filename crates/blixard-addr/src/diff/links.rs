@@ -1,14 +1,118 @@
 //! Changes for one planned tap: the create sequence for a new one, and for
 //! one of ours the drift corrected in place (or a conflict when only
-//! recreating it would do).
+//! recreating it would do); and for the gateway device.
 
 use ipnet::IpNet;
 
 use super::{DiffOptions, LinkFate, Out, is_ours};
 use crate::change::Change;
 use crate::conflict::Conflict;
-use crate::plan::{HostPlan, LinkPlan};
+use crate::plan::{GatewayPlan, HostPlan, LinkPlan};
 use crate::state::{ObservedHost, ObservedLink, TunInfo};
+
+/// The gateway device: made (before any tap, so that the kernel finds its
+/// address first when it picks a source for a route through a tap, which
+/// has none) if absent, else brought up and its addresses corrected.
+pub(super) fn gateway_changes(
+    plan: &HostPlan,
+    observed: &ObservedHost,
+    out: &mut Out,
+    conflicts: &mut Vec<Conflict>,
+) {
+    let gw = &plan.gateway;
+    let Some(link) = observed.links.iter().find(|l| l.name == gw.name) else {
+        out.create_tap.push(Change::CreateTap {
+            name: gw.name.clone(),
+            tap: GatewayPlan::tap(),
+            group: plan.ownership.link_group,
+            alias: gw.alias.clone(),
+            mtu: crate::config::TapConfig::default().mtu,
+        });
+        out.up.push(Change::LinkUp {
+            name: gw.name.clone(),
+        });
+        for a in &gw.addresses {
+            out.add_address.push(Change::AddAddress {
+                interface: gw.name.clone(),
+                address: *a,
+            });
+        }
+        return;
+    };
+    if !is_ours(link, &plan.ownership) {
+        conflicts.push(Conflict::ForeignGateway {
+            name: gw.name.clone(),
+            group: link.group,
+            alias: link.alias.clone(),
+        });
+        return;
+    }
+    if !link.up {
+        out.up.push(Change::LinkUp {
+            name: gw.name.clone(),
+        });
+    }
+    address_changes(&gw.name, &gw.addresses, link, out);
+}
+
+/// The addresses of a link of ours brought to `wanted`. Unwanted ones go
+/// after the gateway device's addresses and the taps' proxy entries that
+/// replace them: moving the gateway addresses off the taps never leaves a
+/// guest without them. Deleting a link's last IPv4 address makes the
+/// kernel flush its IPv4 routes (`fib_disable_ip`): those are marked to be
+/// added again, after.
+fn address_changes(name: &str, wanted: &[IpNet], link: &ObservedLink, out: &mut Out) {
+    let v4 = |a: &&IpNet| a.addr().is_ipv4();
+    let mut retired_v4 = false;
+    for extra in link
+        .addresses
+        .iter()
+        .filter(|a| !wanted.contains(a) && !is_link_local(a))
+    {
+        retired_v4 |= extra.addr().is_ipv4();
+        out.retire_address.push(Change::DeleteAddress {
+            interface: name.to_string(),
+            address: *extra,
+        });
+    }
+    if retired_v4 && !wanted.iter().any(|a| v4(&a)) {
+        out.ipv4_routes_flushed.insert(name.to_string());
+    }
+    for missing in wanted.iter().filter(|a| !link.addresses.contains(a)) {
+        out.add_address.push(Change::AddAddress {
+            interface: name.to_string(),
+            address: *missing,
+        });
+    }
+}
+
+/// Our proxy entries on a kept tap brought to the plan's; another
+/// protocol's entry on it is not ours and stays.
+fn proxy_changes(lp: &LinkPlan, link: &ObservedLink, protocol: u8, out: &mut Out) {
+    let name = &lp.vm.interface;
+    for extra in link
+        .proxy_neighbours
+        .iter()
+        .filter(|p| p.protocol == protocol && !lp.proxy_neighbours.contains(&p.address))
+    {
+        out.delete_proxy.push(Change::DeleteProxyNeighbour {
+            interface: name.clone(),
+            address: extra.address,
+        });
+    }
+    for missing in lp.proxy_neighbours.iter().filter(|a| {
+        !link
+            .proxy_neighbours
+            .iter()
+            .any(|p| p.address == **a && p.protocol == protocol)
+    }) {
+        out.add_proxy.push(Change::AddProxyNeighbour {
+            interface: name.clone(),
+            address: *missing,
+            protocol,
+        });
+    }
+}
 
 fn create_sequence(plan: &HostPlan, lp: &LinkPlan, out: &mut Out) {
     let name = lp.vm.interface.clone();
@@ -23,16 +127,17 @@ fn create_sequence(plan: &HostPlan, lp: &LinkPlan, out: &mut Out) {
         out.noqueue.push(Change::AddNoqueue { name: name.clone() });
     }
     out.up.push(Change::LinkUp { name: name.clone() });
-    for a in &lp.addresses {
-        out.add_address.push(Change::AddAddress {
-            interface: name.clone(),
-            address: *a,
-        });
-    }
     for r in &lp.routes {
         out.add_route.push(Change::AddRoute {
             destination: *r,
             interface: name.clone(),
+            protocol: plan.ownership.route_protocol,
+        });
+    }
+    for address in &lp.proxy_neighbours {
+        out.add_proxy.push(Change::AddProxyNeighbour {
+            interface: name.clone(),
+            address: *address,
             protocol: plan.ownership.route_protocol,
         });
     }
@@ -96,22 +201,10 @@ pub(super) fn link_changes(
     if !link.up {
         out.up.push(Change::LinkUp { name: name.clone() });
     }
-    for extra in link
-        .addresses
-        .iter()
-        .filter(|a| !lp.addresses.contains(a) && !is_link_local(a))
-    {
-        out.delete_address.push(Change::DeleteAddress {
-            interface: name.clone(),
-            address: *extra,
-        });
-    }
-    for missing in lp.addresses.iter().filter(|a| !link.addresses.contains(a)) {
-        out.add_address.push(Change::AddAddress {
-            interface: name.clone(),
-            address: *missing,
-        });
-    }
+    // A tap carries no address of ours: the previous layout's gateway
+    // copies (and anything else) go once the gateway device serves.
+    address_changes(name, &[], link, out);
+    proxy_changes(lp, link, plan.ownership.route_protocol, out);
     LinkFate::Kept
 }
 

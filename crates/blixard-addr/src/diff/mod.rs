@@ -12,16 +12,20 @@
 //!
 //! The output order is valid to apply as is, and keeps the host closed at
 //! every step (an apply can stop between any two, on an errno only the
-//! kernel knows): deletions first (routes, addresses, links), then the
-//! taps (create, ownership, marks and MTU, root qdisc before `up` so
-//! multi-queue taps never build an `mq` qdisc), then our firewall
-//! (anti-spoofing, forward and input policy: it matches interface names, so
-//! it needs no tap to exist), and only then what lets traffic in: `up`,
-//! addresses, routes (the kernel refuses routes through a down link),
-//! per-link sysctls (the keys exist once the link does), the other global
-//! sysctls, and last IPv4/IPv6 forwarding. Within a kind, changes follow
-//! the VM index. docs/RELIABILITY.md gives the order with the reason for
-//! each step.
+//! kernel knows): deletions first (routes, proxy entries, links), then the
+//! gateway device and the taps (create, ownership, marks and MTU, root
+//! qdisc before `up` so multi-queue taps never build an `mq` qdisc), then
+//! our firewall (anti-spoofing, forward and input policy: it matches
+//! interface names, so it needs no tap to exist), and only then what lets
+//! traffic in: `up`, the gateway device's addresses, the taps' proxy
+//! entries, per-link sysctls (the keys exist once the link does), then the
+//! addresses no longer wanted (the previous layout's gateway copies on the
+//! taps, gone only once their replacements serve), routes (the kernel
+//! refuses routes through a down link, and flushes a link's IPv4 routes
+//! with its last IPv4 address, so they come after), the other global
+//! sysctls, and last IPv4/IPv6 forwarding. Within a kind, changes
+//! follow the VM index. docs/RELIABILITY.md gives the order with the reason
+//! for each step.
 
 use std::collections::BTreeSet;
 
@@ -38,7 +42,7 @@ mod routes;
 mod sysctls;
 mod teardown;
 
-use links::link_changes;
+use links::{gateway_changes, link_changes};
 pub use per_vm::{firewall_vm_of, unwire_vm, wire_vm};
 use routes::{foreign_routes, route_changes};
 use sysctls::{link_sysctls, set_sysctl, sysctl_needed};
@@ -66,7 +70,7 @@ pub fn is_ours(link: &ObservedLink, ownership: &Ownership) -> bool {
 #[derive(Default)]
 struct Out {
     delete_route: Vec<Change>,
-    delete_address: Vec<Change>,
+    delete_proxy: Vec<Change>,
     delete_link: Vec<Change>,
     create_tap: Vec<Change>,
     set_owner: Vec<Change>,
@@ -75,6 +79,11 @@ struct Out {
     up: Vec<Change>,
     add_address: Vec<Change>,
     add_route: Vec<Change>,
+    add_proxy: Vec<Change>,
+    retire_address: Vec<Change>,
+    /// Links whose IPv4 routes the kernel flushes when `retire_address`
+    /// deletes their last IPv4 address: their routes are added again.
+    ipv4_routes_flushed: BTreeSet<String>,
     sysctl_global: Vec<Change>,
     sysctl_link: Vec<Change>,
     firewall: Vec<Change>,
@@ -92,7 +101,7 @@ impl Out {
             });
         [
             self.delete_route,
-            self.delete_address,
+            self.delete_proxy,
             self.delete_link,
             self.create_tap,
             self.set_owner,
@@ -101,8 +110,10 @@ impl Out {
             self.firewall,
             self.up,
             self.add_address,
-            self.add_route,
+            self.add_proxy,
             self.sysctl_link,
+            self.retire_address,
+            self.add_route,
             sysctl_global,
             forwarding,
         ]
@@ -177,7 +188,12 @@ pub fn reconcile(plan: &HostPlan, observed: &ObservedHost, options: &DiffOptions
     let own = &plan.ownership;
     let mut out = Out::default();
     let mut conflicts = Vec::new();
-    let planned: BTreeSet<&str> = plan.links.iter().map(|l| l.vm.interface.as_str()).collect();
+    let planned: BTreeSet<&str> = plan
+        .links
+        .iter()
+        .map(|l| l.vm.interface.as_str())
+        .chain([plan.gateway.name.as_str()])
+        .collect();
 
     // Ours but not planned: gone, with its addresses and routes, unless a
     // VMM still holds it.
@@ -203,6 +219,7 @@ pub fn reconcile(plan: &HostPlan, observed: &ObservedHost, options: &DiffOptions
         });
     }
 
+    gateway_changes(plan, observed, &mut out, &mut conflicts);
     let mut fates = Vec::with_capacity(plan.links.len());
     for lp in &plan.links {
         let fate = link_changes(plan, lp, observed, options, &mut out, &mut conflicts);

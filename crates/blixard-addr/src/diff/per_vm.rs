@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::links::link_changes;
+use super::links::{gateway_changes, link_changes};
 use super::routes::{foreign_routes, route_changes};
 use super::sysctls::{link_sysctls, set_sysctl, sysctl_needed};
 use super::{DiffOptions, LinkFate, Out, is_ours};
@@ -13,8 +13,8 @@ use crate::layout::VmIndex;
 use crate::plan::{FirewallVm, HostPlan, LinkPlan};
 use crate::state::{ObservedFirewall, ObservedHost};
 
-/// The changes that wire VM `index` alone: its link, addresses, routes and
-/// per-link sysctls, plus the global forwarding sysctls when they are not
+/// The changes that wire VM `index` alone: its link, routes, proxy entry
+/// and per-link sysctls, the gateway device when it is missing, plus the global forwarding sysctls when they are not
 /// set yet, and its firewall set elements (`AddFirewallVm` when our table
 /// exists but differs, the whole table when it is absent). Nothing of any
 /// other VM is touched.
@@ -31,6 +31,9 @@ pub fn wire_vm(
     };
     let mut out = Out::default();
     let mut conflicts = Vec::new();
+    // The host-wide gateway is checked (made only on a host where no VM
+    // is wired yet), as the table and forwarding are.
+    gateway_changes(plan, observed, &mut out, &mut conflicts);
     let fate = link_changes(plan, lp, observed, options, &mut out, &mut conflicts);
     let mut dropped = BTreeSet::new();
     if fate == LinkFate::Created && observed.links.iter().any(|l| l.name == lp.vm.interface) {

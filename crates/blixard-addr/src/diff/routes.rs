@@ -74,11 +74,14 @@ pub(super) fn route_changes(
             continue;
         }
         for dest in &lp.routes {
-            let present = observed.routes.iter().any(|r| {
-                r.protocol == proto
-                    && r.destination == *dest
-                    && r.interface.as_deref() == Some(lp.vm.interface.as_str())
-            });
+            let flushed =
+                dest.addr().is_ipv4() && out.ipv4_routes_flushed.contains(&lp.vm.interface);
+            let present = !flushed
+                && observed.routes.iter().any(|r| {
+                    r.protocol == proto
+                        && r.destination == *dest
+                        && r.interface.as_deref() == Some(lp.vm.interface.as_str())
+                });
             if !present {
                 out.add_route.push(Change::AddRoute {
                     destination: *dest,

@@ -74,9 +74,9 @@ pub struct Vm {
     pub ipv6: Ipv6Addr,
     /// The guest's MAC address.
     pub mac: MacAddr,
-    /// The host's address on every tap, the guest's IPv4 gateway.
+    /// The host's address (on the gateway device), the guest's IPv4 gateway.
     pub gateway_ipv4: Ipv4Addr,
-    /// The host's IPv6 address on every tap, the guest's IPv6 gateway.
+    /// The host's IPv6 address (on the gateway device), the guest's IPv6 gateway.
     pub gateway_ipv6: Ipv6Addr,
 }
 
@@ -163,11 +163,11 @@ impl Layout {
     pub fn interface_template(&self) -> &str {
         &self.interface_template
     }
-    /// The host's IPv4 address on every tap.
+    /// The host's IPv4 address for every VM (the guests' gateway).
     pub fn gateway_ipv4(&self) -> Ipv4Addr {
         self.ipv4_pool.network()
     }
-    /// The host's IPv6 address on every tap.
+    /// The host's IPv6 address for every VM (the guests' gateway).
     pub fn gateway_ipv6(&self) -> Ipv6Addr {
         self.ipv6_pool.network()
     }

@@ -19,6 +19,8 @@ pub struct HostPlan {
     pub layout: Layout,
     /// How our objects are marked.
     pub ownership: Ownership,
+    /// The device of ours that holds the host's gateway addresses.
+    pub gateway: GatewayPlan,
     /// One entry per wired VM, sorted by index.
     pub links: Vec<LinkPlan>,
     /// Sysctls the plan needs.
@@ -113,6 +115,48 @@ impl Default for TapPlan {
     }
 }
 
+/// The device of ours holding the guests' gateway addresses (`10.0.0.0/32`,
+/// `fec0::/128`) once for the whole host: a tap no VMM opens, made before
+/// the VMs' taps. The same address on every tap would put every copy in
+/// one chain of the kernel's address hash, a cost that grows with the
+/// square of the VMs (docs/LAYOUT.md); the host answers the guests' ARP
+/// for an address of another device anyway, and proxy NDP on each tap
+/// ([`LinkPlan::proxy_neighbours`]) answers their neighbour solicitations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct GatewayPlan {
+    /// Its name (`gateway_interface`, `vmgw` by default).
+    pub name: String,
+    /// `ifalias` mark.
+    pub alias: String,
+    /// The gateway addresses, added with `IFA_F_NODAD`: the device never
+    /// has a carrier.
+    pub addresses: Vec<IpNet>,
+}
+
+impl GatewayPlan {
+    /// The gateway device `name` with `addresses`, marked as ours.
+    pub fn new(name: &str, ownership: &Ownership, addresses: Vec<IpNet>) -> Self {
+        Self {
+            name: name.to_string(),
+            alias: ownership.alias_for(name),
+            addresses,
+        }
+    }
+
+    /// The flags it is made with: a plain single-queue tap, with no owner
+    /// so that no VMM but root's can attach to it.
+    pub fn tap() -> TapPlan {
+        TapPlan {
+            multi_queue: false,
+            vnet_hdr: false,
+            owner: None,
+            group: None,
+            owner_required: false,
+        }
+    }
+}
+
 /// Everything about one VM's host side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LinkPlan {
@@ -127,12 +171,17 @@ pub struct LinkPlan {
     /// Attach a root `noqueue` qdisc before `up` (multi-queue taps: avoids
     /// building a 256-child `mq` qdisc).
     pub noqueue: bool,
-    /// Host addresses on the tap (`10.0.0.0/32`, `fec0::/128`), added with
-    /// `IFA_F_NODAD`.
-    pub addresses: Vec<IpNet>,
     /// Routes to the guest through the tap (`10.0.0.N/32`, `fec0::N/128`).
+    /// The tap itself carries no address. The routes name no source
+    /// (`RTA_PREFSRC`): the kernel deletes every IPv4 route with source A
+    /// when *any* copy of A is deleted, which would cut every VM off while
+    /// a host moves from the previous layout (docs/LAYOUT.md).
     pub routes: Vec<IpNet>,
-    /// Per-tap sysctls (strict `rp_filter` when anti-spoofing is on).
+    /// Addresses the host answers neighbour solicitations for on the tap
+    /// (proxy NDP: the IPv6 gateway, which sits on the gateway device).
+    pub proxy_neighbours: Vec<Ipv6Addr>,
+    /// Per-tap sysctls (strict `rp_filter` when anti-spoofing is on;
+    /// `proxy_ndp` and an immediate proxy answer with IPv6).
     pub sysctls: Vec<SysctlPlan>,
 }
 

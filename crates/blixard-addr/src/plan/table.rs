@@ -58,11 +58,22 @@ impl HostPlan {
                 .collect();
             let _ = writeln!(out, "{}", line.join("  ").trim_end());
         }
+        let addresses: Vec<String> = self
+            .gateway
+            .addresses
+            .iter()
+            .map(|a| a.addr().to_string())
+            .collect();
         let _ = writeln!(
             out,
-            "\ngateway: {} / {} on every tap; links in group {}, routes with proto {}",
-            self.layout.gateway_ipv4(),
-            self.layout.gateway_ipv6(),
+            "\ngateway: {} on {}{}; links in group {}, routes with proto {}",
+            addresses.join(" / "),
+            self.gateway.name,
+            if self.ipv6_enabled() {
+                ", every tap answers neighbour solicitations for the IPv6 one"
+            } else {
+                ""
+            },
             self.ownership.link_group,
             self.ownership.route_protocol
         );
@@ -76,7 +87,18 @@ impl HostPlan {
         }
         let per_link: usize = self.links.iter().map(|l| l.sysctls.len()).sum();
         if per_link > 0 {
-            let _ = writeln!(out, "  + {per_link} per-tap (rp_filter = 1)");
+            let each: Vec<String> = self.links[0]
+                .sysctls
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} = {}",
+                        s.key.rsplit('.').next().unwrap_or(&s.key),
+                        s.value
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "  + {per_link} per-tap ({})", each.join(", "));
         }
         let fw = &self.firewall;
         let _ = writeln!(out, "\nfirewall: table inet {}", fw.table);

@@ -3,14 +3,16 @@
 
 use ipnet::IpNet;
 
-use super::validate::{Resolved, check_interface_name, check_not_a_planned_tap, resolve};
+use super::validate::{
+    Resolved, check_gateway_name, check_interface_name, check_not_a_planned_tap, resolve,
+};
 use super::{HostFacts, UNSET_ID};
 use crate::config::Config;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::layout::Layout;
 use crate::plan::{
-    FirewallPlan, FirewallVm, GuestPlan, HostPlan, LinkPlan, Ownership, SysctlCondition,
-    SysctlPlan, TapPlan,
+    FirewallPlan, FirewallVm, GatewayPlan, GuestPlan, HostPlan, LinkPlan, Ownership,
+    SysctlCondition, SysctlPlan, TapPlan,
 };
 use crate::sysctl::{Family, SysctlKey};
 
@@ -102,6 +104,12 @@ fn build(
         check_interface_name(ext)
             .and_then(|()| check_not_a_planned_tap(ext, &resolved.layout, &resolved.indices))
             .map_err(|k| ConfigError::at_key("external_interface", k))?;
+        check_gateway_name(
+            &config.gateway_interface,
+            ext,
+            &resolved.layout,
+            &resolved.indices,
+        )?;
     }
     // The names resolved to ids on the host ($SUDO_USER included); an id
     // the kernel refuses would fail after the first taps were made.
@@ -129,6 +137,11 @@ fn build(
     };
     let gw4 = IpNet::new(layout.gateway_ipv4().into(), 32).expect("/32");
     let gw6 = IpNet::new(layout.gateway_ipv6().into(), 128).expect("/128");
+    let gateway = GatewayPlan::new(
+        &config.gateway_interface,
+        &ownership,
+        if ipv6 { vec![gw4, gw6] } else { vec![gw4] },
+    );
     let mut links = Vec::with_capacity(resolved.indices.len());
     let mut fw_vms = Vec::with_capacity(resolved.indices.len());
     if let Some(only) = only {
@@ -138,28 +151,39 @@ fn build(
         let vm = layout
             .vm(index)
             .map_err(|e| ConfigError::at_key("vms", e))?;
-        let mut addresses = vec![gw4];
         let mut routes = vec![IpNet::V4(vm.ipv4_net())];
-        if ipv6 {
-            addresses.push(gw6);
-            routes.push(IpNet::V6(vm.ipv6_net()));
-        }
-        let sysctls = if config.security.anti_spoofing {
-            vec![always(
+        let mut proxy_neighbours = Vec::new();
+        let mut sysctls = Vec::new();
+        if config.security.anti_spoofing {
+            sysctls.push(always(
                 conf_key(Family::Ipv4, &vm.interface, "rp_filter"),
                 "1",
-            )]
-        } else {
-            Vec::new()
-        };
+            ));
+        }
+        if ipv6 {
+            routes.push(IpNet::V6(vm.ipv6_net()));
+            proxy_neighbours.push(layout.gateway_ipv6());
+            sysctls.push(always(
+                conf_key(Family::Ipv6, &vm.interface, "proxy_ndp"),
+                "1",
+            ));
+            // The kernel delays a proxied answer to a multicast
+            // solicitation by up to 0.8 s (RFC 4861's anycast delay): the
+            // guest's first IPv6 packet would wait for it.
+            sysctls.push(always(
+                SysctlKey::neigh(Family::Ipv6, &vm.interface, "proxy_delay")
+                    .expect("interface names are checked"),
+                "0",
+            ));
+        }
         fw_vms.push(FirewallVm::new(&vm, ipv6));
         links.push(LinkPlan {
             alias: ownership.alias_for(&vm.interface),
             tap: tap.clone(),
             mtu: config.tap.mtu,
             noqueue: config.tap.multi_queue,
-            addresses,
             routes,
+            proxy_neighbours,
             sysctls,
             vm,
         });
@@ -205,6 +229,7 @@ fn build(
     Ok(HostPlan {
         layout,
         ownership,
+        gateway,
         links,
         sysctls,
         firewall,

@@ -106,6 +106,12 @@ pub(super) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
         check_not_a_planned_tap(&config.external_interface, &layout, &indices)
             .map_err(|k| ConfigError::at_key("external_interface", k))?;
     }
+    check_gateway_name(
+        &config.gateway_interface,
+        &config.external_interface,
+        &layout,
+        &indices,
+    )?;
     // The layout checked the pool's largest name; check the largest planned
     // one too, so the error names what will actually be created.
     if let Some(last) = indices.last() {
@@ -213,6 +219,33 @@ pub(super) fn check_not_a_planned_tap(
         }
         _ => Ok(()),
     }
+}
+
+/// The gateway device is a link of ours beside the taps: neither a planned
+/// tap nor the uplink may have its name (the uplink named by the config,
+/// or found by `auto` on the host).
+pub(super) fn check_gateway_name(
+    name: &str,
+    uplink: &str,
+    layout: &Layout,
+    planned: &[VmIndex],
+) -> Result<(), ConfigError> {
+    let at_key = |k| ConfigError::at_key("gateway_interface", k);
+    check_interface_name(name).map_err(at_key)?;
+    if let Some(index) = layout.index_of_interface(name)
+        && planned.binary_search(&index).is_ok()
+    {
+        return Err(at_key(ConfigErrorKind::GatewayIsPlannedTap {
+            name: name.to_string(),
+            index: index.get(),
+        }));
+    }
+    if name == uplink {
+        return Err(at_key(ConfigErrorKind::GatewayIsUplink {
+            name: name.to_string(),
+        }));
+    }
+    Ok(())
 }
 
 fn check_safe(value: &str, dots: bool) -> Result<(), ConfigErrorKind> {

@@ -36,6 +36,23 @@ impl Family {
     }
 }
 
+/// The per-interface trees of a family: device settings (`conf`) and
+/// neighbour-table parameters (`neigh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Tree {
+    Conf,
+    Neigh,
+}
+
+impl Tree {
+    fn name(self) -> &'static str {
+        match self {
+            Tree::Conf => "conf",
+            Tree::Neigh => "neigh",
+        }
+    }
+}
+
 /// A `net.` sysctl key whose every component holds only letters, digits,
 /// `_` and `-`, so that it names a file under `/proc/sys/net` and nothing
 /// else ([`SysctlKey::proc_path`]). `Display` and [`FromStr`] round-trip.
@@ -53,10 +70,11 @@ pub struct SysctlKey(Repr);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Repr {
-    /// `net.{family}.conf.{interface}.{setting}`; the interface may be the
-    /// kernel's `all` or `default`.
-    Conf {
+    /// `net.{family}.{tree}.{interface}.{setting}`; the interface may be
+    /// the kernel's `all` or `default`.
+    PerInterface {
         family: Family,
+        tree: Tree,
         interface: String,
         setting: String,
     },
@@ -78,8 +96,24 @@ impl SysctlKey {
     /// `net.{family}.conf.{interface}.{setting}`: a setting of one
     /// interface (or of the kernel's `all` and `default`).
     pub fn conf(family: Family, interface: &str, setting: &str) -> Result<Self, SysctlKeyError> {
-        let key = Self(Repr::Conf {
+        Self::per_interface(family, Tree::Conf, interface, setting)
+    }
+
+    /// `net.{family}.neigh.{interface}.{setting}`: a neighbour-table
+    /// parameter of one interface (`proxy_delay`).
+    pub fn neigh(family: Family, interface: &str, setting: &str) -> Result<Self, SysctlKeyError> {
+        Self::per_interface(family, Tree::Neigh, interface, setting)
+    }
+
+    fn per_interface(
+        family: Family,
+        tree: Tree,
+        interface: &str,
+        setting: &str,
+    ) -> Result<Self, SysctlKeyError> {
+        let key = Self(Repr::PerInterface {
             family,
+            tree,
             interface: interface.into(),
             setting: setting.into(),
         });
@@ -92,17 +126,40 @@ impl SysctlKey {
         Ok(key)
     }
 
-    /// The family, link and setting of a per-link key; `None` for a
-    /// host-wide one (`all` and `default` included).
+    /// The family, link and setting of a per-link device setting
+    /// (`conf`); `None` for a host-wide one (`all` and `default`
+    /// included) and for a neighbour-table parameter.
     pub fn per_link(&self) -> Option<(Family, &str, &str)> {
         match &self.0 {
-            Repr::Conf {
+            Repr::PerInterface {
+                tree: Tree::Conf,
                 family,
                 interface,
                 setting,
-            } if !matches!(interface.as_str(), "all" | "default") => {
-                Some((*family, interface.as_str(), setting.as_str()))
-            }
+            } if !is_host_wide(interface) => Some((*family, interface.as_str(), setting.as_str())),
+            _ => None,
+        }
+    }
+
+    /// The family, link and parameter of a per-link neighbour-table key
+    /// (`net.ipv6.neigh.vm3.proxy_delay`); `None` for any other.
+    pub fn per_link_neighbour(&self) -> Option<(Family, &str, &str)> {
+        match &self.0 {
+            Repr::PerInterface {
+                tree: Tree::Neigh,
+                family,
+                interface,
+                setting,
+            } if !is_host_wide(interface) => Some((*family, interface.as_str(), setting.as_str())),
+            _ => None,
+        }
+    }
+
+    /// The link a per-link key of either tree belongs to (it goes with the
+    /// link).
+    pub fn link(&self) -> Option<&str> {
+        match &self.0 {
+            Repr::PerInterface { interface, .. } if !is_host_wide(interface) => Some(interface),
             _ => None,
         }
     }
@@ -119,11 +176,17 @@ impl SysctlKey {
 impl fmt::Display for SysctlKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Repr::Conf {
+            Repr::PerInterface {
                 family,
+                tree,
                 interface,
                 setting,
-            } => write!(f, "net.{}.conf.{interface}.{setting}", family.name()),
+            } => write!(
+                f,
+                "net.{}.{}.{interface}.{setting}",
+                family.name(),
+                tree.name()
+            ),
             Repr::Other(key) => f.write_str(key),
         }
     }
@@ -155,9 +218,15 @@ impl FromStr for SysctlKey {
             "ipv6" => Some(Family::Ipv6),
             _ => None,
         };
-        Ok(Self(match (family, &parts[2..]) {
-            (Some(family), ["conf", interface, setting]) => Repr::Conf {
+        let tree = match parts.get(2) {
+            Some(&"conf") => Some(Tree::Conf),
+            Some(&"neigh") => Some(Tree::Neigh),
+            _ => None,
+        };
+        Ok(Self(match (family, tree, &parts[2..]) {
+            (Some(family), Some(tree), [_, interface, setting]) => Repr::PerInterface {
                 family,
+                tree,
                 interface: (*interface).into(),
                 setting: (*setting).into(),
             },
@@ -170,6 +239,11 @@ impl serde::Serialize for SysctlKey {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
+}
+
+/// The kernel's own entries beside the interfaces of a tree.
+fn is_host_wide(interface: &str) -> bool {
+    matches!(interface, "all" | "default")
 }
 
 fn check_component(part: &str) -> Result<(), &'static str> {

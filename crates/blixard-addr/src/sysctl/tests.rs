@@ -91,3 +91,35 @@ fn keys_map_under_proc_sys_net_and_cannot_escape() {
         assert!(e.key.starts_with("net.ipv4.conf."), "{e}");
     }
 }
+
+#[test]
+fn a_neighbour_parameter_belongs_to_its_link_but_is_no_device_setting() {
+    let delay = SysctlKey::neigh(Family::Ipv6, "vm3", "proxy_delay").unwrap();
+    assert_eq!(delay.to_string(), "net.ipv6.neigh.vm3.proxy_delay");
+    assert_eq!("net.ipv6.neigh.vm3.proxy_delay".parse(), Ok(delay.clone()));
+    assert_eq!(delay.link(), Some("vm3"));
+    // The link dump's device settings are IPv4 `conf` only: a neighbour
+    // parameter must never be looked up there.
+    assert_eq!(delay.per_link(), None);
+    assert_eq!(
+        delay.per_link_neighbour(),
+        Some((Family::Ipv6, "vm3", "proxy_delay"))
+    );
+    assert_eq!(
+        "net.ipv6.conf.vm3.proxy_ndp"
+            .parse::<SysctlKey>()
+            .unwrap()
+            .per_link_neighbour(),
+        None
+    );
+    let key = |s: &str| s.parse::<SysctlKey>().unwrap();
+    assert_eq!(key("net.ipv4.conf.vm3.rp_filter").link(), Some("vm3"));
+    for host_wide in [
+        "net.ipv6.neigh.default.proxy_delay",
+        "net.ipv6.conf.all.proxy_ndp",
+        IPV4_FORWARDING,
+    ] {
+        assert_eq!(key(host_wide).link(), None, "{host_wide}");
+    }
+    assert!(SysctlKey::neigh(Family::Ipv6, "vm/3", "proxy_delay").is_err());
+}

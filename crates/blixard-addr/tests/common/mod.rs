@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use blixard_addr::HostPlan;
+use blixard_addr::plan::GatewayPlan;
 use blixard_addr::plan::SysctlCondition;
 use blixard_addr::state::{
-    ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute, RouteKind, TunInfo,
+    ObservedFirewall, ObservedHost, ObservedLink, ObservedProxy, ObservedRoute, RouteKind, TunInfo,
 };
 
 /// The observed state of a host that holds exactly `plan`, built by hand
@@ -34,7 +35,15 @@ pub fn observed_equal_to(plan: &HostPlan) -> ObservedHost {
                 queues: 0,
             }),
             root_noqueue: l.noqueue,
-            addresses: l.addresses.clone(),
+            addresses: Vec::new(),
+            proxy_neighbours: l
+                .proxy_neighbours
+                .iter()
+                .map(|&address| ObservedProxy {
+                    address,
+                    protocol: plan.ownership.route_protocol,
+                })
+                .collect(),
         });
         for r in &l.routes {
             routes.push(ObservedRoute {
@@ -44,12 +53,36 @@ pub fn observed_equal_to(plan: &HostPlan) -> ObservedHost {
                 table: 254,
                 kind: RouteKind::Unicast,
                 gateway: None,
+                source: None,
             });
         }
         for s in &l.sysctls {
             sysctls.insert(s.key.clone(), s.value.clone());
         }
     }
+    // Last, so that `links[i]` is VM i+1's tap.
+    let gateway = GatewayPlan::tap();
+    links.push(ObservedLink {
+        ifindex: 9,
+        name: plan.gateway.name.clone(),
+        group: plan.ownership.link_group,
+        alias: Some(plan.gateway.alias.clone()),
+        up: true,
+        mtu: 1500,
+        tun: Some(TunInfo {
+            tap: true,
+            pi: false,
+            vnet_hdr: gateway.vnet_hdr,
+            multi_queue: gateway.multi_queue,
+            persist: true,
+            owner: None,
+            group: None,
+            queues: 0,
+        }),
+        root_noqueue: false,
+        addresses: plan.gateway.addresses.clone(),
+        proxy_neighbours: Vec::new(),
+    });
     for s in &plan.sysctls {
         let value = match &s.when {
             SysctlCondition::Always => s.value.clone(),
@@ -88,6 +121,7 @@ pub fn plain_link(name: &str) -> ObservedLink {
         tun: None,
         root_noqueue: false,
         addresses: vec![],
+        proxy_neighbours: vec![],
     }
 }
 

@@ -219,13 +219,30 @@ pub fn state_of(group: u32, proto: u8, sysctl_keys: &[&str], table: &str) -> Str
             "ip {family} -j route show table all proto {proto}"
         )) {
             let table = r["table"].as_str().unwrap_or("main");
+            let source = r["prefsrc"]
+                .as_str()
+                .map(|src| format!(" src {src}"))
+                .unwrap_or_default();
             out.push(format!(
-                "route {} dev {} table {table}",
+                "route {} dev {} table {table}{source}",
                 s(&r, "dst"),
                 s(&r, "dev")
             ));
         }
     }
+    let mut proxies: Vec<String> = json("ip -6 -j neigh show proxy")
+        .iter()
+        .map(|p| {
+            format!(
+                "proxy {} dev {} proto {}",
+                s(p, "dst"),
+                s(p, "dev"),
+                s(p, "protocol")
+            )
+        })
+        .collect();
+    proxies.sort();
+    out.extend(proxies);
     for key in sysctl_keys {
         out.push(format!(
             "sysctl {key}={}",
@@ -249,6 +266,12 @@ const FULL_SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv4.conf.vm1.rp_filter", "1"),
     ("net.ipv4.conf.vm2.rp_filter", "1"),
     ("net.ipv4.conf.vm3.rp_filter", "1"),
+    ("net.ipv6.conf.vm1.proxy_ndp", "1"),
+    ("net.ipv6.conf.vm2.proxy_ndp", "1"),
+    ("net.ipv6.conf.vm3.proxy_ndp", "1"),
+    ("net.ipv6.neigh.vm1.proxy_delay", "0"),
+    ("net.ipv6.neigh.vm2.proxy_delay", "0"),
+    ("net.ipv6.neigh.vm3.proxy_delay", "0"),
 ];
 
 /// [`host_state`] for `FULL`, without asking the planner what to read:
@@ -262,9 +285,10 @@ pub fn full_state() -> String {
 /// Asserts that the host holds exactly what `FULL` asks for, from values
 /// written out by hand rather than built by the planner under test: taps
 /// vm1..vm3 (marked, up, multi-queue with vnet_hdr, owner and group root,
-/// MTU 1500, noqueue), the gateways 10.0.0.0/32 and fec0::/128 on each,
-/// one /32 and one /128 route to each VM, the sysctls, and one table of
-/// ours with each VM's set elements.
+/// MTU 1500, noqueue) with no address, the gateway device vmgw holding
+/// 10.0.0.0/32 and fec0::/128, one /32 and one /128 route to each VM, a
+/// proxy entry for fec0:: on each tap, the
+/// sysctls, and one table of ours with each VM's set elements.
 pub fn assert_host_is_full() {
     let state = full_state();
     let mut want = Vec::new();
@@ -273,9 +297,14 @@ pub fn assert_host_is_full() {
             "link vm{i} group=2833 alias=blixard:vm{i} mtu=1500 up=true qdisc=noqueue \
              tun=tap/pi=false/vnet_hdr=true/mq=true/persist=true/user=root/group=root"
         ));
-        want.push(format!("  addr 10.0.0.0/32 dev vm{i}"));
-        want.push(format!("  addr fec0::/128 dev vm{i}"));
     }
+    want.push(
+        "link vmgw group=2833 alias=blixard:vmgw mtu=1500 up=true qdisc=pfifo_fast \
+         tun=tap/pi=false/vnet_hdr=false/mq=false/persist=true/user=-/group=-"
+            .into(),
+    );
+    want.push("  addr 10.0.0.0/32 dev vmgw".into());
+    want.push("  addr fec0::/128 dev vmgw".into());
     let mut routes: Vec<String> = (1..=3)
         .flat_map(|i| {
             [
@@ -286,6 +315,7 @@ pub fn assert_host_is_full() {
         .collect();
     routes.sort();
     want.extend(routes);
+    want.extend((1..=3).map(|i| format!("proxy fec0:: dev vm{i} proto 177")));
     want.extend(FULL_SYSCTLS.iter().map(|(k, v)| format!("sysctl {k}={v}")));
     let head = state
         .split_once("\ntables: ")
@@ -344,7 +374,33 @@ pub fn assert_host_is(plan: &HostPlan) {
         .iter()
         .filter_map(|l| l.strip_prefix("link "))
         .collect();
-    assert_eq!(links.len(), plan.links.len(), "links:\n{state}");
+    assert_eq!(links.len(), plan.links.len() + 1, "links:\n{state}");
+    let gw = &plan.gateway;
+    let gateway = links
+        .iter()
+        .find(|l| l.starts_with(&format!("{} ", gw.name)))
+        .unwrap_or_else(|| panic!("{} missing:\n{state}", gw.name));
+    assert!(
+        gateway.starts_with(&format!(
+            "{} group={} alias={} mtu=1500 up=true ",
+            gw.name, plan.ownership.link_group, gw.alias
+        )),
+        "{gateway}"
+    );
+    let mut have: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("  addr ") && l.ends_with(&format!(" dev {}", gw.name)))
+        .map(|l| l.trim())
+        .collect();
+    have.sort();
+    let mut want: Vec<String> = gw
+        .addresses
+        .iter()
+        .map(|a| format!("addr {a} dev {}", gw.name))
+        .collect();
+    want.sort();
+    assert_eq!(have, want, "addresses of {}:\n{state}", gw.name);
+    let mut proxies = Vec::new();
     let mut routes = Vec::new();
     for lp in &plan.links {
         let name = &lp.vm.interface;
@@ -377,14 +433,8 @@ pub fn assert_host_is(plan: &HostPlan) {
             .filter(|l| l.ends_with(&format!(" dev {name}")) && l.starts_with("  addr "))
             .map(|l| l.trim().to_string())
             .collect();
-        let mut want: Vec<String> = lp
-            .addresses
-            .iter()
-            .map(|a| format!("addr {a} dev {name}"))
-            .collect();
         have.sort();
-        want.sort();
-        assert_eq!(have, want, "addresses of {name}:\n{state}");
+        assert_eq!(have, Vec::<String>::new(), "addresses of {name}:\n{state}");
         routes.extend(lp.routes.iter().map(|r| {
             let dst = if r.prefix_len() == r.max_prefix_len() {
                 r.addr().to_string()
@@ -393,7 +443,21 @@ pub fn assert_host_is(plan: &HostPlan) {
             };
             format!("route {dst} dev {name} table main")
         }));
+        proxies.extend(lp.proxy_neighbours.iter().map(|a| {
+            format!(
+                "proxy {a} dev {name} proto {}",
+                plan.ownership.route_protocol
+            )
+        }));
     }
+    let mut have_proxies: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("proxy "))
+        .collect();
+    have_proxies.sort();
+    proxies.sort();
+    assert_eq!(have_proxies, proxies, "proxy entries:\n{state}");
     let mut have: Vec<String> = lines
         .iter()
         .filter(|l| l.starts_with("route "))
@@ -480,13 +544,4 @@ pub fn assert_unchanged(before: &str, after: &str, what: &str) {
     panic!(
         "{what}:\nonly before: {gone:#?}\nonly after: {new:#?}\n(lines in another order otherwise)"
     );
-}
-
-/// Polls `done` until it holds, failing the test after 10 s.
-pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

@@ -41,6 +41,7 @@ pub fn plan(toml: &str) -> HostPlan {
 pub fn snapshot() -> String {
     sh_ok(
         "ip -d link; ip addr; ip route show table all; ip -6 route show table all; \
+         ip -6 neigh show proxy; \
          nft list ruleset; cat /proc/sys/net/ipv4/ip_forward \
          /proc/sys/net/ipv6/conf/all/forwarding",
     )

@@ -73,14 +73,26 @@ fn the_plans_sysctl_keys_are_typed_keys() {
         ]
     );
     for link in &plan.links {
-        let [rp] = link.sysctls.as_slice() else {
+        let [rp, proxy_ndp, proxy_delay] = link.sysctls.as_slice() else {
             panic!("{:?}", link.sysctls)
         };
-        let key = rp.typed_key().unwrap();
-        assert_eq!(key.to_string(), rp.key);
+        let name = link.vm.interface.as_str();
+        for s in [rp, proxy_ndp, proxy_delay] {
+            let key = s.typed_key().unwrap();
+            assert_eq!(key.to_string(), s.key);
+            assert_eq!(key.link(), Some(name), "{key} goes with its tap");
+        }
         assert_eq!(
-            key.per_link(),
-            Some((Family::Ipv4, link.vm.interface.as_str(), "rp_filter"))
+            rp.typed_key().unwrap().per_link(),
+            Some((Family::Ipv4, name, "rp_filter"))
+        );
+        assert_eq!(
+            proxy_ndp.typed_key().unwrap().per_link(),
+            Some((Family::Ipv6, name, "proxy_ndp"))
+        );
+        assert_eq!(
+            proxy_delay.typed_key().unwrap(),
+            SysctlKey::neigh(Family::Ipv6, name, "proxy_delay").unwrap()
         );
     }
 }

@@ -59,12 +59,20 @@ fn default_plan_matches_the_seed() {
     let l3 = &plan.links[2];
     assert_eq!(l3.vm.interface, "vm3");
     assert_eq!(l3.alias, "blixard:vm3");
+    // The gateway addresses sit once on the gateway device, not on the
+    // taps; each tap proxies the IPv6 one.
+    assert_eq!(plan.gateway.name, "vmgw");
+    assert_eq!(plan.gateway.alias, "blixard:vmgw");
     assert_eq!(
-        l3.addresses,
+        plan.gateway.addresses,
         vec![
             "10.0.0.0/32".parse::<IpNet>().unwrap(),
             "fec0::/128".parse().unwrap()
         ]
+    );
+    assert_eq!(
+        l3.proxy_neighbours,
+        vec!["fec0::".parse::<std::net::Ipv6Addr>().unwrap()]
     );
     assert_eq!(
         l3.routes,
@@ -76,7 +84,19 @@ fn default_plan_matches_the_seed() {
     assert_eq!(l3.tap.owner, Some(1000));
     assert_eq!(l3.tap.group, Some(100));
     assert!(!l3.noqueue);
-    assert_eq!(l3.sysctls[0].key, "net.ipv4.conf.vm3.rp_filter");
+    let tap_keys: Vec<_> = l3
+        .sysctls
+        .iter()
+        .map(|s| (s.key.as_str(), s.value.as_str()))
+        .collect();
+    assert_eq!(
+        tap_keys,
+        [
+            ("net.ipv4.conf.vm3.rp_filter", "1"),
+            ("net.ipv6.conf.vm3.proxy_ndp", "1"),
+            ("net.ipv6.neigh.vm3.proxy_delay", "0"),
+        ]
+    );
     assert_eq!(plan.links[63].routes[1].to_string(), "fec0::40/128");
     let keys: Vec<_> = plan.sysctls.iter().map(|s| s.key.as_str()).collect();
     assert_eq!(
@@ -102,7 +122,12 @@ fn ipv6_disabled_drops_v6_and_ignores_nat_ipv6() {
     let plan = build_plan(&c, &facts()).unwrap();
     let names: Vec<_> = plan.links.iter().map(|l| l.vm.interface.as_str()).collect();
     assert_eq!(names, ["vm1", "vm2", "vm5"]);
-    assert_eq!(plan.links[0].addresses.len(), 1);
+    assert_eq!(
+        plan.gateway.addresses,
+        ["10.0.0.0/32".parse::<IpNet>().unwrap()]
+    );
+    assert!(plan.links[0].proxy_neighbours.is_empty());
+    assert_eq!(plan.links[0].sysctls.len(), 1, "rp_filter only");
     assert_eq!(plan.links[0].routes.len(), 1);
     assert_eq!(plan.sysctls.len(), 1);
     assert!(!plan.firewall.masquerade_ipv6);
@@ -424,3 +449,39 @@ fn resolved_external_interface_is_checked() {
 }
 
 mod carried;
+
+#[test]
+fn the_gateway_name_must_be_its_own() {
+    let err = |toml: &str, facts: &HostFacts| {
+        let config = Config::parse_toml(toml, "network.toml").unwrap();
+        build_plan(&config, facts).unwrap_err()
+    };
+    let e = err("vms = 4\ngateway_interface = \"vm3\"\n", &facts());
+    assert_eq!(e.key.as_deref(), Some("gateway_interface"));
+    assert!(
+        matches!(
+            e.kind,
+            ConfigErrorKind::GatewayIsPlannedTap { index: 3, .. }
+        ),
+        "{e}"
+    );
+    let e = err(
+        "gateway_interface = \"eth1\"\nexternal_interface = \"eth1\"\n",
+        &HostFacts::default(),
+    );
+    assert!(
+        matches!(e.kind, ConfigErrorKind::GatewayIsUplink { .. }),
+        "{e}"
+    );
+    // An uplink found by "auto" on the host is checked at planning.
+    let e = err("gateway_interface = \"eth0\"\n", &facts());
+    assert!(
+        matches!(e.kind, ConfigErrorKind::GatewayIsUplink { .. }),
+        "{e}"
+    );
+    let e = err("gateway_interface = \"a/b\"\n", &facts());
+    assert_eq!(e.key.as_deref(), Some("gateway_interface"));
+    // A tap name outside the planned VMs is free.
+    let config = Config::parse_toml("vms = 4\ngateway_interface = \"vm9\"\n", "n.toml").unwrap();
+    assert_eq!(build_plan(&config, &facts()).unwrap().gateway.name, "vm9");
+}
