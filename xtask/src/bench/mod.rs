@@ -32,7 +32,9 @@ use report::{print_verdicts, report};
 const USAGE: &str = "usage: cargo xtask bench [--runs N] [--counts 64,256,1024,4096] [--json FILE] [--full-baseline] [--per-vm-counts L] [--report-only]
 
   --runs N          runs per case; medians are reported (default 5)
-  --counts LIST     VM counts (default 64,256,1024,4096; above 254 the pool is a /16)
+  --counts LIST     VM counts (default 64,256,1024,4096; above 254 the pool is a /16;
+                    8192 and 16384 on request: `--counts 1024,8192,16384` adds the
+                    per-VM-cost targets, and the floor takes a minute there)
   --json FILE       also write every sample and median as JSON
   --full-baseline   run the one-process-per-step baseline script at every
                     count and every run (by default: every run up to 256 VMs,

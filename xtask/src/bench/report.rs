@@ -40,6 +40,7 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
     )?;
     let mut verdicts = Vec::new();
     let mut json_counts = Vec::new();
+    let mut sizes: Vec<Size> = Vec::new();
     for &count in &opts.counts {
         let baseline = secs(med(count, Contender::Baseline, Step::Setup));
         let floor = secs(med(count, Contender::Floor, Step::Setup));
@@ -157,6 +158,37 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
                 |v| v < 32.0,
             );
         }
+        // Issue 19: the layout's kernel cost close to linear.
+        if count == 8192 {
+            verdict(
+                "apply, 8192 VMs: <= 0.5x the ip -batch floor (the previous layout)".into(),
+                ratio(apply, floor),
+                "x",
+                |v| v <= 0.5,
+            );
+            verdict(
+                "down, 8192 VMs: <= 0.5x the ip -batch floor (the previous layout)".into(),
+                ratio(down, floor),
+                "x",
+                |v| v <= 0.5,
+            );
+        }
+        if count == 16384 {
+            verdict(
+                "16384 VMs: apply, no-op and down ran; peak RSS < 64 MiB".into(),
+                peak_kib
+                    .filter(|_| apply.is_some() && noop.is_some() && down.is_some())
+                    .map(|k| k as f64 / 1024.0),
+                " MiB",
+                |v| v < 64.0,
+            );
+        }
+        sizes.push(Size {
+            vms: count,
+            apply,
+            down,
+            floor,
+        });
 
         let steps: Vec<serde_json::Value> = samples
             .iter()
@@ -188,6 +220,8 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
             "steps": steps,
         }));
     }
+
+    per_vm_table(&sizes, &mut table, &mut verdicts)?;
 
     let machine = machine();
     println!();
@@ -221,4 +255,64 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
         eprintln!("==> wrote {}", path.display());
     }
     Ok(verdicts)
+}
+
+/// One host size's whole-host medians, for the per-VM table.
+struct Size {
+    vms: u32,
+    apply: Option<f64>,
+    down: Option<f64>,
+    floor: Option<f64>,
+}
+
+impl Size {
+    fn per_vm(&self, total: Option<f64>) -> Option<f64> {
+        total.map(|t| t / f64::from(self.vms))
+    }
+}
+
+/// Per-VM cost at each size (flat when the kernel's work is linear), and
+/// issue 19's targets: apply and down per VM at 8192 within 2x of 1024.
+fn per_vm_table(sizes: &[Size], table: &mut String, verdicts: &mut Vec<Verdict>) -> Result<()> {
+    let base = sizes.iter().find(|s| s.vms == 1024);
+    let us = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.0} µs", v * 1e6));
+    let over_base = |size: &Size, pick: fn(&Size) -> Option<f64>| {
+        let at = size.per_vm(pick(size))?;
+        let base = base?;
+        Some(at / base.per_vm(pick(base))?)
+    };
+    let x = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}x"));
+    writeln!(table)?;
+    writeln!(
+        table,
+        "| VMs | apply per VM | down per VM | floor per VM | apply per VM / at 1024 | down per VM / at 1024 |"
+    )?;
+    writeln!(table, "|---|---|---|---|---|---|")?;
+    for size in sizes {
+        let apply_x = over_base(size, |s| s.apply);
+        let down_x = over_base(size, |s| s.down);
+        writeln!(
+            table,
+            "| {} | {} | {} | {} | {} | {} |",
+            size.vms,
+            us(size.per_vm(size.apply)),
+            us(size.per_vm(size.down)),
+            us(size.per_vm(size.floor)),
+            x(apply_x),
+            x(down_x),
+        )?;
+        if size.vms == 8192 {
+            for (what, value) in [("apply", apply_x), ("down", down_x)] {
+                verdicts.push(Verdict {
+                    target: format!("{what} per VM at 8192 VMs: <= 2x that at 1024"),
+                    measured: value
+                        .map_or("no measurement (run with --counts 1024,8192)".into(), |v| {
+                            format!("{v:.2}x")
+                        }),
+                    met: value.is_some_and(|v| v <= 2.0),
+                });
+            }
+        }
+    }
+    Ok(())
 }
