@@ -278,10 +278,11 @@ fn run_case(env: &Env, count: u32, contender: Contender) -> Result<Vec<(Step, Sa
                     label(Step::Apply)
                 );
                 samples.push((Step::Apply, s));
-                let taps = count_lines(&format!("ip -o link show group {OUR_GROUP}"))?;
+                // The VMs' taps and the gateway device.
+                let links = count_lines(&format!("ip -o link show group {OUR_GROUP}"))?;
                 ensure!(
-                    taps == count as usize,
-                    "{}: {taps} taps, expected {count}",
+                    links == count as usize + 1,
+                    "{}: {links} links of ours, expected {count} taps and the gateway device",
                     label(Step::Apply)
                 );
                 let details = sh("ip -d link show vm1")?;
