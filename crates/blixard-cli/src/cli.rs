@@ -131,6 +131,12 @@ pub enum Command {
     },
     /// List allocated indices.
     List,
+    /// Clusters routed by BGP (the `[bgp]` section).
+    Bgp {
+        /// What to do.
+        #[command(subcommand)]
+        command: BgpCommand,
+    },
     /// The config file's JSON schema.
     Schema,
     /// Shell completions.
@@ -150,6 +156,15 @@ pub enum Command {
         /// Output directory.
         dir: PathBuf,
     },
+}
+
+/// `bgp` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BgpCommand {
+    /// Print this host's BIRD 2 configuration: what `apply` writes to
+    /// `bgp.bird_config` (its blocks, its VMs outside them, the sessions
+    /// and their filters).
+    Config,
 }
 
 /// Guest configuration formats.

@@ -5,9 +5,10 @@ use ipnet::IpNet;
 
 use super::validate::{Resolved, check_interface_name, check_not_a_planned_tap, resolve};
 use super::{HostFacts, UNSET_ID};
+use crate::bgp::BgpPlan;
 use crate::config::Config;
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::layout::Layout;
+use crate::layout::{Layout, VmIndex};
 use crate::plan::{
     FirewallPlan, FirewallVm, GuestPlan, HostPlan, LinkPlan, Ownership, SysctlCondition,
     SysctlPlan, TapPlan,
@@ -68,6 +69,18 @@ impl<'a> ValidConfig<'a> {
     /// Its address layout.
     pub fn layout(&self) -> &Layout {
         &self.resolved.layout
+    }
+
+    /// The VM indices the config wires, sorted (with `[bgp]`, this host's
+    /// share of the cluster's pools).
+    pub fn indices(&self) -> &[VmIndex] {
+        &self.resolved.indices
+    }
+
+    /// What this host announces and accepts over BGP (`None` without
+    /// `[bgp]`).
+    pub fn bgp(&self) -> Option<&BgpPlan> {
+        self.resolved.bgp.as_ref()
     }
 
     /// The plan under `facts` (what [`build_plan`] returns).

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use super::UNSET_ID;
 use super::placement;
 use super::selector::{parse_selector, resolve_vms};
+use crate::bgp::BgpPlan;
 use crate::config::{Config, Protocol, QueueError};
 use crate::error::{ConfigError, ConfigErrorKind, LayoutError};
 use crate::layout::{Layout, MAX_INTERFACE_NAME_LEN, VmIndex, is_safe_name_char};
@@ -31,6 +32,7 @@ pub(crate) struct Resolved {
     pub(crate) indices: Vec<VmIndex>,
     pub(crate) rules: Vec<FirewallRule>,
     pub(crate) allow_networks: Vec<IpNet>,
+    pub(crate) bgp: Option<BgpPlan>,
 }
 
 /// Validates everything that needs no host facts.
@@ -166,6 +168,7 @@ pub(super) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
     }
     Ok(Resolved {
         allow_networks: placement::allow_networks(config)?,
+        bgp: crate::bgp::resolve(config, &layout, &indices)?,
         layout,
         indices,
         rules,

@@ -5,6 +5,7 @@
 mod addr;
 mod alloc;
 mod apply;
+mod bgp;
 mod config;
 mod demo;
 mod docs;
@@ -24,10 +25,10 @@ use blixard_host::Host;
 
 pub use config::{Loaded, load_config, netns};
 pub use failure::Failure;
-pub use plans::{host_plan, layout, offline_plan};
+pub use plans::{host_plan, offline_plan};
 use plans::{host_plan_for, render_plan, teardown_plan};
 
-use crate::cli::{Args, Command};
+use crate::cli::{Args, BgpCommand, Command};
 use crate::lock;
 
 /// A progress line for people watching a terminal; pipes and logs stay
@@ -76,6 +77,9 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         Command::Doctor => doctor::run(args, &host, &load_config(args)?),
         Command::Plan => plan::run(args, &host),
         Command::Addr { query } => addr::run(args, &host, query),
+        Command::Bgp {
+            command: BgpCommand::Config,
+        } => bgp::config(args, &load_config(args)?),
         Command::Schema => docs::schema(),
         Command::Completions { shell } => docs::completions(*shell),
         Command::Guest { index, format } => vm::guest(&load_config(args)?, *index, *format),
