@@ -6,6 +6,7 @@
 
 use ipnet::IpNet;
 
+use crate::bgp::RTPROT_BIRD;
 use crate::state::{ObservedRoute, RouteKind};
 
 /// The kernel's `local` routing table: its routes are the kernel's
@@ -46,6 +47,20 @@ pub fn pool_in_the_way<'p>(
 /// Whether `route` is in the way of one of `pools` (see [`pool_in_the_way`]).
 pub fn is_in_the_way(route: &ObservedRoute, pools: &[IpNet], ours_protocol: u8) -> bool {
     pool_in_the_way(route, pools, ours_protocol).is_some()
+}
+
+/// Whether `route` is one BIRD installed for a cluster (`[bgp]`): BIRD's
+/// protocol ([`RTPROT_BIRD`]) and a prefix inside one of `pools` that does
+/// not hold the pool's gateway, which is exactly what our BIRD
+/// configuration accepts from peers (and blackholes for our own blocks).
+/// With `[bgp]` such routes are expected, not in the way; a BIRD route
+/// holding a pool's gateway, or a pool itself, is no route of ours.
+pub fn is_cluster_route(route: &ObservedRoute, pools: &[IpNet]) -> bool {
+    route.protocol == RTPROT_BIRD
+        && route.table != LOCAL_TABLE
+        && pools.iter().any(|pool| {
+            pool.contains(&route.destination) && !route.destination.contains(&pool.network())
+        })
 }
 
 /// Routes the kernel makes for addresses, not to steer traffic.
@@ -173,6 +188,32 @@ mod tests {
             ..route("10.0.0.7/32", Some("eth0"), 2)
         };
         assert_eq!(pool_of(&local_table), None);
+    }
+
+    #[test]
+    fn birds_routes_inside_a_pool_are_a_clusters_but_not_one_holding_the_gateway() {
+        let peer = ObservedRoute {
+            gateway: Some("198.51.100.1".parse().unwrap()),
+            ..route("10.0.0.64/26", Some("eth0"), RTPROT_BIRD)
+        };
+        assert!(is_cluster_route(&peer, &pools()));
+        // Still in the way under the single-host policy: only `[bgp]`
+        // makes it expected (the diff asks both).
+        assert!(is_in_the_way(&peer, &pools(), OURS));
+        let hole = ObservedRoute {
+            kind: RouteKind::Blackhole,
+            ..route("fec0::40/122", None, RTPROT_BIRD)
+        };
+        assert!(is_cluster_route(&hole, &pools()));
+        for foreign in [
+            route("10.0.0.64/26", Some("eth0"), 3),
+            route("10.0.0.0/26", Some("eth0"), RTPROT_BIRD),
+            route("10.0.0.0/24", Some("eth0"), RTPROT_BIRD),
+            route("10.0.0.0/8", Some("eth0"), RTPROT_BIRD),
+            route("192.168.0.0/24", Some("eth0"), RTPROT_BIRD),
+        ] {
+            assert!(!is_cluster_route(&foreign, &pools()), "{foreign:?}");
+        }
     }
 
     #[test]

@@ -29,6 +29,12 @@ use std::fmt::Write;
 use super::{BIRD_KERNEL_METRIC, BgpPlan};
 use crate::layout::VmIndex;
 
+/// BIRD's name of the kernel protocol of IPv4 (its exports are what the
+/// kernel should hold).
+pub const KERNEL4: &str = "blixard_kernel4";
+/// BIRD's name of the kernel protocol of IPv6.
+pub const KERNEL6: &str = "blixard_kernel6";
+
 /// The configuration announcing `plan`'s blocks and those of its VMs
 /// outside them that are in `wired` (see [`BgpPlan::all_lone`]).
 pub fn render(plan: &BgpPlan, wired: &BTreeSet<VmIndex>) -> String {
@@ -159,7 +165,7 @@ impl Family {
         }
         let _ = write!(
             out,
-            "protocol kernel blixard_kernel{v} {{\n\
+            "protocol kernel {kernel} {{\n\
              \x20   {channel} {{\n\
              \x20       import none;\n\
              \x20       export filter {{\n\
@@ -172,6 +178,7 @@ impl Family {
              \x20   persist;\n\
              \x20   graceful restart on;\n\
              }}\n\n",
+            kernel = if v == '4' { KERNEL4 } else { KERNEL6 },
             channel = self.channel,
         );
     }

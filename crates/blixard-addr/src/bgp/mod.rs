@@ -25,6 +25,7 @@ use crate::layout::{Layout, VmIndex};
 
 pub mod bird;
 mod blocks;
+pub mod report;
 
 /// Linux's route protocol number of BIRD (`RTPROT_BIRD`): every route BIRD
 /// installs carries it (`ip route` shows `proto bird`).

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use ipnet::IpNet;
 use proptest::prelude::*;
 
 use super::*;
@@ -248,4 +249,119 @@ fn without_ipv6_the_bird_config_has_no_ipv6_and_a_next_hop_is_rendered_when_name
     assert!(!out.contains("ipv6"), "{out}");
     assert!(!out.contains("blixard_kernel6"), "{out}");
     assert!(out.contains("protocol kernel blixard_kernel4"), "{out}");
+}
+
+fn bird_route(destination: &str) -> crate::state::ObservedRoute {
+    crate::state::ObservedRoute {
+        destination: destination.parse().unwrap(),
+        interface: Some("eth0".into()),
+        protocol: RTPROT_BIRD,
+        table: 254,
+        kind: crate::state::RouteKind::Unicast,
+        gateway: Some("198.51.100.1".parse().unwrap()),
+    }
+}
+
+#[test]
+fn the_report_judges_the_file_the_sessions_and_birds_routes_against_the_kernels() {
+    use report::{BirdAnswer, BirdFacts, ConfigFileState};
+    let text = cluster_config("[\"64-127\", 5]", "").replacen(
+        "[[bgp.peers]]",
+        "bird_config = \"/etc/blixard/bird.conf\"\nbird_socket = \"/run/bird.ctl\"\n[[bgp.peers]]",
+        1,
+    );
+    let plan = plan_of(&text);
+    let mut facts = BirdFacts::new(wired(&[5]));
+    let r = report::report(&plan, &facts);
+    assert_eq!(r.config_file, ConfigFileState::Missing);
+    assert!(!r.in_sync());
+    facts.config_file = Some(bird::render(&plan, &wired(&[5])));
+    assert_eq!(
+        report::report(&plan, &facts).config_file,
+        ConfigFileState::Current
+    );
+    // The file announces VM 5, which is no longer wired: stale.
+    facts.wired.clear();
+    assert_eq!(
+        report::report(&plan, &facts).config_file,
+        ConfigFileState::Stale
+    );
+    facts.wired = wired(&[5]);
+
+    facts.bird = Some(Err(
+        "birdc -s /run/bird.ctl show protocols: Unable to connect".into(),
+    ));
+    let r = report::report(&plan, &facts);
+    assert!(
+        r.bird_error
+            .as_deref()
+            .unwrap()
+            .contains("Unable to connect")
+    );
+    assert!(!r.in_sync());
+
+    facts.kernel_routes = vec![bird_route("10.0.0.128/26"), bird_route("10.0.0.64/26")];
+    facts.bird = Some(Ok(BirdAnswer::new(
+        vec![
+            (
+                "blixard_peer_198_51_100_1".into(),
+                "up".into(),
+                "Established".into(),
+            ),
+            (
+                "blixard_peer_198_51_100_3".into(),
+                "start".into(),
+                "Active Socket: Connection refused".into(),
+            ),
+        ],
+        vec![
+            "10.0.0.64/26".parse().unwrap(),
+            "10.0.0.192/26".parse().unwrap(),
+        ],
+    )));
+    let r = report::report(&plan, &facts);
+    let sessions: Vec<(String, bool)> = r
+        .sessions
+        .iter()
+        .map(|s| (s.state.clone(), s.established))
+        .collect();
+    assert_eq!(
+        sessions,
+        [
+            ("Established".to_string(), true),
+            ("Active Socket: Connection refused".to_string(), false)
+        ]
+    );
+    let shown = |v: &[IpNet]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert_eq!(shown(&r.missing), ["10.0.0.192/26"]);
+    assert_eq!(shown(&r.unexpected), ["10.0.0.128/26"]);
+    assert!(!r.in_sync());
+    facts.kernel_routes = vec![bird_route("10.0.0.192/26"), bird_route("10.0.0.64/26")];
+    let r = report::report(&plan, &facts);
+    assert!(r.in_sync(), "{r:?}");
+    // A session that is not established is reported, not drift.
+    assert!(!r.sessions[1].established);
+}
+
+#[test]
+fn with_bgp_birds_routes_in_the_pools_are_expected_not_in_the_way() {
+    use crate::diff::{DiffOptions, reconcile};
+    use crate::planner::HostFacts;
+    use crate::state::{ObservedFirewall, ObservedHost};
+    let observed = ObservedHost {
+        links: Vec::new(),
+        routes: vec![bird_route("10.0.0.128/26"), bird_route("fd00:b1::80/122")],
+        sysctls: Default::default(),
+        firewall: ObservedFirewall::Absent,
+    };
+    let cluster = Config::from_toml_str(&cluster_config("[\"64-127\"]", ""), "net.toml").unwrap();
+    let plan = crate::planner::build_plan(&cluster, &HostFacts::default()).unwrap();
+    assert!(plan.bgp.is_some());
+    let found = reconcile(&plan, &observed, &DiffOptions::default());
+    assert!(found.in_the_way.is_empty(), "{:?}", found.in_the_way);
+    let mut single = cluster.clone();
+    single.bgp = None;
+    let plan = crate::planner::build_plan(&single, &HostFacts::default()).unwrap();
+    let found = reconcile(&plan, &observed, &DiffOptions::default());
+    assert_eq!(found.in_the_way.len(), 2, "{:?}", found.in_the_way);
 }

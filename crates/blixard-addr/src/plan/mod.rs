@@ -6,6 +6,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::bgp::BgpPlan;
 use crate::config::{Action, Protocol, Selector};
 use crate::layout::{Layout, Vm, VmIndex};
 use crate::sysctl::{SysctlKey, SysctlKeyError};
@@ -30,6 +31,10 @@ pub struct HostPlan {
     /// What every guest and its VMM are handed (DNS, the taps' flags,
     /// queue pairs): all the renderers read beside the VM's mapping.
     pub guest: GuestPlan,
+    /// What the host announces and accepts over BGP (`[bgp]`): its
+    /// blocks, its VMs outside them, its sessions. `None` on a single host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<BgpPlan>,
 }
 
 /// What every guest and its VMM are handed beside the VM's own mapping,

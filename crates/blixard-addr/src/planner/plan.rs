@@ -223,6 +223,7 @@ fn build(
         firewall,
         external_interface: facts.external_interface.clone(),
         guest,
+        bgp: resolved.bgp,
     })
 }
 

@@ -22,12 +22,8 @@ fn state_file() -> PathBuf {
     state_dir().join(STATE_FILE)
 }
 
-/// A refused file is bad input (exit 2): nothing was read or written.
 fn file_failure(what: &str, e: FileError) -> Failure {
-    match e {
-        FileError::Refused { .. } => Failure::BadInput(format!("{what}: {e}")),
-        FileError::Io { .. } => Failure::Failed(format!("{what}: {e}")),
-    }
+    Failure::of_file(what, e)
 }
 
 /// The state directory, made if `create`; `None` when it does not exist.

@@ -6,6 +6,7 @@ mod addr;
 mod alloc;
 mod apply;
 mod bgp;
+mod bird;
 mod config;
 mod demo;
 mod docs;
@@ -23,6 +24,7 @@ use std::process::ExitCode;
 
 use blixard_host::Host;
 
+pub use bird::BirdSync;
 pub use config::{Loaded, load_config, netns};
 pub use failure::Failure;
 pub use plans::{host_plan, offline_plan};

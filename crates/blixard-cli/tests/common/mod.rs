@@ -3,6 +3,8 @@
 //! read back with `ip -j`, `nft` and `/proc/sys`.
 #![allow(dead_code)]
 
+pub mod bird;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
