@@ -50,16 +50,19 @@ pub fn is_in_the_way(route: &ObservedRoute, pools: &[IpNet], ours_protocol: u8) 
 }
 
 /// Whether `route` is one BIRD installed for a cluster (`[bgp]`): BIRD's
-/// protocol ([`RTPROT_BIRD`]) and a prefix inside one of `pools` that does
-/// not hold the pool's gateway, which is exactly what our BIRD
-/// configuration accepts from peers (and blackholes for our own blocks).
-/// With `[bgp]` such routes are expected, not in the way; a BIRD route
-/// holding a pool's gateway, or a pool itself, is no route of ours.
+/// protocol ([`RTPROT_BIRD`]) and either a prefix inside one of `pools`
+/// that does not hold the pool's gateway (what our BIRD configuration
+/// accepts from peers, and blackholes for our own blocks) or the pool
+/// itself, unreachable (the rest of the pool, which no host announces).
+/// With `[bgp]` such routes are expected, not in the way; any other BIRD
+/// route holding a pool's gateway is no route of ours.
 pub fn is_cluster_route(route: &ObservedRoute, pools: &[IpNet]) -> bool {
     route.protocol == RTPROT_BIRD
         && route.table != LOCAL_TABLE
         && pools.iter().any(|pool| {
-            pool.contains(&route.destination) && !route.destination.contains(&pool.network())
+            let inside =
+                pool.contains(&route.destination) && !route.destination.contains(&pool.network());
+            inside || (route.destination == *pool && route.kind == RouteKind::Unreachable)
         })
 }
 
@@ -205,6 +208,11 @@ mod tests {
             ..route("fec0::40/122", None, RTPROT_BIRD)
         };
         assert!(is_cluster_route(&hole, &pools()));
+        let rest = ObservedRoute {
+            kind: RouteKind::Unreachable,
+            ..route("10.0.0.0/24", None, RTPROT_BIRD)
+        };
+        assert!(is_cluster_route(&rest, &pools()));
         for foreign in [
             route("10.0.0.64/26", Some("eth0"), 3),
             route("10.0.0.0/26", Some("eth0"), RTPROT_BIRD),

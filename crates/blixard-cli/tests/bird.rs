@@ -86,9 +86,18 @@ fn apply_wire_and_unwire_keep_birds_configuration_and_status_reports_it() {
         let bird = Bird::start(&scratch.0, "bird", &file);
         // BIRD blackholes the block in the kernel with its protocol; with
         // [bgp] that route in the pool is expected, not in the way.
-        eventually("the block's blackhole", || {
-            sh_ok("ip route show proto bird").contains("blackhole 10.0.0.2/31")
-        });
+        // And makes the rest of the pool unreachable.
+        eventually(
+            "the block's blackhole and the pool's unreachable route",
+            || {
+                let v4 = sh_ok("ip route show proto bird");
+                let v6 = sh_ok("ip -6 route show proto bird");
+                v4.contains("blackhole 10.0.0.2/31")
+                    && v4.contains("unreachable 10.0.0.0/24")
+                    && v6.contains("blackhole fec0::2/127")
+                    && v6.contains("unreachable fec0::/64")
+            },
+        );
         let again = ok(cli(&scratch, &config, &["apply"]));
         assert!(again.contains("no change"), "{again}");
         assert!(
@@ -107,7 +116,11 @@ fn apply_wire_and_unwire_keep_birds_configuration_and_status_reports_it() {
             .iter()
             .map(|p| p.as_str().unwrap())
             .collect();
-        assert_eq!(installed, ["10.0.0.2/31", "fec0::2/127"], "{status}");
+        assert_eq!(
+            installed,
+            ["10.0.0.0/24", "10.0.0.2/31", "fec0::/64", "fec0::2/127"],
+            "{status}"
+        );
         assert_eq!(bgp["expected"], bgp["installed"], "{status}");
         assert_eq!(bgp["sessions"][0]["peer"], "198.51.100.9", "{status}");
         assert_eq!(bgp["sessions"][0]["established"], false, "{status}");
@@ -160,7 +173,7 @@ fn apply_wire_and_unwire_keep_birds_configuration_and_status_reports_it() {
         for line in [
             "PASS bird config: ",
             "WARN bgp session: 198.51.100.9 (AS 64512): ",
-            "PASS bgp routes: the kernel holds the 2 route(s) BIRD exports to it",
+            "PASS bgp routes: the kernel holds the 4 route(s) BIRD exports to it",
         ] {
             assert!(doctor.contains(line), "missing {line:?}:\n{doctor}");
         }

@@ -68,6 +68,7 @@ fn plan(n: u32, multi_queue: bool) -> HostPlan {
             allow_networks: vec![],
             vms: vec![],
             rules: vec![],
+            cluster: false,
         },
         layout,
         ownership,

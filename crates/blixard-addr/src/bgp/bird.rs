@@ -11,7 +11,12 @@
 //!   withdraws an unwired VM at once instead of at the next kernel scan,
 //!   and a route that merely carries our protocol (drift, a hand-made one)
 //!   is never announced;
-//! * `blixard_kernel4`: installs the peers' routes and our blackholes with
+//! * `blixard_pool4`: the whole pool unreachable, exported to the kernel
+//!   only: an address no host announces is refused here rather than sent
+//!   along the default route (the firewall forwards pool addresses off our
+//!   taps unmasqueraded, as other hosts' VMs);
+//! * `blixard_kernel4`: installs the peers' routes, our blackholes and the
+//!   pool's unreachable route with
 //!   BIRD's protocol and [`BIRD_KERNEL_METRIC`]; it learns nothing from the
 //!   kernel, keeps its routes when BIRD stops (`persist`) and, started with
 //!   `bird -R`, until the peers are back (`graceful restart`);
@@ -152,6 +157,17 @@ impl Family {
             }
             out.push_str("}\n\n");
         }
+        if first {
+            out.push_str(
+                "# The rest of the pool: no host announces it, so it is refused here\n\
+                 # (kernel only; the most specific route wins).\n",
+            );
+        }
+        let _ = writeln!(
+            out,
+            "protocol static blixard_pool{} {{\n    {};\n    route {} unreachable;\n}}\n",
+            self.v, self.channel, self.pool
+        );
     }
 
     fn kernel(&self, out: &mut String) {
@@ -159,8 +175,9 @@ impl Family {
         if v == '4' {
             let _ = writeln!(
                 out,
-                "# Into the kernel: the peers' routes and our blackholes, with BIRD's\n\
-                 # protocol and metric {BIRD_KERNEL_METRIC} (a VM wired here keeps its own route).",
+                "# Into the kernel: the peers' routes, our blackholes and the pool's\n\
+                 # unreachable route, with BIRD's protocol and metric {BIRD_KERNEL_METRIC}\n\
+                 # (a VM wired here keeps its own route).",
             );
         }
         let _ = write!(
@@ -169,7 +186,7 @@ impl Family {
              \x20   {channel} {{\n\
              \x20       import none;\n\
              \x20       export filter {{\n\
-             \x20           if proto = \"blixard_blocks{v}\" then accept;\n\
+             \x20           if proto = \"blixard_blocks{v}\" || proto = \"blixard_pool{v}\" then accept;\n\
              \x20           if source = RTS_BGP then accept;\n\
              \x20           reject;\n\
              \x20       }};\n\

@@ -273,6 +273,11 @@ pub struct FirewallPlan {
     pub vms: Vec<FirewallVm>,
     /// User rules in order, first match wins.
     pub rules: Vec<FirewallRule>,
+    /// Whether the pools are a cluster's (`[bgp]`): a pool address no VM of
+    /// this host holds is another host's VM, forwarded to and from without
+    /// masquerade over the interface its route points to, and believed as a
+    /// source only on that interface.
+    pub cluster: bool,
 }
 
 impl FirewallPlan {

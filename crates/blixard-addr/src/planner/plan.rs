@@ -204,6 +204,7 @@ fn build(
         allow_networks: resolved.allow_networks,
         vms: fw_vms,
         rules: resolved.rules,
+        cluster: resolved.bgp.is_some(),
     };
     let guest = GuestPlan {
         dns: config
