@@ -10,8 +10,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use blixard_host::testbed::{Bird, bird_available};
 use blixard_netns::testing::{in_fresh_netns, sh_ok, skip};
-use common::bird::{self, Bird};
 use common::{Scratch, cli, exits, ok, text};
 
 /// VMs 1..=4: the block 2-3, and 1 and 4 alone; a peer that never answers.
@@ -47,11 +47,12 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 
 fn announced_alone(bird: &Bird) -> String {
     bird.birdc_ok(&["show", "route", "protocol", "blixard_vms4"])
+        .unwrap()
 }
 
 #[test]
 fn apply_wire_and_unwire_keep_birds_configuration_and_status_reports_it() {
-    if !bird::available() {
+    if !bird_available() {
         skip(
             "apply_wire_and_unwire_keep_birds_configuration",
             "bird and birdc (apt-get install bird2)",
@@ -83,7 +84,7 @@ fn apply_wire_and_unwire_keep_birds_configuration_and_status_reports_it() {
         );
         sh_ok("ip link show vm4");
 
-        let bird = Bird::start(&scratch.0, "bird", &file);
+        let bird = Bird::start(&scratch.0, "bird", &file).unwrap();
         // BIRD blackholes the block in the kernel with its protocol; with
         // [bgp] that route in the pool is expected, not in the way.
         // And makes the rest of the pool unreachable.

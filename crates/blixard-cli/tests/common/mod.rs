@@ -3,8 +3,6 @@
 //! read back with `ip -j`, `nft` and `/proc/sys`.
 #![allow(dead_code)]
 
-pub mod bird;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
