@@ -147,8 +147,13 @@ pub enum Command {
     /// Build throwaway namespaces (host, guests behind stand-in VMMs, an
     /// upstream), apply, print a connectivity matrix, tear down. Never
     /// touches this machine's own network. `--vms N` sets the guest count
-    /// (default 3).
-    Demo,
+    /// (default 3; with --hosts, per host, default 2).
+    Demo {
+        /// Build a cluster of N hosts (2..=8) on a fabric, each with its
+        /// own BIRD, and probe every VM to every VM on the other hosts.
+        #[arg(long, value_name = "N")]
+        hosts: Option<u8>,
+    },
     /// Writes the man pages, shell completions and example config into DIR
     /// (`cargo xtask docs` regenerates `contrib/` with it).
     #[command(hide = true, name = "__generate-docs")]

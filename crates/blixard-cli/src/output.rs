@@ -162,7 +162,14 @@ fn bgp_status(plan: &BgpPlan, report: &BgpReport) {
         println!("  bird config {}: {state}", path.display());
     }
     if let Some(e) = &report.bird_error {
-        println!("  bird: not answering: {e}");
+        println!("  bird: {e}");
+        if e.contains("No valid tables") {
+            // What BIRD says of a kernel protocol not exporting yet.
+            println!(
+                "  (a BIRD started with -R syncs the kernel once its peers are back, or after {} s)",
+                blixard_addr::bgp::bird::GR_WAIT
+            );
+        }
     }
     for s in &report.sessions {
         println!("  session {} (AS {}): {}", s.peer, s.asn, s.state);
@@ -173,9 +180,10 @@ fn bgp_status(plan: &BgpPlan, report: &BgpReport) {
             "  routes: {} expected from BIRD, {installed} installed (proto bird)",
             expected.len()
         ),
-        None => println!(
+        None if plan.bird_socket.is_none() => println!(
             "  routes: {installed} installed (proto bird); set bgp.bird_socket to compare with BIRD's"
         ),
+        None => println!("  routes: {installed} installed (proto bird)"),
     }
     for p in &report.missing {
         println!("  missing: {p} (BIRD exports it, the kernel lacks it)");

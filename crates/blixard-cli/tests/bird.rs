@@ -181,7 +181,7 @@ fn apply_wire_and_unwire_keep_birds_configuration_and_status_reports_it() {
         drop(bird);
         let doctor = text(&cli(&scratch, &config, &["doctor"]));
         assert!(
-            doctor.contains("FAIL bird: BIRD does not answer"),
+            doctor.contains("FAIL bird: asking BIRD failed: "),
             "{doctor}"
         );
     });

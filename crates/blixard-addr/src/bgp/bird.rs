@@ -34,6 +34,10 @@ use std::fmt::Write;
 use super::{BIRD_KERNEL_METRIC, BgpPlan};
 use crate::layout::VmIndex;
 
+/// Seconds a restarted BIRD (`-R`) waits for its peers before it syncs
+/// the kernel anyway.
+pub const GR_WAIT: u32 = 30;
+
 /// BIRD's name of the kernel protocol of IPv4 (its exports are what the
 /// kernel should hold).
 pub const KERNEL4: &str = "blixard_kernel4";
@@ -77,6 +81,13 @@ fn header(out: &mut String, plan: &BgpPlan) {
         plan.lone_vms.len()
     );
     let _ = writeln!(out, "router id {};\n", plan.router_id);
+    // Started with -R, BIRD keeps the kernel as it was until its peers are
+    // back; a peer that stays down must not hold back the others' routes
+    // for BIRD's default of 240 s (the peers keep ours for 120 s).
+    out.push_str(&format!(
+        "# Graceful restart recovery ends after {GR_WAIT} s even if a peer stays down.\n\
+         graceful restart wait {GR_WAIT};\n\n"
+    ));
     w(
         out,
         "# The interfaces, for the sessions' directly connected next hops.\n\

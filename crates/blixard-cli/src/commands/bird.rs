@@ -170,7 +170,7 @@ pub(super) fn doctor_checks(plan: &HostPlan, report: &BgpReport) -> Vec<Check> {
         checks.push(check(
             Level::Fail,
             "bird",
-            format!("BIRD does not answer: {e}"),
+            format!("asking BIRD failed: {e}"),
             Some(start),
         ));
         return checks;

@@ -9,6 +9,7 @@ mod bgp;
 mod bird;
 mod config;
 mod demo;
+mod demo_cluster;
 mod docs;
 mod doctor;
 mod down;
@@ -96,7 +97,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         }
         Command::Release { what } => alloc::release(what),
         Command::List => alloc::list(args),
-        Command::Demo => demo::run(args),
+        Command::Demo { hosts } => demo::run(args, *hosts),
         Command::TryOpenTap { name } => doctor::try_open_tap(name),
         Command::GenerateDocs { dir } => docs::generate_docs(dir),
     }

@@ -57,7 +57,11 @@ fn one_vm(
         Verb::Wire => bird::Wiring::Wire(index),
         Verb::Unwire => bird::Wiring::Unwire(index),
     };
-    let bird = bird::sync(host, &loaded, &plan, wiring, dry_run)?;
-    output::changes_and_bird(args, &outcome, dry_run, name, bird.as_ref());
+    // The changes are shown even when BIRD then refuses its file: they
+    // were made.
+    let bird = bird::sync(host, &loaded, &plan, wiring, dry_run);
+    let synced = bird.as_ref().ok().and_then(Option::as_ref);
+    output::changes_and_bird(args, &outcome, dry_run, name, synced);
+    bird?;
     Ok(ExitCode::SUCCESS)
 }

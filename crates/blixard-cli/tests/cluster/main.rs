@@ -255,3 +255,26 @@ fn three_hosts_route_their_vms_to_each_other_through_bgp() {
         reachable_both_ways(&nodes[0].guests[&1], &nodes[2].guests[&2]);
     });
 }
+
+#[test]
+fn the_cluster_demo_prints_an_all_green_matrix() {
+    let test = "the_cluster_demo_prints_an_all_green_matrix";
+    if !bird_available() {
+        skip(test, "bird and birdc (apt-get install bird2)");
+        return;
+    }
+    // The demo makes its own namespaces; run it from a fresh one anyway so
+    // a bug in it could never reach the machine's network.
+    in_fresh_netns(test, || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_blixard-net"))
+            .args(["--config", "/dev/null", "demo", "--hosts", "3"])
+            .output()
+            .unwrap();
+        let all = common::text(&out);
+        assert!(out.status.success(), "{all}");
+        // 3 hosts of 2 VMs: each VM to the 4 on other hosts, 4 probes each.
+        assert!(all.contains("96/96 probes ok: all green"), "{all}");
+        assert!(all.contains("host3/vm193 host2/vm129 tcp"), "{all}");
+        assert!(all.contains("every BGP session established"), "{all}");
+    });
+}

@@ -145,15 +145,8 @@ pub fn cluster_matrix(guests: &[(&str, &Guest)]) -> Vec<Probe> {
             let from = format!("{host}/{}", vm.interface);
             let to = format!("{other_host}/{}", other.vm.interface);
             for address in [IpAddr::V4(other.vm.ipv4), IpAddr::V6(other.vm.ipv6)] {
-                let mut push = |kind: &'static str, ok: Result<bool, CouldNotProbe>| {
-                    probes.push(Probe {
-                        from: from.clone(),
-                        to: to.clone(),
-                        kind,
-                        address,
-                        ok: ok.as_ref().is_ok_and(|ok| *ok),
-                        error: ok.err().map(|e| e.to_string()),
-                    });
+                let mut push = |kind: &'static str, result: Result<bool, CouldNotProbe>| {
+                    probes.push(Probe::of(&from, &to, kind, address, result));
                 };
                 push("ping", ping(Some(&guest.ns), address, patience));
                 let seen = tcp_probe(&guest.ns.netns(), address, ECHO_PORT, patience);
