@@ -87,6 +87,11 @@ const TOOLS: &[(&str, &str)] = &[
     // The QEMU tier (crates/blixard-cli/tests/qemu) boots real guests.
     ("qemu-system-x86_64", "qemu-system-x86"),
     ("busybox", "busybox-static"),
+    // The cluster tests check `bgp config` with `bird -p` and run a BIRD
+    // per host namespace, driven with birdc. Debian's package starts no
+    // daemon where services cannot start (containers, policy-rc.d).
+    ("bird", "bird2"),
+    ("birdc", "bird2"),
 ];
 
 /// The QEMU tier's guest kernel: a /boot/vmlinuz-V with its /lib/modules/V

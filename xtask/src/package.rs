@@ -189,6 +189,7 @@ Architecture: {arch}
 Maintainer: blixard-net maintainers <maintainers@users.noreply.r-seed-0c3a1381.example>
 Installed-Size: {installed_kib}
 Depends: nftables, iproute2
+Suggests: bird2
 Section: net
 Priority: optional
 Homepage: https://github.com/blixard/blixard-net
@@ -253,6 +254,8 @@ fn check_inner() -> Result<()> {
         "Package: blixard-net",
         &format!("Version: {}", env!("CARGO_PKG_VERSION")),
         "Depends: nftables, iproute2",
+        // Clusters (`[bgp]`) run BIRD 2; a single host needs none.
+        "Suggests: bird2",
     ] {
         ensure!(
             info.contains(field),

@@ -88,6 +88,22 @@ pub enum AllocError {
         /// The largest index.
         max: u32,
     },
+    /// Every index of this host (its `vms`, in a cluster) is taken.
+    #[error(
+        "this host's {count} VM indices (its `vms`) are all allocated: release one, or give the host more indices that no other host holds"
+    )]
+    HostFull {
+        /// How many indices the host has.
+        count: u32,
+    },
+    /// The requested index is not one of this host's (in a cluster).
+    #[error(
+        "VM index {index} is not one of this host's (its `vms`): in a cluster each host allocates only its own indices"
+    )]
+    NotThisHosts {
+        /// The index asked for.
+        index: u32,
+    },
     /// The requested index is held by another name.
     #[error("VM index {index} is already allocated to {holder:?}")]
     IndexInUse {
@@ -156,6 +172,38 @@ impl Allocations {
         {
             return Err(AllocError::IndexOutOfRange { index, max });
         }
+        self.allocate_from(name, requested, 1..=max, || AllocError::PoolFull { max })
+    }
+
+    /// [`Allocations::allocate`] from `own` only (sorted): a host of a
+    /// cluster hands out only its own indices (its `vms`), which no other
+    /// host holds.
+    pub fn allocate_own(
+        &mut self,
+        name: Option<&str>,
+        requested: Option<u32>,
+        own: &[VmIndex],
+    ) -> Result<(String, VmIndex), AllocError> {
+        if let Some(index) = requested
+            && own.binary_search_by_key(&index, |i| i.get()).is_err()
+        {
+            return Err(AllocError::NotThisHosts { index });
+        }
+        let count = u32::try_from(own.len()).unwrap_or(u32::MAX);
+        self.allocate_from(name, requested, own.iter().map(|i| i.get()), || {
+            AllocError::HostFull { count }
+        })
+    }
+
+    /// The allocation itself, `requested` already checked against what
+    /// may be handed out, else the first free one of `candidates`.
+    fn allocate_from(
+        &mut self,
+        name: Option<&str>,
+        requested: Option<u32>,
+        candidates: impl IntoIterator<Item = u32>,
+        full: impl FnOnce() -> AllocError,
+    ) -> Result<(String, VmIndex), AllocError> {
         if let Some(name) = name {
             if !valid_name(name) {
                 return Err(AllocError::BadName(name.to_string()));
@@ -181,9 +229,12 @@ impl Allocations {
                 }
                 r
             }
-            None => self.lowest_free(max).ok_or(AllocError::PoolFull { max })?,
+            None => self.lowest_free(candidates).ok_or_else(full)?,
         };
-        let index = VmIndex::new(index).map_err(|_| AllocError::IndexOutOfRange { index, max })?;
+        let index = VmIndex::new(index).map_err(|_| AllocError::IndexOutOfRange {
+            index,
+            max: crate::layout::MAX_INDEX,
+        })?;
         let name = match name {
             Some(n) => n.to_string(),
             None => {
@@ -247,10 +298,10 @@ impl Allocations {
             .map(|(n, _)| n.as_str())
     }
 
-    fn lowest_free(&self, max: u32) -> Option<u32> {
+    fn lowest_free(&self, candidates: impl IntoIterator<Item = u32>) -> Option<u32> {
         let used: std::collections::BTreeSet<u32> =
             self.by_name.values().map(|i| i.get()).collect();
-        (1..=max).find(|i| !used.contains(i))
+        candidates.into_iter().find(|i| !used.contains(i))
     }
 }
 
@@ -349,6 +400,27 @@ mod tests {
             })
         );
         assert_eq!(ok.check_range(65535), Ok(()));
+    }
+
+    #[test]
+    fn a_cluster_host_allocates_only_its_own_indices() {
+        let own: Vec<VmIndex> = [65, 66, 70].map(|i| VmIndex::new(i).unwrap()).to_vec();
+        let mut a = Allocations::new();
+        assert_eq!(a.allocate_own(Some("web"), None, &own).unwrap().1.get(), 65);
+        assert_eq!(a.allocate_own(None, Some(70), &own).unwrap().0, "vm-70");
+        assert_eq!(
+            a.allocate_own(Some("db"), Some(5), &own),
+            Err(AllocError::NotThisHosts { index: 5 })
+        );
+        assert_eq!(a.allocate_own(Some("db"), None, &own).unwrap().1.get(), 66);
+        let full = a.allocate_own(Some("x"), None, &own).unwrap_err();
+        assert_eq!(full, AllocError::HostFull { count: 3 });
+        assert!(
+            full.to_string().contains("this host's 3 VM indices"),
+            "{full}"
+        );
+        // Retrying a held name still answers its index.
+        assert_eq!(a.allocate_own(Some("web"), None, &own).unwrap().1.get(), 65);
     }
 
     #[test]

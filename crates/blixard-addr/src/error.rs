@@ -65,6 +65,28 @@ pub enum LayoutError {
     NoSuchVm(String),
 }
 
+/// What an address of `[bgp]` is for, in an error about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BgpRole {
+    /// `bgp.router_id`.
+    RouterId,
+    /// `bgp.peers[N].address`.
+    Peer,
+    /// `bgp.ipv6_next_hop`.
+    Ipv6NextHop,
+}
+
+impl std::fmt::Display for BgpRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BgpRole::RouterId => "the router id",
+            BgpRole::Peer => "a peer",
+            BgpRole::Ipv6NextHop => "the IPv6 next hop",
+        })
+    }
+}
+
 /// What is wrong with a configuration; [`ConfigError`] adds where.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -226,6 +248,48 @@ pub enum ConfigErrorKind {
         /// The protocol asked for.
         protocol: u8,
     },
+    /// A BGP AS number that no session can use.
+    #[error(
+        "AS {asn} is reserved ({reason}); use a private AS such as 64512 (64512..=65534 or 4200000000..=4294967294) or your own"
+    )]
+    ReservedAsn {
+        /// The AS asked for.
+        asn: u32,
+        /// Which reservation it hits.
+        reason: String,
+    },
+    /// An address that cannot play its part in a BGP session (router id,
+    /// peer, next hop).
+    #[error("{address} cannot be {role}: {reason}")]
+    BadBgpAddress {
+        /// The address as given.
+        address: std::net::IpAddr,
+        /// What it was meant to be.
+        role: BgpRole,
+        /// Why it cannot.
+        reason: String,
+    },
+    /// A BGP peer listed twice.
+    #[error("peer {address} is already bgp.peers[{earlier}]: one session per peer")]
+    DuplicatePeer {
+        /// The repeated address.
+        address: std::net::Ipv4Addr,
+        /// The entry that lists it first.
+        earlier: usize,
+    },
+    /// A file path that must be absolute.
+    #[error(
+        "{path:?} is not an absolute path: blixard-net and BIRD run from different directories"
+    )]
+    RelativePath {
+        /// The path as given.
+        path: String,
+    },
+    /// `bgp.bird_socket` without `bgp.bird_config`.
+    #[error(
+        "a socket to reload BIRD needs bgp.bird_config, the file BIRD is to reload: set both, or neither"
+    )]
+    SocketWithoutConfig,
     /// A value the host cannot satisfy (an unknown user, a missing
     /// interface, a foreign route inside a pool), found by the effect side;
     /// carried here so the error still points at the key's line.

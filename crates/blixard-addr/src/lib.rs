@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod bgp;
 pub mod change;
 pub mod config;
 pub mod conflict;

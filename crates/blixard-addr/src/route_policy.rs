@@ -6,6 +6,7 @@
 
 use ipnet::IpNet;
 
+use crate::bgp::RTPROT_BIRD;
 use crate::state::{ObservedRoute, RouteKind};
 
 /// The kernel's `local` routing table: its routes are the kernel's
@@ -46,6 +47,23 @@ pub fn pool_in_the_way<'p>(
 /// Whether `route` is in the way of one of `pools` (see [`pool_in_the_way`]).
 pub fn is_in_the_way(route: &ObservedRoute, pools: &[IpNet], ours_protocol: u8) -> bool {
     pool_in_the_way(route, pools, ours_protocol).is_some()
+}
+
+/// Whether `route` is one BIRD installed for a cluster (`[bgp]`): BIRD's
+/// protocol ([`RTPROT_BIRD`]) and either a prefix inside one of `pools`
+/// that does not hold the pool's gateway (what our BIRD configuration
+/// accepts from peers, and blackholes for our own blocks) or the pool
+/// itself, unreachable (the rest of the pool, which no host announces).
+/// With `[bgp]` such routes are expected, not in the way; any other BIRD
+/// route holding a pool's gateway is no route of ours.
+pub fn is_cluster_route(route: &ObservedRoute, pools: &[IpNet]) -> bool {
+    route.protocol == RTPROT_BIRD
+        && route.table != LOCAL_TABLE
+        && pools.iter().any(|pool| {
+            let inside =
+                pool.contains(&route.destination) && !route.destination.contains(&pool.network());
+            inside || (route.destination == *pool && route.kind == RouteKind::Unreachable)
+        })
 }
 
 /// Routes the kernel makes for addresses, not to steer traffic.
@@ -176,6 +194,37 @@ mod tests {
             ..route("10.0.0.7/32", Some("eth0"), 2)
         };
         assert_eq!(pool_of(&local_table), None);
+    }
+
+    #[test]
+    fn birds_routes_inside_a_pool_are_a_clusters_but_not_one_holding_the_gateway() {
+        let peer = ObservedRoute {
+            gateway: Some("198.51.100.1".parse().unwrap()),
+            ..route("10.0.0.64/26", Some("eth0"), RTPROT_BIRD)
+        };
+        assert!(is_cluster_route(&peer, &pools()));
+        // Still in the way under the single-host policy: only `[bgp]`
+        // makes it expected (the diff asks both).
+        assert!(is_in_the_way(&peer, &pools(), OURS));
+        let hole = ObservedRoute {
+            kind: RouteKind::Blackhole,
+            ..route("fec0::40/122", None, RTPROT_BIRD)
+        };
+        assert!(is_cluster_route(&hole, &pools()));
+        let rest = ObservedRoute {
+            kind: RouteKind::Unreachable,
+            ..route("10.0.0.0/24", None, RTPROT_BIRD)
+        };
+        assert!(is_cluster_route(&rest, &pools()));
+        for foreign in [
+            route("10.0.0.64/26", Some("eth0"), 3),
+            route("10.0.0.0/26", Some("eth0"), RTPROT_BIRD),
+            route("10.0.0.0/24", Some("eth0"), RTPROT_BIRD),
+            route("10.0.0.0/8", Some("eth0"), RTPROT_BIRD),
+            route("192.168.0.0/24", Some("eth0"), RTPROT_BIRD),
+        ] {
+            assert!(!is_cluster_route(&foreign, &pools()), "{foreign:?}");
+        }
     }
 
     #[test]

@@ -131,6 +131,12 @@ pub enum Command {
     },
     /// List allocated indices.
     List,
+    /// Clusters routed by BGP (the `[bgp]` section).
+    Bgp {
+        /// What to do.
+        #[command(subcommand)]
+        command: BgpCommand,
+    },
     /// The config file's JSON schema.
     Schema,
     /// Shell completions.
@@ -141,8 +147,13 @@ pub enum Command {
     /// Build throwaway namespaces (host, guests behind stand-in VMMs, an
     /// upstream), apply, print a connectivity matrix, tear down. Never
     /// touches this machine's own network. `--vms N` sets the guest count
-    /// (default 3).
-    Demo,
+    /// (default 3; with --hosts, per host, default 2).
+    Demo {
+        /// Build a cluster of N hosts (2..=8) on a fabric, each with its
+        /// own BIRD, and probe every VM to every VM on the other hosts.
+        #[arg(long, value_name = "N")]
+        hosts: Option<u8>,
+    },
     /// Writes the man pages, shell completions and example config into DIR
     /// (`cargo xtask docs` regenerates `contrib/` with it).
     #[command(hide = true, name = "__generate-docs")]
@@ -150,6 +161,15 @@ pub enum Command {
         /// Output directory.
         dir: PathBuf,
     },
+}
+
+/// `bgp` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BgpCommand {
+    /// Print this host's BIRD 2 configuration: what `apply` writes to
+    /// `bgp.bird_config` (its blocks, its VMs outside them, the sessions
+    /// and their filters).
+    Config,
 }
 
 /// Guest configuration formats.

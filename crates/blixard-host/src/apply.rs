@@ -1,6 +1,7 @@
 //! Whole-host reconcile: `apply` (observe, diff, execute) and `status`
 //! (observe, diff, report).
 
+use blixard_addr::bgp::RTPROT_BIRD;
 use blixard_addr::diff::{self, DiffOptions};
 use blixard_addr::plan::HostPlan;
 use blixard_addr::state::ObservedFirewall;
@@ -95,10 +96,20 @@ impl Host {
             };
             let mut conflicts = found.in_the_way;
             conflicts.extend(found.left_as_is);
+            let bird_routes = match plan.bgp {
+                Some(_) => observed
+                    .routes
+                    .iter()
+                    .filter(|r| r.protocol == RTPROT_BIRD)
+                    .cloned()
+                    .collect(),
+                None => Vec::new(),
+            };
             Ok(Status {
                 drift: found.changes,
                 firewall_differences,
                 conflicts,
+                bird_routes,
             })
         })
     }

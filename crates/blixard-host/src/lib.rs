@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 mod apply;
+mod cluster;
 mod error;
 mod execute;
 mod facts;

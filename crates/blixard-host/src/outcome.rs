@@ -2,7 +2,7 @@
 //! how a host differs from a plan. Each may grow fields (`#[non_exhaustive]`):
 //! build options with `ApplyOptions::default()` and the `with_` methods.
 
-use blixard_addr::state::{Change, Conflict};
+use blixard_addr::state::{Change, Conflict, ObservedRoute};
 use serde::Serialize;
 
 /// Knobs for [`Host::apply`](crate::Host::apply) and
@@ -74,6 +74,10 @@ pub struct Status {
     /// What `apply` would leave as it is or refuse over: per-VM conflicts
     /// (a held tap) and foreign objects in the way. A report, not an error.
     pub conflicts: Vec<Conflict>,
+    /// With `[bgp]`, the kernel's routes of BIRD's protocol (the peers'
+    /// routes and our blocks' blackholes), for the BGP report.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bird_routes: Vec<ObservedRoute>,
 }
 
 impl Status {

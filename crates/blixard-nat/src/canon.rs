@@ -263,6 +263,15 @@ pub fn normalize(v: &Value) -> Value {
                 if o.contains_key("counter") {
                     return serde_json::json!({ "counter": null });
                 }
+                // The crate keeps fib's flags in a hash set: their order
+                // is not what was meant, nor what nft prints.
+                if let Some(Value::Object(fib)) = o.get("fib") {
+                    let mut fib = fib.clone();
+                    if let Some(flags) = fib.get("flags").cloned() {
+                        fib.insert("flags".into(), sorted(flags));
+                    }
+                    return serde_json::json!({ "fib": normalize(&Value::Object(fib)) });
+                }
                 if let Some(Value::Array(items)) = o.get("set") {
                     let mut items: Vec<Value> = items.iter().map(normalize).collect();
                     if items.len() == 1 {
@@ -305,5 +314,10 @@ mod tests {
         let c =
             serde_json::json!([{"match": {"op": "==", "left": 1, "right": 22}}, {"drop": null}]);
         assert_ne!(normalize(&a), normalize(&c));
+        let fib = |flags: [&str; 2]| serde_json::json!({"fib": {"result": "oif", "flags": flags}});
+        assert_eq!(
+            normalize(&fib(["iif", "saddr"])),
+            normalize(&fib(["saddr", "iif"]))
+        );
     }
 }

@@ -21,7 +21,8 @@
 //! #     masquerade_ipv4: true, masquerade_ipv6: true, anti_spoofing: true,
 //! #     inbound_default: blixard_addr::config::Action::Drop,
 //! #     host_input_default: blixard_addr::config::Action::Accept,
-//! #     host_ports: vec![53], allow_networks: vec![], vms: vec![], rules: vec![] };
+//! #     host_ports: vec![53], allow_networks: vec![], vms: vec![], rules: vec![],
+//! #     cluster: false };
 //! let batch = Nft::render(&plan);
 //! let json = serde_json::to_string(&batch).unwrap();
 //! assert!(json.contains("masquerade"));

@@ -345,6 +345,7 @@ mod tests {
             allow_networks: vec![],
             vms: vec![],
             rules: vec![],
+            cluster: false,
         }
     }
 

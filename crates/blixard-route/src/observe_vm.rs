@@ -8,7 +8,9 @@ use blixard_addr::state::{ObservedFirewall, ObservedHost, ObservedRoute};
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressMessage, AddressScope};
 use netlink_packet_route::link::LinkAttribute;
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteFlags, RouteMessage};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteType,
+};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::requests::family_of;
@@ -152,9 +154,14 @@ impl Session {
                 IpNet::V6(n) => RouteAddress::Inet6(n.addr()),
             }));
         let what = format!("route to {destination}");
-        let Some(RouteNetlinkMessage::NewRoute(r)) =
-            self.get(RouteNetlinkMessage::GetRoute(request), &what)?
-        else {
+        let reply = match self.get(RouteNetlinkMessage::GetRoute(request), &what) {
+            Err(RouteError::Netlink(e)) => match e.errno().and_then(refusing_type) {
+                Some(kind) => return self.refusing_route(destination, kind, names),
+                None => return Err(e.into()),
+            },
+            other => other?,
+        };
+        let Some(RouteNetlinkMessage::NewRoute(r)) = reply else {
             return Ok(None);
         };
         let oif = r.attributes.iter().find_map(|a| match a {
@@ -173,5 +180,50 @@ impl Session {
         }
         let by_name: HashMap<u32, &str> = names.iter().map(|(i, n)| (*i, n.as_str())).collect();
         Ok(observed_route(&r, &by_name))
+    }
+}
+
+impl Session {
+    /// The route a lookup of `destination` refused through (a blackhole,
+    /// unreachable or prohibit route answers a lookup with its errno, not
+    /// itself, even with `RTM_F_FIB_MATCH`): the longest route of that
+    /// `kind` holding it, from a dump the kernel filters by type, so the
+    /// cost follows those few routes, not the host's.
+    fn refusing_route(
+        &mut self,
+        destination: &IpNet,
+        kind: RouteType,
+        names: &HashMap<u32, String>,
+    ) -> Result<Option<ObservedRoute>, RouteError> {
+        let mut request = RouteMessage::default();
+        request.header.address_family = family_of(destination);
+        request.header.kind = kind;
+        let by_name: HashMap<u32, &str> = names.iter().map(|(i, n)| (*i, n.as_str())).collect();
+        let found = self.dump(
+            RouteNetlinkMessage::GetRoute(request),
+            &format!("routes refusing {destination}"),
+            |m| match m {
+                RouteNetlinkMessage::NewRoute(r) if r.header.kind == kind => {
+                    observed_route(&r, &by_name)
+                }
+                _ => None,
+            },
+        )?;
+        Ok(found
+            .into_iter()
+            .filter(|r| r.destination.contains(destination))
+            .max_by_key(|r| r.destination.prefix_len()))
+    }
+}
+
+/// The route type whose lookup fails with `errno` (the kernel's
+/// `fib_props`): blackhole `EINVAL`, unreachable `EHOSTUNREACH`, prohibit
+/// `EACCES`.
+fn refusing_type(errno: i32) -> Option<RouteType> {
+    match nix::errno::Errno::from_raw(errno) {
+        nix::errno::Errno::EINVAL => Some(RouteType::BlackHole),
+        nix::errno::Errno::EHOSTUNREACH => Some(RouteType::Unreachable),
+        nix::errno::Errno::EACCES => Some(RouteType::Prohibit),
+        _ => None,
     }
 }

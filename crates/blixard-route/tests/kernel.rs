@@ -65,6 +65,7 @@ fn plan(n: u32, multi_queue: bool) -> HostPlan {
             allow_networks: vec![],
             vms: vec![],
             rules: vec![],
+            cluster: false,
         },
         gateway: GatewayPlan::new(
             "vmgw",
@@ -91,6 +92,7 @@ fn plan(n: u32, multi_queue: bool) -> HostPlan {
         ],
         external_interface: None,
         guest: Default::default(),
+        bgp: None,
     }
 }
 
@@ -1154,6 +1156,55 @@ fn observe_vm_sees_what_the_whole_host_observation_sees_of_that_vm_and_what_is_i
             )));
         },
     );
+}
+
+#[test]
+fn observe_vm_reports_the_blackhole_unreachable_or_prohibit_route_a_lookup_refuses_through() {
+    in_fresh_netns("observe_vm_reports_refusing_routes", || {
+        // A lookup through these answers EINVAL, EHOSTUNREACH or EACCES,
+        // not the route: a cluster host blackholes its own blocks.
+        sh_ok(
+            "ip route add blackhole 10.0.0.0/26 proto 12 && ip route add blackhole 10.0.0.2/31 && \
+             ip -6 route add blackhole fec0::2/127 && ip route add unreachable 10.0.0.64/26 && \
+             ip route add prohibit 10.0.0.128/26",
+        );
+        let layout = Layout::default();
+        let seen = |index: u32| {
+            let vm = layout.vm_at(index).unwrap();
+            let scope = VmObserveScope {
+                interface: vm.interface.clone(),
+                gateway: "vmgw".into(),
+                destinations: vec![IpNet::V4(vm.ipv4_net()), IpNet::V6(vm.ipv6_net())],
+                sysctls: vec![],
+            };
+            let mut found: Vec<(String, RouteKind)> = Session::new()
+                .unwrap()
+                .observe_vm(&scope, &|_| None)
+                .unwrap()
+                .routes
+                .iter()
+                .map(|r| (r.destination.to_string(), r.kind))
+                .collect();
+            found.sort();
+            found
+        };
+        assert_eq!(
+            seen(3),
+            [
+                ("10.0.0.2/31".to_string(), RouteKind::Blackhole),
+                ("fec0::2/127".to_string(), RouteKind::Blackhole),
+            ],
+            "the longest refusing route, in each family"
+        );
+        assert_eq!(
+            seen(70),
+            [("10.0.0.64/26".to_string(), RouteKind::Unreachable)]
+        );
+        assert_eq!(
+            seen(130),
+            [("10.0.0.128/26".to_string(), RouteKind::Prohibit)]
+        );
+    });
 }
 
 /// The default layout's pools.

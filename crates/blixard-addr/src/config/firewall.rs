@@ -1,6 +1,8 @@
 //! The `[firewall]` section of the config and the rule endpoints it
 //! resolves to.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use ipnet::IpNet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -95,4 +97,16 @@ pub enum Selector {
     Any,
     /// An address range.
     Cidr(#[schemars(with = "String")] IpNet),
+    /// VMs named in a cluster (`[bgp]`) of which some live on other hosts:
+    /// the taps of those on this host, the addresses of the others.
+    ClusterVms {
+        /// Taps of the named VMs this host wires.
+        local: Vec<String>,
+        /// IPv4 addresses of the named VMs on other hosts.
+        #[schemars(with = "Vec<String>")]
+        remote_ipv4: Vec<Ipv4Addr>,
+        /// Their IPv6 addresses, when VMs have IPv6.
+        #[schemars(with = "Vec<String>")]
+        remote_ipv6: Vec<Ipv6Addr>,
+    },
 }

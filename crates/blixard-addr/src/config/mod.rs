@@ -13,6 +13,7 @@ use crate::error::{ConfigError, ConfigErrorKind, LayoutError};
 use crate::layout::Layout;
 use crate::planner::ValidConfig;
 
+mod bgp;
 mod defaults;
 mod firewall;
 mod location;
@@ -20,6 +21,7 @@ mod queues;
 
 #[doc(no_inline)]
 pub use crate::plan::ALIAS_PREFIX;
+pub use bgp::{BgpConfig, BgpPeerConfig};
 pub use defaults::{
     DEFAULT_GATEWAY_INTERFACE, DEFAULT_INTERFACE_TEMPLATE, DEFAULT_IPV4_POOL, DEFAULT_IPV6_POOL,
     DEFAULT_LINK_GROUP, DEFAULT_NFT_TABLE, DEFAULT_ROUTE_PROTOCOL, DEFAULT_VMS,
@@ -33,7 +35,8 @@ pub use queues::QueueError;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Which VMs to wire: a count (`64` means 1..=64) or a list of indices and
-    /// ranges (`[1, 2, "10-20"]`).
+    /// ranges (`[1, 2, "10-20"]`). With `[bgp]`, this host's indices in the
+    /// cluster's pools, which no other host may hold.
     pub vms: VmSelection,
     /// Tap owner: a user name or a numeric uid. Default: `$SUDO_USER`, else root.
     pub owner: Option<String>,
@@ -63,6 +66,9 @@ pub struct Config {
     pub firewall: FirewallConfig,
     /// How our objects are marked on the host.
     pub ownership: OwnershipConfig,
+    /// This host in a cluster routed by BGP; absent, a single host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<BgpConfig>,
 }
 
 impl Default for Config {
@@ -87,6 +93,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             firewall: FirewallConfig::default(),
             ownership: OwnershipConfig::default(),
+            bgp: None,
         }
     }
 }

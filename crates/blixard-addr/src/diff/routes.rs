@@ -119,6 +119,11 @@ pub(super) fn foreign_routes(
         if on_ours {
             continue;
         }
+        // In a cluster the peers' routes (and our blocks' blackholes) are
+        // BIRD's, inside the pools: expected.
+        if plan.bgp.is_some() && crate::route_policy::is_cluster_route(r, &pools) {
+            continue;
+        }
         let Some(pool) = crate::route_policy::pool_in_the_way(r, &pools, own.route_protocol) else {
             continue;
         };

@@ -6,6 +6,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::bgp::BgpPlan;
 use crate::config::{Action, Protocol, Selector};
 use crate::layout::{Layout, Vm, VmIndex};
 use crate::sysctl::{SysctlKey, SysctlKeyError};
@@ -32,6 +33,10 @@ pub struct HostPlan {
     /// What every guest and its VMM are handed (DNS, the taps' flags,
     /// queue pairs): all the renderers read beside the VM's mapping.
     pub guest: GuestPlan,
+    /// What the host announces and accepts over BGP (`[bgp]`): its
+    /// blocks, its VMs outside them, its sessions. `None` on a single host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<BgpPlan>,
 }
 
 /// What every guest and its VMM are handed beside the VM's own mapping,
@@ -317,6 +322,11 @@ pub struct FirewallPlan {
     pub vms: Vec<FirewallVm>,
     /// User rules in order, first match wins.
     pub rules: Vec<FirewallRule>,
+    /// Whether the pools are a cluster's (`[bgp]`): a pool address no VM of
+    /// this host holds is another host's VM, forwarded to and from without
+    /// masquerade over the interface its route points to, and believed as a
+    /// source only on that interface.
+    pub cluster: bool,
 }
 
 impl FirewallPlan {

@@ -4,7 +4,8 @@
 //! An endpoint can stand for VMs, for the host, for the networks beyond
 //! the host, or several of these:
 //!
-//! * `vmN`, `vmA-vmB`: VMs;
+//! * `vmN`, `vmA-vmB`: VMs (in a cluster, those `vms` does not wire are
+//!   other hosts' and matched by their addresses);
 //! * `any`: VMs and the networks beyond, never the host (a rule about the
 //!   host says `host`);
 //! * `host`: the host; `external`: the networks beyond the external
@@ -63,7 +64,7 @@ struct Roles {
 
 fn roles(sel: &Selector, scope: &Scope) -> Roles {
     match sel {
-        Selector::Vms(_) => Roles {
+        Selector::Vms(_) | Selector::ClusterVms { .. } => Roles {
             vm: true,
             host: false,
             beyond: false,

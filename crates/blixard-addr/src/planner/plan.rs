@@ -7,9 +7,10 @@ use super::validate::{
     Resolved, check_gateway_name, check_interface_name, check_not_a_planned_tap, resolve,
 };
 use super::{HostFacts, UNSET_ID};
+use crate::bgp::BgpPlan;
 use crate::config::Config;
 use crate::error::{ConfigError, ConfigErrorKind};
-use crate::layout::Layout;
+use crate::layout::{Layout, VmIndex};
 use crate::plan::{
     FirewallPlan, FirewallVm, GatewayPlan, GuestPlan, HostPlan, LinkPlan, Ownership,
     SysctlCondition, SysctlPlan, TapPlan,
@@ -70,6 +71,18 @@ impl<'a> ValidConfig<'a> {
     /// Its address layout.
     pub fn layout(&self) -> &Layout {
         &self.resolved.layout
+    }
+
+    /// The VM indices the config wires, sorted (with `[bgp]`, this host's
+    /// share of the cluster's pools).
+    pub fn indices(&self) -> &[VmIndex] {
+        &self.resolved.indices
+    }
+
+    /// What this host announces and accepts over BGP (`None` without
+    /// `[bgp]`).
+    pub fn bgp(&self) -> Option<&BgpPlan> {
+        self.resolved.bgp.as_ref()
     }
 
     /// The plan under `facts` (what [`build_plan`] returns).
@@ -215,6 +228,7 @@ fn build(
         allow_networks: resolved.allow_networks,
         vms: fw_vms,
         rules: resolved.rules,
+        cluster: resolved.bgp.is_some(),
     };
     let guest = GuestPlan {
         dns: config
@@ -235,6 +249,7 @@ fn build(
         firewall,
         external_interface: facts.external_interface.clone(),
         guest,
+        bgp: resolved.bgp,
     })
 }
 

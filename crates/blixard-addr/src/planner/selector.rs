@@ -69,12 +69,26 @@ fn parse_range(range: &str) -> Option<(u32, u32)> {
     (a <= b).then_some((a, b))
 }
 
+/// How a rule reads a VM that `vms` does not wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unplanned {
+    /// On a single host: a mistake, refused.
+    Refused,
+    /// In a cluster (`[bgp]`): another host's VM, matched by its
+    /// addresses (IPv6 too when VMs have it).
+    OtherHost {
+        /// Whether VMs have IPv6.
+        ipv6: bool,
+    },
+}
+
 /// Parses a rule endpoint: `vmN` (an interface name of the layout),
 /// `vmA-vmB`, `host`, `external`, `any`, a CIDR or a bare address.
 pub(crate) fn parse_selector(
     text: &str,
     layout: &Layout,
     planned: &[VmIndex],
+    unplanned: Unplanned,
 ) -> Result<Selector, ConfigErrorKind> {
     let bad = |reason: &str| ConfigErrorKind::BadSelector {
         selector: text.to_string(),
@@ -98,6 +112,9 @@ pub(crate) fn parse_selector(
     }
     if let Some(index) = layout.index_of_interface(text) {
         if !is_planned(index) {
+            if let Unplanned::OtherHost { ipv6 } = unplanned {
+                return Ok(other_hosts(layout, Vec::new(), &[index], ipv6));
+            }
             return Err(ConfigErrorKind::VmNotPlanned {
                 selector: text.to_string(),
                 index: index.get(),
@@ -115,6 +132,20 @@ pub(crate) fn parse_selector(
         if lo > hi {
             return Err(bad("the first VM of a range must not be after the last"));
         }
+        let names = planned
+            .iter()
+            .filter(|i| (lo..=hi).contains(i))
+            .map(|i| layout.interface_name(i.get()))
+            .collect();
+        if let Unplanned::OtherHost { ipv6 } = unplanned {
+            let remote: Vec<VmIndex> = (lo.get()..=hi.get())
+                .filter_map(|n| layout.index(n).ok())
+                .filter(|i| !is_planned(*i))
+                .collect();
+            if !remote.is_empty() {
+                return Ok(other_hosts(layout, names, &remote, ipv6));
+            }
+        }
         for end in [lo, hi] {
             if !is_planned(end) {
                 return Err(ConfigErrorKind::VmNotPlanned {
@@ -123,11 +154,6 @@ pub(crate) fn parse_selector(
                 });
             }
         }
-        let names = planned
-            .iter()
-            .filter(|i| (lo..=hi).contains(i))
-            .map(|i| layout.interface_name(i.get()))
-            .collect();
         return Ok(Selector::Vms(names));
     }
     Err(bad(&format!(
@@ -136,4 +162,22 @@ pub(crate) fn parse_selector(
         layout.interface_name(1),
         layout.interface_name(2)
     )))
+}
+
+/// VMs of which some (`remote`) are other hosts' in a cluster: those by
+/// their addresses, the rest (`local`) by their taps.
+fn other_hosts(layout: &Layout, local: Vec<String>, remote: &[VmIndex], ipv6: bool) -> Selector {
+    let vms: Vec<_> = remote
+        .iter()
+        .map(|i| layout.vm(*i).expect("an index of the layout"))
+        .collect();
+    Selector::ClusterVms {
+        local,
+        remote_ipv4: vms.iter().map(|vm| vm.ipv4).collect(),
+        remote_ipv6: if ipv6 {
+            vms.iter().map(|vm| vm.ipv6).collect()
+        } else {
+            Vec::new()
+        },
+    }
 }

@@ -9,7 +9,8 @@ use ipnet::IpNet;
 
 use super::UNSET_ID;
 use super::placement;
-use super::selector::{parse_selector, resolve_vms};
+use super::selector::{Unplanned, parse_selector, resolve_vms};
+use crate::bgp::BgpPlan;
 use crate::config::{Config, Protocol, QueueError};
 use crate::error::{ConfigError, ConfigErrorKind, LayoutError};
 use crate::layout::{Layout, MAX_INTERFACE_NAME_LEN, VmIndex, is_safe_name_char};
@@ -31,6 +32,7 @@ pub(crate) struct Resolved {
     pub(crate) indices: Vec<VmIndex>,
     pub(crate) rules: Vec<FirewallRule>,
     pub(crate) allow_networks: Vec<IpNet>,
+    pub(crate) bgp: Option<BgpPlan>,
 }
 
 /// Validates everything that needs no host facts.
@@ -132,6 +134,13 @@ pub(super) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
     // time (60k rules took 8 s comparing each with all before it).
     let mut by_match: HashMap<u64, Vec<usize>> = HashMap::new();
     let scope = placement::Scope::new(&layout, config);
+    // In a cluster a rule may name the VMs of other hosts.
+    let unplanned = match config.bgp {
+        Some(_) => Unplanned::OtherHost {
+            ipv6: config.ipv6.enabled,
+        },
+        None => Unplanned::Refused,
+    };
     for (i, rule) in config.firewall.rules.iter().enumerate() {
         let key = |field: &str| format!("firewall.rules[{i}].{field}");
         if rule.port.is_some() && !matches!(rule.protocol, Some(Protocol::Tcp | Protocol::Udp)) {
@@ -140,9 +149,9 @@ pub(super) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
                 ConfigErrorKind::PortWithoutProtocol,
             ));
         }
-        let from = parse_selector(&rule.from, &layout, &indices)
+        let from = parse_selector(&rule.from, &layout, &indices, unplanned)
             .map_err(|k| ConfigError::at_key(key("from"), k))?;
-        let to = parse_selector(&rule.to, &layout, &indices)
+        let to = parse_selector(&rule.to, &layout, &indices, unplanned)
             .map_err(|k| ConfigError::at_key(key("to"), k))?;
         let mut resolved = FirewallRule {
             from,
@@ -172,6 +181,7 @@ pub(super) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
     }
     Ok(Resolved {
         allow_networks: placement::allow_networks(config)?,
+        bgp: crate::bgp::resolve(config, &layout, &indices)?,
         layout,
         indices,
         rules,

@@ -22,12 +22,8 @@ fn state_file() -> PathBuf {
     state_dir().join(STATE_FILE)
 }
 
-/// A refused file is bad input (exit 2): nothing was read or written.
 fn file_failure(what: &str, e: FileError) -> Failure {
-    match e {
-        FileError::Refused { .. } => Failure::BadInput(format!("{what}: {e}")),
-        FileError::Io { .. } => Failure::Failed(format!("{what}: {e}")),
-    }
+    Failure::of_file(what, e)
 }
 
 /// The state directory, made if `create`; `None` when it does not exist.
@@ -80,16 +76,21 @@ pub fn alloc(
     name: Option<&str>,
     index: Option<u32>,
 ) -> Result<ExitCode, Failure> {
-    let layout = super::layout(loaded)?;
+    let valid = loaded.validated()?;
+    let layout = valid.layout().clone();
     let _lock = super::take_lock("blixard-net alloc")?;
     let dir = open_state_dir(true)?.expect("created when missing");
     let mut allocations = load_allocations(Some(&dir))?;
     allocations
         .check_range(layout.max_index())
         .map_err(|e| Failure::BadInput(format!("{}: {e}", state_file().display())))?;
-    let (name, vm_index) = allocations
-        .allocate(name, index, layout.max_index())
-        .map_err(|e| Failure::BadInput(e.to_string()))?;
+    // In a cluster the indices are the address space of every host: a host
+    // hands out only its own.
+    let allocated = match valid.bgp() {
+        Some(_) => allocations.allocate_own(name, index, valid.indices()),
+        None => allocations.allocate(name, index, layout.max_index()),
+    };
+    let (name, vm_index) = allocated.map_err(|e| Failure::BadInput(e.to_string()))?;
     save_allocations(&dir, &allocations)?;
     let vm = layout
         .vm(vm_index)

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use blixard_host::{ApplyOptions, Host};
 
-use super::{Failure, host_plan, load_config, lock_unless_dry_run, progress};
+use super::{Failure, bird, host_plan, load_config, lock_unless_dry_run, progress};
 use crate::cli::Args;
 use crate::output;
 
@@ -30,7 +30,12 @@ pub fn run(
         .with_dry_run(dry_run)
         .with_allow_recreate(allow_recreate);
     let outcome = host.apply(&plan, &options).map_err(|e| loaded.failure(e))?;
-    output::changes(args, &outcome, dry_run, "apply");
+    // The changes are shown even when BIRD then refuses its file: they
+    // were made.
+    let bird = bird::sync(host, &loaded, &plan, bird::Wiring::Apply, dry_run);
+    let synced = bird.as_ref().ok().and_then(Option::as_ref);
+    output::changes_and_bird(args, &outcome, dry_run, "apply", synced);
+    bird?;
     Ok(if outcome.left_as_is.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -15,11 +15,14 @@ use crate::cli::Args;
 /// two relay threads).
 const MAX_GUESTS: u32 = 16;
 
-pub fn run(args: &Args) -> Result<ExitCode, Failure> {
+pub fn run(args: &Args, hosts: Option<u8>) -> Result<ExitCode, Failure> {
     if args.netns.is_some() {
         return Err(Failure::BadInput(
             "demo makes its own namespaces; --netns does not apply".into(),
         ));
+    }
+    if let Some(hosts) = hosts.filter(|&h| h != 1) {
+        return cluster(args, hosts);
     }
     let guests = args.vms.unwrap_or(3);
     if guests == 0 || guests > MAX_GUESTS {
@@ -78,6 +81,29 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
     })
 }
 
+/// `demo --hosts N`.
+fn cluster(args: &Args, hosts: u8) -> Result<ExitCode, Failure> {
+    let max = super::demo_cluster::MAX_HOSTS;
+    if !(2..=max).contains(&hosts) {
+        return Err(Failure::BadInput(format!(
+            "--hosts {hosts}: the demo builds 2..={max} hosts (1 is the single-host demo)"
+        )));
+    }
+    let guests = args.vms.unwrap_or(2);
+    if guests == 0 || guests > MAX_GUESTS {
+        return Err(Failure::BadInput(format!(
+            "--vms {guests}: the demo runs 1..={MAX_GUESTS} guests per host"
+        )));
+    }
+    let probes = super::demo_cluster::run(&load_config(args)?, hosts, guests)?;
+    print_matrix(args, &probes);
+    Ok(if probes.iter().all(|p| p.ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn print_matrix(args: &Args, probes: &[Probe]) {
     if args.json {
         println!(
@@ -86,13 +112,26 @@ fn print_matrix(args: &Args, probes: &[Probe]) {
         );
         return;
     }
+    // Wide enough for the cluster's `host1/vm64` and its IPv6 addresses.
+    let name = probes
+        .iter()
+        .map(|p| p.from.len().max(p.to.len()))
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let address = probes
+        .iter()
+        .map(|p| p.address.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(14);
     println!(
-        "{:<10} {:<10} {:<5} {:<14} result",
+        "{:<name$} {:<name$} {:<5} {:<address$} result",
         "from", "to", "kind", "address"
     );
     for p in probes {
         println!(
-            "{:<10} {:<10} {:<5} {:<14} {}",
+            "{:<name$} {:<name$} {:<5} {:<address$} {}",
             p.from,
             p.to,
             p.kind,

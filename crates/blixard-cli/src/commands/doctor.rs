@@ -13,14 +13,14 @@ use super::{Failure, Loaded, offline_plan};
 use crate::cli::Args;
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
-enum Level {
+pub(super) enum Level {
     Pass,
     Warn,
     Fail,
 }
 
 #[derive(Debug, Serialize)]
-struct Check {
+pub(super) struct Check {
     level: Level,
     name: &'static str,
     detail: String,
@@ -28,7 +28,12 @@ struct Check {
     fix: Option<String>,
 }
 
-fn check(level: Level, name: &'static str, detail: impl Into<String>, fix: Option<&str>) -> Check {
+pub(super) fn check(
+    level: Level,
+    name: &'static str,
+    detail: impl Into<String>,
+    fix: Option<&str>,
+) -> Check {
     Check {
         level,
         name,
@@ -244,6 +249,9 @@ pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failur
             (Level::Fail, "foreign objects")
         };
         checks.push(check(level, name, conflict.to_string(), None));
+    }
+    if let Some(report) = super::bird::report(host, loaded, &plan, &status)? {
+        checks.extend(super::bird::doctor_checks(&plan, &report));
     }
     if let Some(check) = owner_can_open(host, &plan) {
         checks.push(check);

@@ -4,6 +4,8 @@ use std::fmt;
 
 use blixard_host::HostError;
 
+use crate::files::FileError;
+
 /// Why a command failed, and so its exit code.
 #[derive(Debug)]
 pub enum Failure {
@@ -14,6 +16,16 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// A file of ours that could not be read or written, `what` naming it:
+    /// a refused one is bad input (exit 2), nothing was read or written;
+    /// the OS failing is a failure.
+    pub fn of_file(what: &str, e: FileError) -> Failure {
+        match e {
+            FileError::Refused { .. } => Failure::BadInput(format!("{what}: {e}")),
+            FileError::Io { .. } => Failure::Failed(format!("{what}: {e}")),
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Failure::BadInput(_) => 2,

@@ -5,8 +5,11 @@
 mod addr;
 mod alloc;
 mod apply;
+mod bgp;
+mod bird;
 mod config;
 mod demo;
+mod demo_cluster;
 mod docs;
 mod doctor;
 mod down;
@@ -22,12 +25,13 @@ use std::process::ExitCode;
 
 use blixard_host::Host;
 
+pub use bird::BirdSync;
 pub use config::{Loaded, load_config, netns};
 pub use failure::Failure;
-pub use plans::{host_plan, layout, offline_plan};
+pub use plans::{host_plan, offline_plan};
 use plans::{host_plan_for, render_plan, teardown_plan};
 
-use crate::cli::{Args, Command};
+use crate::cli::{Args, BgpCommand, Command};
 use crate::lock;
 
 /// A progress line for people watching a terminal; pipes and logs stay
@@ -76,6 +80,9 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         Command::Doctor => doctor::run(args, &host, &load_config(args)?),
         Command::Plan => plan::run(args, &host),
         Command::Addr { query } => addr::run(args, &host, query),
+        Command::Bgp {
+            command: BgpCommand::Config,
+        } => bgp::config(args, &load_config(args)?),
         Command::Schema => docs::schema(),
         Command::Completions { shell } => docs::completions(*shell),
         Command::Guest { index, format } => vm::guest(&load_config(args)?, *index, *format),
@@ -90,7 +97,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         }
         Command::Release { what } => alloc::release(what),
         Command::List => alloc::list(args),
-        Command::Demo => demo::run(args),
+        Command::Demo { hosts } => demo::run(args, *hosts),
         Command::TryOpenTap { name } => doctor::try_open_tap(name),
         Command::GenerateDocs { dir } => docs::generate_docs(dir),
     }

@@ -83,11 +83,6 @@ pub(super) fn render_plan(loaded: &Loaded, index: u32) -> Result<HostPlan, Failu
     )
 }
 
-/// The validated layout of the config (no host access needed).
-pub fn layout(loaded: &Loaded) -> Result<blixard_addr::Layout, Failure> {
-    Ok(loaded.validated()?.layout().clone())
-}
-
 /// The plan of the validated config, or with `only` the plan narrowed to
 /// that VM (per-VM commands: their cost must not grow with the host).
 fn plan_with(

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use blixard_host::{ApplyOptions, Host};
 
-use super::{Failure, host_plan_for, load_config, lock_unless_dry_run, teardown_plan};
+use super::{Failure, bird, host_plan_for, load_config, lock_unless_dry_run, teardown_plan};
 use crate::cli::Args;
 use crate::output;
 
@@ -53,6 +53,15 @@ fn one_vm(
         Verb::Unwire => host.unwire_vm(&plan, index, dry_run),
     }
     .map_err(|e| loaded.failure(e))?;
-    output::changes(args, &outcome, dry_run, name);
+    let wiring = match verb {
+        Verb::Wire => bird::Wiring::Wire(index),
+        Verb::Unwire => bird::Wiring::Unwire(index),
+    };
+    // The changes are shown even when BIRD then refuses its file: they
+    // were made.
+    let bird = bird::sync(host, &loaded, &plan, wiring, dry_run);
+    let synced = bird.as_ref().ok().and_then(Option::as_ref);
+    output::changes_and_bird(args, &outcome, dry_run, name, synced);
+    bird?;
     Ok(ExitCode::SUCCESS)
 }

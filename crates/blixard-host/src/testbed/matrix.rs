@@ -31,6 +31,27 @@ pub struct Probe {
     pub error: Option<String>,
 }
 
+impl Probe {
+    /// The probe of `kind` from `from` to `to` at `address`: through when
+    /// `result` says so, with why when it could not be made.
+    pub(super) fn of(
+        from: &str,
+        to: &str,
+        kind: &'static str,
+        address: IpAddr,
+        result: Result<bool, CouldNotProbe>,
+    ) -> Probe {
+        Probe {
+            from: from.into(),
+            to: to.into(),
+            kind,
+            address,
+            ok: result.as_ref().is_ok_and(|ok| *ok),
+            error: result.err().map(|e| e.to_string()),
+        }
+    }
+}
+
 /// Host <-> VM, VM <-> VM and VM -> upstream over IPv4 and IPv6 (ping and
 /// TCP), from a thread inside the host namespace.
 pub fn connectivity_matrix(guests: &[Guest], upstream: &Upstream) -> Vec<Probe> {
@@ -47,14 +68,7 @@ pub fn connectivity_matrix(guests: &[Guest], upstream: &Upstream) -> Vec<Probe> 
                     kind: &'static str,
                     address: IpAddr,
                     ok: Result<bool, CouldNotProbe>| {
-        probes.push(Probe {
-            from: from.into(),
-            to: to.into(),
-            kind,
-            address,
-            ok: ok.as_ref().is_ok_and(|ok| *ok),
-            error: ok.err().map(|e| e.to_string()),
-        });
+        probes.push(Probe::of(from, to, kind, address, ok));
     };
     for guest in guests {
         let vm = &guest.vm;

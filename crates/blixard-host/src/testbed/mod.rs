@@ -7,12 +7,19 @@
 //! address it uses lives inside namespaces it made. Only with the `testbed`
 //! feature (it needs `blixard_netns::testing`).
 
+mod bird;
+mod cluster;
 mod matrix;
 mod network;
 mod probe;
 #[cfg(test)]
 mod tests;
 
+pub use bird::{Bird, available as bird_available};
+pub use cluster::{
+    FABRIC_LINK, FABRIC_SELF, FABRIC_V4, FABRIC_V6, Fabric, FabricHost, cluster_matrix,
+    fabric_ipv4, fabric_ipv6,
+};
 pub use matrix::{Probe, connectivity_matrix};
 pub use network::{Guest, Upstream};
 pub use probe::{CouldNotProbe, echo_server, ping, ping_with, tcp_probe};

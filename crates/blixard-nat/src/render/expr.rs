@@ -107,6 +107,17 @@ pub(super) fn reject_unreachable() -> Statement<'static> {
     )))
 }
 
+/// `fib saddr . iif oif missing`: no route back to the source leaves by
+/// the interface the packet came in on (a strict reverse-path check).
+pub(super) fn fib_saddr_iif_missing() -> Statement<'static> {
+    use nftables::expr::{Fib, FibFlag, FibResult};
+    let fib = Expression::Named(NamedExpression::Fib(Fib {
+        result: FibResult::Oif,
+        flags: [FibFlag::Saddr, FibFlag::Iif].into_iter().collect(),
+    }));
+    m_eq(fib, Expression::Boolean(false))
+}
+
 pub(super) fn counter() -> Statement<'static> {
     Statement::Counter(Counter::Anonymous(None))
 }

@@ -18,6 +18,7 @@ use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 mod expr;
 mod rules;
+mod user;
 
 use expr::*;
 pub use rules::rules;

@@ -2,16 +2,16 @@
 //! anti-spoofing, host input, masquerade and the user's rules where
 //! [`RuleChain`] placed them.
 
-use blixard_addr::config::{Protocol, Selector};
-use blixard_addr::plan::{FirewallPlan, FirewallRule, RuleChain};
+use blixard_addr::plan::{FirewallPlan, RuleChain};
 use ipnet::IpNet;
 use nftables::expr::{Expression, MetaKey};
 use nftables::stmt::Statement;
 
 use super::expr::{
-    accept, concat_saddr, counter, ct_state, drop, family, m_eq, m_neq, meta, net, payload, prefix,
-    reject_unreachable, s, set_of, set_ref, verdict,
+    accept, concat_saddr, counter, ct_state, drop, family, fib_saddr_iif_missing, m_eq, m_neq,
+    meta, net, payload, prefix, reject_unreachable, s, set_of, set_ref, verdict,
 };
+use super::user::user_rule;
 use super::{
     CHAIN_FORWARD, CHAIN_INPUT, CHAIN_OUTPUT, CHAIN_POSTROUTING, CHAIN_PREROUTING, SET_IFACES,
     SET_V4, SET_V6,
@@ -30,7 +30,7 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
         plan.rules
             .iter()
             .filter(move |r| r.chains.contains(&chain))
-            .filter_map(move |r| user_rule(r, ext))
+            .flat_map(move |r| user_rule(r, ext))
     };
 
     // Anti-spoofing runs at priority raw, before conntrack and before any
@@ -61,16 +61,20 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
                 drop(),
             ],
         ));
+        // In a cluster a pool source off our taps is another host's VM:
+        // believed only on the interface the route back to it leaves by
+        // (a strict reverse-path check), so no VM can send with another's
+        // address and a local VM's address never arrives from outside.
         for pool in &pools {
-            out.push((
-                p,
-                vec![
-                    m_eq(payload(family(pool), "saddr"), net(*pool)),
-                    m_neq(meta(MetaKey::Iifname), s("lo")),
-                    counter(),
-                    drop(),
-                ],
-            ));
+            let mut rule = vec![
+                m_eq(payload(family(pool), "saddr"), net(*pool)),
+                m_neq(meta(MetaKey::Iifname), s("lo")),
+            ];
+            if plan.cluster {
+                rule.push(fib_saddr_iif_missing());
+            }
+            rule.extend([counter(), drop()]);
+            out.push((p, rule));
         }
     }
 
@@ -80,7 +84,9 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
     out.push((f, vec![ct_state(&["established", "related"]), accept()]));
     // A pool address no tap of ours holds would follow the default route
     // out, masqueraded: answer it as unreachable instead, whoever sent it.
-    for pool in &pools {
+    // In a cluster it is another host's VM (BIRD makes the rest of the pool
+    // unreachable).
+    for pool in pools.iter().filter(|_| !plan.cluster) {
         out.push((
             f,
             vec![
@@ -109,6 +115,28 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
             accept(),
         ],
     ));
+    // VMs of other hosts, after the user rules (which may name them): both
+    // ways over whatever interface their route points to; the source of
+    // what comes in was checked at prerouting.
+    for pool in pools.iter().filter(|_| plan.cluster) {
+        let fam = family(pool);
+        out.push((
+            f,
+            vec![
+                m_eq(meta(MetaKey::Iifname), set_ref(SET_IFACES)),
+                m_eq(payload(fam, "daddr"), net(*pool)),
+                accept(),
+            ],
+        ));
+        out.push((
+            f,
+            vec![
+                m_eq(meta(MetaKey::Oifname), set_ref(SET_IFACES)),
+                m_eq(payload(fam, "saddr"), net(*pool)),
+                accept(),
+            ],
+        ));
+    }
     if let Some(ext) = ext {
         out.push((
             f,
@@ -228,101 +256,27 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
     out.extend(placed(RuleChain::OutputToVms).map(|r| (o, r)));
 
     // Masquerade only what leaves by the external interface: VM <-> VM and
-    // VM -> host keep their source addresses.
+    // VM -> host keep their source addresses, and so, in a cluster, does
+    // traffic to other hosts' VMs (which may leave by the same interface).
     if let Some(ext) = ext {
-        let p = CHAIN_POSTROUTING;
-        if plan.masquerade_ipv4 {
-            out.push((
-                p,
-                vec![
-                    m_eq(meta(MetaKey::Oifname), s(ext)),
-                    m_eq(payload("ip", "saddr"), net(IpNet::V4(plan.ipv4_pool))),
-                    Statement::Masquerade(None),
-                ],
-            ));
-        }
-        if let (true, Some(pool)) = (plan.masquerade_ipv6, plan.ipv6_pool) {
-            out.push((
-                p,
-                vec![
-                    m_eq(meta(MetaKey::Oifname), s(ext)),
-                    m_eq(payload("ip6", "saddr"), net(IpNet::V6(pool))),
-                    Statement::Masquerade(None),
-                ],
-            ));
+        let masqueraded = [
+            (plan.masquerade_ipv4, Some(IpNet::V4(plan.ipv4_pool))),
+            (plan.masquerade_ipv6, plan.ipv6_pool.map(IpNet::V6)),
+        ]
+        .into_iter()
+        .filter_map(|(on, pool)| pool.filter(|_| on));
+        for pool in masqueraded {
+            let fam = family(&pool);
+            let mut rule = vec![
+                m_eq(meta(MetaKey::Oifname), s(ext)),
+                m_eq(payload(fam, "saddr"), net(pool)),
+            ];
+            if plan.cluster {
+                rule.push(m_neq(payload(fam, "daddr"), net(pool)));
+            }
+            rule.push(Statement::Masquerade(None));
+            out.push((CHAIN_POSTROUTING, rule));
         }
     }
     out
-}
-
-/// Matches of one user rule, or `None` when it cannot be written: an
-/// `external` endpoint while the external interface is unresolved (the
-/// planner refuses rules that can never match, IPv4 and IPv6 CIDRs in one
-/// rule among them; this only keeps nft from rejecting the whole batch).
-fn user_rule(r: &FirewallRule, ext: Option<&str>) -> Option<Vec<Statement<'static>>> {
-    let mut stmts = Vec::new();
-    let mut family: Option<&'static str> = None;
-    for (sel, iface_key, addr_field) in [
-        (&r.from, MetaKey::Iifname, "saddr"),
-        (&r.to, MetaKey::Oifname, "daddr"),
-    ] {
-        match sel {
-            Selector::Any | Selector::Host => {}
-            Selector::External => stmts.push(m_eq(meta(iface_key), s(ext?))),
-            Selector::Vms(names) => {
-                let mut names = names.clone();
-                names.sort();
-                names.dedup();
-                stmts.push(m_eq(
-                    meta(iface_key),
-                    set_of(names.into_iter().map(s).collect()),
-                ));
-            }
-            Selector::Cidr(cidr) => {
-                let fam = match cidr {
-                    IpNet::V4(_) => "ip",
-                    IpNet::V6(_) => "ip6",
-                };
-                if family.is_some_and(|f| f != fam) {
-                    return None;
-                }
-                family = Some(fam);
-                stmts.push(m_eq(payload(fam, addr_field), net(*cidr)));
-            }
-        }
-    }
-    match (r.protocol, r.port) {
-        (Some(Protocol::Tcp), Some(port)) => stmts.push(m_eq(
-            payload("tcp", "dport"),
-            Expression::Number(port.into()),
-        )),
-        (Some(Protocol::Udp), Some(port)) => stmts.push(m_eq(
-            payload("udp", "dport"),
-            Expression::Number(port.into()),
-        )),
-        (Some(Protocol::Tcp), None) => stmts.push(m_eq(meta(MetaKey::L4proto), s("tcp"))),
-        (Some(Protocol::Udp), None) => stmts.push(m_eq(meta(MetaKey::L4proto), s("udp"))),
-        (Some(Protocol::Icmp), _) => {
-            let proto = match family {
-                Some("ip") => s("icmp"),
-                Some(_) => s("ipv6-icmp"),
-                None => set_of(vec![s("icmp"), s("ipv6-icmp")]),
-            };
-            stmts.push(m_eq(meta(MetaKey::L4proto), proto));
-        }
-        (None, Some(port)) => {
-            stmts.push(m_eq(
-                meta(MetaKey::L4proto),
-                set_of(vec![s("tcp"), s("udp")]),
-            ));
-            stmts.push(m_eq(
-                payload("th", "dport"),
-                Expression::Number(port.into()),
-            ));
-        }
-        (None, None) => {}
-    }
-    stmts.push(counter());
-    stmts.push(verdict(r.action));
-    Some(stmts)
 }

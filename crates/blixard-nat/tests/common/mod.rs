@@ -45,6 +45,7 @@ pub fn plan(n: u32, ext: Option<&str>) -> FirewallPlan {
         allow_networks: Vec::new(),
         vms: (1..=n).map(vm).collect(),
         rules: Vec::new(),
+        cluster: false,
     }
 }
 
