@@ -26,20 +26,6 @@ pub struct Flow {
     pub dst_port: u16,
 }
 
-impl Flow {
-    /// The same flow seen from the other end (its reply).
-    pub fn reversed(&self) -> Flow {
-        Flow {
-            src_mac: self.dst_mac,
-            dst_mac: self.src_mac,
-            src_ip: self.dst_ip,
-            dst_ip: self.src_ip,
-            src_port: self.dst_port,
-            dst_port: self.src_port,
-        }
-    }
-}
-
 /// A UDP frame of exactly `size` bytes (Ethernet header included, no FCS):
 /// the payload starts with a sequence number the sender rewrites per frame
 /// with [`set_seq`]. The UDP checksum is 0 (none), which IPv4 allows and
