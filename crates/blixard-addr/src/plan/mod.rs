@@ -275,6 +275,14 @@ impl FirewallPlan {
     pub fn pools(&self) -> Vec<IpNet> {
         vm_pools(self.ipv4_pool, self.ipv6_pool)
     }
+
+    /// The pools whose VM <-> VM traffic bypasses connection tracking, each
+    /// with the gateway address that stays tracked; empty when a user rule
+    /// judges VM <-> VM traffic or anti-spoofing is off (see
+    /// `planner/placement.rs`).
+    pub fn untracked_between_vms(&self) -> Vec<(IpNet, std::net::IpAddr)> {
+        crate::planner::untracked_between_vms(self)
+    }
 }
 
 /// The one list of VM pools, for a plan ([`FirewallPlan::pools`]) and for

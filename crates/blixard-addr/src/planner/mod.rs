@@ -13,6 +13,7 @@ mod plan;
 mod selector;
 mod validate;
 
+pub(crate) use placement::untracked_between_vms;
 pub use plan::{ValidConfig, build_plan, build_vm_plan};
 pub use validate::{MAX_MTU, MAX_NFT_TABLE_LEN, MIN_IPV6_MTU, MIN_MTU};
 

@@ -27,7 +27,7 @@ use ipnet::IpNet;
 use crate::config::{Config, Selector};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::layout::Layout;
-use crate::plan::{FirewallRule, RuleChain, vm_pools};
+use crate::plan::{FirewallPlan, FirewallRule, RuleChain, vm_pools};
 
 /// What the planner knows about the addresses a rule may name.
 pub(crate) struct Scope {
@@ -51,6 +51,33 @@ impl Scope {
             no_external: config.external_interface == "none",
         }
     }
+}
+
+/// The pools whose traffic between two VMs can skip connection tracking,
+/// each with the host's gateway in it (traffic to the gateway stays
+/// tracked: the host's input policy is stateful). VM <-> VM needs no
+/// state otherwise: the forward policy accepts it whichever way it goes,
+/// and it is never masqueraded. Empty when anti-spoofing is off (the bypass
+/// reuses its lookup, so a forged source never goes untracked) or a user
+/// rule judges VM <-> VM traffic (rules apply to new connections, and only
+/// conntrack tells a new connection from a reply).
+pub(crate) fn untracked_between_vms(plan: &FirewallPlan) -> Vec<(IpNet, IpAddr)> {
+    let pools = plan.pools();
+    // The gateway is each pool's network address (`Layout::gateway_ipv4`).
+    let gateways: Vec<IpAddr> = pools.iter().map(IpNet::network).collect();
+    let scope = Scope {
+        pools: pools.clone(),
+        gateways: gateways.clone(),
+        no_external: plan.external_interface.is_none(),
+    };
+    let judged = plan
+        .rules
+        .iter()
+        .any(|r| roles(&r.from, &scope).vm && roles(&r.to, &scope).vm);
+    if !plan.anti_spoofing || judged {
+        return Vec::new();
+    }
+    pools.into_iter().zip(gateways).collect()
 }
 
 /// What an endpoint can stand for.

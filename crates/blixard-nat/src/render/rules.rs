@@ -39,8 +39,26 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
     // VM's tap: on any other interface (a tunnel's decapsulated inner
     // packet, a bridge, the uplink) it is forged. Loopback is the host
     // talking to its own gateway addresses.
+    let untracked = plan.untracked_between_vms();
     if plan.anti_spoofing {
         let p = CHAIN_PREROUTING;
+        // A VM's own source to another VM's address skips conntrack (the
+        // core says when that keeps every guarantee): the cheap address
+        // compares come first, so the set lookup runs once on any path.
+        for (pool, gateway) in &untracked {
+            let fam = family(pool);
+            let set = if pool.addr().is_ipv4() { SET_V4 } else { SET_V6 };
+            out.push((
+                p,
+                vec![
+                    m_eq(payload(fam, "daddr"), net(*pool)),
+                    m_neq(payload(fam, "daddr"), s(gateway.to_string())),
+                    m_eq(concat_saddr(fam), set_ref(set)),
+                    Statement::Notrack,
+                    accept(),
+                ],
+            ));
+        }
         out.push((p, vec![m_eq(concat_saddr("ip"), set_ref(SET_V4)), accept()]));
         out.push((
             p,
@@ -78,6 +96,20 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
     // the packet, so accepting foreign traffic early is how we leave it alone.
     let f = CHAIN_FORWARD;
     out.push((f, vec![ct_state(&["established", "related"]), accept()]));
+    // What prerouting left untracked between two VMs, accepted as the
+    // VM <-> VM rule below would (no user rule judges it, or it would be
+    // tracked); a foreign table's untracked traffic still goes through.
+    if !untracked.is_empty() {
+        out.push((
+            f,
+            vec![
+                ct_state(&["untracked"]),
+                m_eq(meta(MetaKey::Iifname), set_ref(SET_IFACES)),
+                m_eq(meta(MetaKey::Oifname), set_ref(SET_IFACES)),
+                accept(),
+            ],
+        ));
+    }
     // A pool address no tap of ours holds would follow the default route
     // out, masqueraded: answer it as unreachable instead, whoever sent it.
     for pool in &pools {

@@ -160,13 +160,17 @@ fn verdicts(opts: &Options, m: &Medians<'_>, unavailable: &Unavailable) -> Vec<V
     let vm = PathKind::VmToVm;
     for &size in &opts.sizes {
         let get = |c, metric| m.get(c, vm, size, metric);
-        for c in [Contender::Ours, Contender::Ours4096] {
+        for (c, floor) in [
+            (Contender::Ours, Contender::Bare),
+            (Contender::Ours4096, Contender::Bare4096),
+        ] {
             out.push(verdict_of(
                 format!(
-                    "data path {size} B, {}: >= 0.9x the packets/s of bare routing",
-                    c.name()
+                    "data path {size} B, {}: >= 0.9x the packets/s of {}",
+                    c.name(),
+                    floor.name()
                 ),
-                ratio(get(c, pps), get(Contender::Bare, pps)),
+                ratio(get(c, pps), get(floor, pps)),
                 "x",
                 &|r| r >= 0.9,
             ));

@@ -424,3 +424,4 @@ fn resolved_external_interface_is_checked() {
 }
 
 mod carried;
+mod untracked;
