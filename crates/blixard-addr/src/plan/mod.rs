@@ -276,11 +276,11 @@ impl FirewallPlan {
         vm_pools(self.ipv4_pool, self.ipv6_pool)
     }
 
-    /// The pools whose VM <-> VM traffic bypasses connection tracking, each
-    /// with the gateway address that stays tracked; empty when a user rule
-    /// judges VM <-> VM traffic or anti-spoofing is off (see
+    /// The destinations (inclusive ranges) of a VM's traffic that bypasses
+    /// connection tracking: the pools less the gateway; empty when a user
+    /// rule judges VM <-> VM traffic or anti-spoofing is off (see
     /// `planner/placement.rs`).
-    pub fn untracked_between_vms(&self) -> Vec<(IpNet, std::net::IpAddr)> {
+    pub fn untracked_between_vms(&self) -> Vec<(std::net::IpAddr, std::net::IpAddr)> {
         crate::planner::untracked_between_vms(self)
     }
 }

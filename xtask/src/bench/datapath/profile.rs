@@ -109,7 +109,7 @@ const BUCKETS: &[(&str, &[&str])] = &[
 ];
 
 /// Symbols listed per contender under the table.
-const TOP: usize = 15;
+const TOP: usize = 10;
 
 fn bucket_of(symbol: &str) -> &'static str {
     BUCKETS
@@ -232,10 +232,33 @@ pub(super) fn run(env: &Env, opts: &Options, unavailable: &Unavailable) -> Resul
         .map(|(_, o, ..)| format!("{:.0} ns, {:.0}k pps", o.cpu_ns_per_packet(), o.pps() / 1e3))
         .collect();
     println!("| total | {} |", totals.join(" | "));
-    for (c, _, _, report) in &rows {
-        println!("\n{}: the hottest symbols", c.name());
-        for line in report.lines().filter(|l| !l.trim().is_empty()).take(TOP) {
-            println!("    {}", line.trim());
+    for (c, outcome, _, report) in &rows {
+        println!(
+            "\n{}: the hottest symbols, then every netfilter one (ns per packet)",
+            c.name()
+        );
+        let lines: Vec<(f64, &str)> = report
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                let pct = w.next()?.trim_end_matches('%').parse::<f64>().ok()?;
+                Some((pct, w.nth(1)?))
+            })
+            .collect();
+        let netfilter = |sym: &str| {
+            matches!(
+                bucket_of(sym),
+                "NAT" | "conntrack" | "nftables rules" | "netfilter hooks"
+            )
+        };
+        for (i, (pct, sym)) in lines.iter().enumerate() {
+            if i < TOP || (netfilter(sym) && *pct >= 0.1) {
+                println!(
+                    "    {pct:5.2}% {:5.0} ns  {sym}{}",
+                    pct / 100.0 * outcome.cpu_ns_per_packet(),
+                    if netfilter(sym) { "  [netfilter]" } else { "" }
+                );
+            }
         }
     }
     Ok(())
