@@ -279,7 +279,7 @@ impl FirewallPlan {
     /// The destinations (inclusive ranges) of a VM's traffic that bypasses
     /// connection tracking: the pools less the gateway; empty when a user
     /// rule judges VM <-> VM traffic or anti-spoofing is off (see
-    /// `planner/placement.rs`).
+    /// `planner/untracked.rs`).
     pub fn untracked_between_vms(&self) -> Vec<(std::net::IpAddr, std::net::IpAddr)> {
         crate::planner::untracked_between_vms(self)
     }

@@ -69,7 +69,8 @@ pub(super) fn wire(
         Contender::Bare | Contender::Bare4096 => {
             sh(&format!("nft delete table inet {TABLE}"))?;
         }
-        Contender::Bridge => bridge(vms)?,
+        Contender::Bridge => bridge(vms, false)?,
+        Contender::BridgeNf => bridge(vms, true)?,
         Contender::Flowtable => {
             sh(&format!(
                 "nft add flowtable inet {TABLE} ft '{{ hook ingress priority 0; devices = {{ vm1, vm2, {UPLINK} }}; }}' && \
@@ -96,7 +97,7 @@ fn probe_flowtable() -> std::result::Result<(), String> {
 
 /// Our taps as ports of one bridge holding the subnet: no table, and no
 /// address or route of ours left on them.
-fn bridge(vms: u32) -> Result<()> {
+fn bridge(vms: u32, br_netfilter: bool) -> Result<()> {
     let pool = pool(vms);
     let gateway = pool.hosts().last().context("a pool with hosts")?;
     let mut batch = format!(
@@ -114,9 +115,11 @@ fn bridge(vms: u32) -> Result<()> {
     // With br_netfilter in the kernel (built in here, loaded by Docker
     // elsewhere) bridged IP frames detour through its hooks even with no
     // table; a host without it forwards them at L2 only.
-    sh(
-        "for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e \"$f\" ] && echo 0 > \"$f\"; done; true",
-    )?;
+    // The br_netfilter contender sets them to 1, its default, explicitly.
+    let calls = u8::from(br_netfilter);
+    sh(&format!(
+        "for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e \"$f\" ] && echo {calls} > \"$f\"; done; true"
+    ))?;
     Ok(())
 }
 
@@ -126,7 +129,7 @@ pub(super) fn check_still_wired(contender: Contender) -> Result<()> {
     let ours = tables.contains(&format!("inet {TABLE}"));
     let expected = !matches!(
         contender,
-        Contender::Bare | Contender::Bare4096 | Contender::Bridge
+        Contender::Bare | Contender::Bare4096 | Contender::Bridge | Contender::BridgeNf
     );
     ensure!(
         ours == expected,

@@ -48,6 +48,7 @@ fn a_missing_flowtable_is_a_missed_target_with_its_reason_and_ratios_use_medians
         (Contender::Bare, vec![fig(1000.0, 9.0)]),
         (Contender::Bare4096, vec![fig(1000.0, 9.0)]),
         (Contender::Bridge, vec![fig(800.0, 12.0)]),
+        (Contender::BridgeNf, vec![fig(700.0, 13.0)]),
     ] {
         figures.insert((c, vm, 64), runs);
     }
