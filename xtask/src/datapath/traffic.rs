@@ -325,10 +325,10 @@ pub fn run(args: &Args) -> Result<Outcome> {
     let mut seq = 1u64 << 62;
     loop {
         seq += 1;
-        if let Some(from) = there(&mut s, &mut frame, &mut buf, seq)? {
-            if back(&mut s, &mut reply, &mut buf, seq, from)? {
-                break;
-            }
+        if let Some(from) = there(&mut s, &mut frame, &mut buf, seq)?
+            && back(&mut s, &mut reply, &mut buf, seq, from)?
+        {
+            break;
         }
         if Instant::now() >= warm_deadline {
             // What the host knows of the guests, to tell a lost ARP from a
@@ -367,7 +367,7 @@ fn rate(s: &mut Setup, frame: &mut [u8], buf: &mut [u8], secs: f64) -> Result<Ou
             received += 1;
         }
         bursts += 1;
-        if bursts % 256 == 0 {
+        if bursts.is_multiple_of(256) {
             // The host may ask for vm1 (a neighbour probe) at any time.
             let _ = s.near.next(buf, GUEST_PORT)?;
         }

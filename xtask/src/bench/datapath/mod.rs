@@ -205,7 +205,10 @@ pub(crate) struct Figure {
     pub(crate) p99_us: f64,
 }
 
-pub(crate) type Figures = BTreeMap<(Contender, PathKind, usize), Vec<Figure>>;
+/// What a figure is of: who forwards, which path, which frame size.
+pub(crate) type Key = (Contender, PathKind, usize);
+
+pub(crate) type Figures = BTreeMap<Key, Vec<Figure>>;
 
 /// Why a contender could not be measured here (a kernel without
 /// flowtables), once per contender.
@@ -255,7 +258,7 @@ fn run_case(
     env: &Env,
     opts: &Options,
     contender: Contender,
-) -> Result<std::result::Result<Vec<((Contender, PathKind, usize), Figure)>, String>> {
+) -> Result<std::result::Result<Vec<(Key, Figure)>, String>> {
     blixard_netns::run_in_new(|| {
         let sink = NetnsHolder::spawn().context("starting the sink namespace")?;
         let wired = setup::wire(env, contender, &sink)?;
@@ -287,7 +290,7 @@ fn run_case(
 
 fn tool_args(
     opts: &Options,
-    (contender, path, size): (Contender, PathKind, usize),
+    (contender, path, size): Key,
     mode: Mode,
     sink: &NetnsHolder,
 ) -> traffic::Args {
@@ -310,13 +313,7 @@ fn tool_args(
 }
 
 /// Runs the traffic tool in the calling thread's namespace.
-fn tool(
-    env: &Env,
-    opts: &Options,
-    key: (Contender, PathKind, usize),
-    mode: Mode,
-    sink: &NetnsHolder,
-) -> Result<Outcome> {
+fn tool(env: &Env, opts: &Options, key: Key, mode: Mode, sink: &NetnsHolder) -> Result<Outcome> {
     let (contender, path, size) = key;
     let args = tool_args(opts, key, mode, sink);
     let label = format!("{}, {}, {size} B, {mode:?}", contender.name(), path.name());

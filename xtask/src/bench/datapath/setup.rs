@@ -35,10 +35,10 @@ pub(super) fn wire(
         sh("ip -o link show")?.lines().count() == 1,
         "the fresh namespace is not empty"
     );
-    if contender == Contender::Flowtable {
-        if let Err(why) = probe_flowtable() {
-            return Ok(Err(why));
-        }
+    if contender == Contender::Flowtable
+        && let Err(why) = probe_flowtable()
+    {
+        return Ok(Err(why));
     }
     sh(&format!(
         "ip link add {UPLINK} type veth peer name eth0 && ip link set eth0 netns {pid} && \
