@@ -23,7 +23,7 @@
 //! #     host_input_default: blixard_addr::config::Action::Accept,
 //! #     host_ports: vec![53], allow_networks: vec![], vms: vec![], rules: vec![] };
 //! let batch = Nft::render(&plan);
-//! let json = Nft::batch_json(&batch).to_string();
+//! let json = serde_json::to_string(&batch).unwrap();
 //! assert!(json.contains("masquerade"));
 //! ```
 #![forbid(unsafe_code)]
@@ -161,17 +161,11 @@ impl Nft {
         render::render(plan)
     }
 
-    /// Pure: a batch as the JSON nft reads (what [`Nft::run_batch`] sends;
-    /// plain `serde_json` gets one statement wrong, see
-    /// [`render::to_json`]).
-    pub fn batch_json(batch: &Nftables<'_>) -> Value {
-        render::to_json(batch)
-    }
-
     /// Pure: the canonical form of the desired table, as [`Nft::observe`]
     /// compares it.
     pub fn desired(plan: &FirewallPlan) -> canon::CanonTable {
-        canon::CanonTable::from_batch(&Self::batch_json(&Self::render(plan)))
+        let batch = serde_json::to_value(Self::render(plan)).expect("nftables JSON serializes");
+        canon::CanonTable::from_batch(&batch)
     }
 
     /// Reads back only our table (nft's JSON `list table` command) and
@@ -315,7 +309,7 @@ impl Nft {
 
     /// Sends one JSON batch to `nft -j -f -` (one transaction).
     pub fn run_batch(&self, batch: &Nftables<'_>, what: &str) -> Result<(), NatError> {
-        let json = Self::batch_json(batch).to_string();
+        let json = serde_json::to_string(batch).expect("nftables JSON serializes");
         self.run(&["-j", "-f", "-"], Some(&json), what).map(|_| ())
     }
 

@@ -9,7 +9,7 @@ use common::{plan, seed_rules};
 use serde_json::Value;
 
 fn batch(p: &blixard_addr::plan::FirewallPlan) -> Vec<Value> {
-    let v = Nft::batch_json(&Nft::render(p));
+    let v = serde_json::to_value(Nft::render(p)).unwrap();
     v["nftables"].as_array().unwrap().clone()
 }
 

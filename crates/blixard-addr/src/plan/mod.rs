@@ -275,14 +275,6 @@ impl FirewallPlan {
     pub fn pools(&self) -> Vec<IpNet> {
         vm_pools(self.ipv4_pool, self.ipv6_pool)
     }
-
-    /// The destinations (inclusive ranges) of a VM's traffic that bypasses
-    /// connection tracking: the pools less the gateway; empty when a user
-    /// rule judges VM <-> VM traffic or anti-spoofing is off (see
-    /// `planner/untracked.rs`).
-    pub fn untracked_between_vms(&self) -> Vec<(std::net::IpAddr, std::net::IpAddr)> {
-        crate::planner::untracked_between_vms(self)
-    }
 }
 
 /// The one list of VM pools, for a plan ([`FirewallPlan::pools`]) and for

@@ -11,11 +11,9 @@
 mod placement;
 mod plan;
 mod selector;
-mod untracked;
 mod validate;
 
 pub use plan::{ValidConfig, build_plan, build_vm_plan};
-pub(crate) use untracked::untracked_between_vms;
 pub use validate::{MAX_MTU, MAX_NFT_TABLE_LEN, MIN_IPV6_MTU, MIN_MTU};
 
 /// Facts about the host that only the effect side can learn (user names,

@@ -31,9 +31,9 @@ use crate::plan::{FirewallRule, RuleChain, vm_pools};
 
 /// What the planner knows about the addresses a rule may name.
 pub(crate) struct Scope {
-    pub(super) pools: Vec<IpNet>,
-    pub(super) gateways: Vec<IpAddr>,
-    pub(super) no_external: bool,
+    pools: Vec<IpNet>,
+    gateways: Vec<IpAddr>,
+    no_external: bool,
 }
 
 impl Scope {
@@ -55,13 +55,13 @@ impl Scope {
 
 /// What an endpoint can stand for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Roles {
-    pub(super) vm: bool,
+struct Roles {
+    vm: bool,
     host: bool,
     beyond: bool,
 }
 
-pub(super) fn roles(sel: &Selector, scope: &Scope) -> Roles {
+fn roles(sel: &Selector, scope: &Scope) -> Roles {
     match sel {
         Selector::Vms(_) => Roles {
             vm: true,

@@ -57,13 +57,6 @@ pub(super) fn net(n: IpNet) -> Expression<'static> {
     }
 }
 
-/// An inclusive address range (`10.0.0.1-10.0.0.255`).
-pub(super) fn range(first: std::net::IpAddr, last: std::net::IpAddr) -> Expression<'static> {
-    Expression::Range(Box::new(nftables::expr::Range {
-        range: [s(first.to_string()), s(last.to_string())],
-    }))
-}
-
 /// An anonymous set; nft prints a one-element set as the bare element.
 pub(super) fn set_of(mut items: Vec<Expression<'static>>) -> Expression<'static> {
     if items.len() == 1 {

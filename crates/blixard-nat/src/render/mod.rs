@@ -85,31 +85,6 @@ pub fn render(plan: &FirewallPlan) -> Nftables<'static> {
     batch.to_nftables()
 }
 
-/// A batch as the JSON nft reads. The `nftables` crate writes its unit
-/// statement `Statement::Notrack` as the bare string `"notrack"`, which nft
-/// refuses ("expected object"); nft reads and prints `{"notrack": null}`.
-pub fn to_json(batch: &Nftables<'_>) -> serde_json::Value {
-    fn fix(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(o) => {
-                for (key, inner) in o.iter_mut() {
-                    if let (true, serde_json::Value::Array(stmts)) = (key == "expr", &mut *inner) {
-                        for stmt in stmts.iter_mut().filter(|s| s.as_str() == Some("notrack")) {
-                            *stmt = serde_json::json!({ "notrack": null });
-                        }
-                    }
-                    fix(inner);
-                }
-            }
-            serde_json::Value::Array(a) => a.iter_mut().for_each(fix),
-            _ => {}
-        }
-    }
-    let mut v = serde_json::to_value(batch).expect("nftables JSON serializes");
-    fix(&mut v);
-    v
-}
-
 /// The `add element` commands that wire one VM into an existing table.
 pub fn vm_elements(table: &str, vm: &FirewallVm) -> Vec<Element<'static>> {
     let mut out = vec![

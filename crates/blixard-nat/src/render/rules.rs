@@ -10,7 +10,7 @@ use nftables::stmt::Statement;
 
 use super::expr::{
     accept, concat_saddr, counter, ct_state, drop, family, m_eq, m_neq, meta, net, payload, prefix,
-    range, reject_unreachable, s, set_of, set_ref, verdict,
+    reject_unreachable, s, set_of, set_ref, verdict,
 };
 use super::{
     CHAIN_FORWARD, CHAIN_INPUT, CHAIN_OUTPUT, CHAIN_POSTROUTING, CHAIN_PREROUTING, SET_IFACES,
@@ -39,29 +39,8 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
     // VM's tap: on any other interface (a tunnel's decapsulated inner
     // packet, a bridge, the uplink) it is forged. Loopback is the host
     // talking to its own gateway addresses.
-    let untracked = plan.untracked_between_vms();
     if plan.anti_spoofing {
         let p = CHAIN_PREROUTING;
-        // A VM's own source to another VM's address skips conntrack (the
-        // core says when that keeps every guarantee). One range compare
-        // first, so that other traffic pays two expressions, and the set
-        // lookup runs once on any path.
-        for (first, last) in &untracked {
-            let (fam, set) = if first.is_ipv4() {
-                ("ip", SET_V4)
-            } else {
-                ("ip6", SET_V6)
-            };
-            out.push((
-                p,
-                vec![
-                    m_eq(payload(fam, "daddr"), range(*first, *last)),
-                    m_eq(concat_saddr(fam), set_ref(set)),
-                    Statement::Notrack,
-                    accept(),
-                ],
-            ));
-        }
         out.push((p, vec![m_eq(concat_saddr("ip"), set_ref(SET_V4)), accept()]));
         out.push((
             p,
@@ -98,22 +77,6 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
     // Forward. An accept here only ends *our* chain; other tables still see
     // the packet, so accepting foreign traffic early is how we leave it alone.
     let f = CHAIN_FORWARD;
-    // What prerouting left untracked between two VMs, accepted as the
-    // VM <-> VM rule below would (no user rule judges it, or it would be
-    // tracked); a foreign table's untracked traffic still goes through.
-    // First: the bypassed traffic is the most frequent, and everything else
-    // leaves this rule at its first compare.
-    if !untracked.is_empty() {
-        out.push((
-            f,
-            vec![
-                ct_state(&["untracked"]),
-                m_eq(meta(MetaKey::Iifname), set_ref(SET_IFACES)),
-                m_eq(meta(MetaKey::Oifname), set_ref(SET_IFACES)),
-                accept(),
-            ],
-        ));
-    }
     out.push((f, vec![ct_state(&["established", "related"]), accept()]));
     // A pool address no tap of ours holds would follow the default route
     // out, masqueraded: answer it as unreachable instead, whoever sent it.

@@ -424,4 +424,3 @@ fn resolved_external_interface_is_checked() {
 }
 
 mod carried;
-mod untracked;
