@@ -11,6 +11,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod datapath;
 mod examples;
 mod package;
 mod per_vm;
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
         },
         Some("bench") => bench::bench(&args[1..]),
         Some("__measure") => bench::measure(&args[1..]),
+        Some("__traffic") => datapath::traffic::main(&args[1..]),
         Some("deps") => ensure_system_tools(),
         Some("examples") => examples::run_all(),
         _ => {

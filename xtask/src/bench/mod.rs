@@ -19,6 +19,7 @@ use serde_json::json;
 
 use crate::{cargo, have, nix_is_root, root, run};
 
+mod datapath;
 mod measure;
 mod report;
 #[cfg(test)]
@@ -43,7 +44,13 @@ const USAGE: &str = "usage: cargo xtask bench [--runs N] [--counts 64,256,1024,4
                     wire/unwire beside CNI ptp ADD/DEL, and status
                     (default 64,1024,4096; `none` skips it)
   --report-only     exit 0 even when a target is missed (default: a missed
-                    target or one without a measurement fails the run)";
+                    target or one without a measurement fails the run)
+
+data path (issue 17):";
+
+fn usage() -> String {
+    format!("{USAGE}\n{}", datapath::USAGE)
+}
 
 /// The interface group `blixard-net` marks its taps with (the default config).
 const OUR_GROUP: u32 = blixard_addr::config::DEFAULT_LINK_GROUP;
@@ -60,6 +67,7 @@ struct Options {
     report_only: bool,
     /// Host sizes of the per-VM section (empty: skipped).
     per_vm_counts: Vec<u32>,
+    datapath: datapath::Options,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -70,13 +78,14 @@ fn parse(args: &[String]) -> Result<Options> {
         full_baseline: false,
         report_only: false,
         per_vm_counts: vec![64, 1024, 4096],
+        datapath: datapath::Options::default(),
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| {
             it.next()
                 .cloned()
-                .with_context(|| format!("{name} needs a value\n\n{USAGE}"))
+                .with_context(|| format!("{name} needs a value\n\n{}", usage()))
         };
         match arg.as_str() {
             "--runs" => {
@@ -109,10 +118,14 @@ fn parse(args: &[String]) -> Result<Options> {
             "--full-baseline" => opts.full_baseline = true,
             "--report-only" => opts.report_only = true,
             "-h" | "--help" => {
-                println!("{USAGE}");
+                println!("{}", usage());
                 std::process::exit(0);
             }
-            other => bail!("unknown argument {other:?}\n\n{USAGE}"),
+            other => {
+                if !opts.datapath.take(other, &mut value)? {
+                    bail!("unknown argument {other:?}\n\n{}", usage())
+                }
+            }
         }
     }
     Ok(opts)
@@ -168,6 +181,9 @@ type Samples = BTreeMap<(u32, Contender, Step), Vec<Sample>>;
 pub(crate) struct Env {
     xtask: PathBuf,
     pub(crate) blixard: PathBuf,
+    /// The release build of xtask, whose `__traffic` is the data path's
+    /// traffic tool (a debug build's frame loop would be the bottleneck).
+    traffic: PathBuf,
     baseline: PathBuf,
     floor: PathBuf,
     pub(crate) scratch: PathBuf,
@@ -175,20 +191,37 @@ pub(crate) struct Env {
 
 impl Env {
     pub(crate) fn config(&self, count: u32, multi_queue: bool) -> Result<PathBuf> {
-        let path = self
-            .scratch
-            .join(format!("bench-{count}-{}.toml", u8::from(multi_queue)));
-        // The /24 default holds 254 VMs; the references use 10.0.0.0/16.
-        let pool = if count > 254 {
-            "10.0.0.0/16"
-        } else {
-            "10.0.0.0/24"
-        };
+        self.config_with(count, multi_queue, "lo")
+    }
+
+    /// [`Env::config`] with another external interface (the data path's
+    /// uplink).
+    pub(crate) fn config_with(
+        &self,
+        count: u32,
+        multi_queue: bool,
+        external_interface: &str,
+    ) -> Result<PathBuf> {
+        let path = self.scratch.join(format!(
+            "bench-{count}-{}-{external_interface}.toml",
+            u8::from(multi_queue)
+        ));
+        let pool = pool_for(count);
         let toml = format!(
-            "vms = {count}\nowner = \"root\"\nexternal_interface = \"lo\"\n\n[ipv4]\npool = \"{pool}\"\n\n[tap]\nmulti_queue = {multi_queue}\n"
+            "vms = {count}\nowner = \"root\"\nexternal_interface = \"{external_interface}\"\n\n[ipv4]\npool = \"{pool}\"\n\n[tap]\nmulti_queue = {multi_queue}\n"
         );
         std::fs::write(&path, toml).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
+    }
+}
+
+/// The IPv4 pool of a bench host of `count` VMs: the /24 default holds 254
+/// VMs; the references use 10.0.0.0/16.
+pub(crate) fn pool_for(count: u32) -> &'static str {
+    if count > 254 {
+        "10.0.0.0/16"
+    } else {
+        "10.0.0.0/24"
     }
 }
 
@@ -367,13 +400,17 @@ pub fn bench(args: &[String]) -> Result<()> {
         "the bench creates taps, routes and nft tables (in throwaway network namespaces): run it as root"
     );
     crate::ensure_system_tools()?;
-    ensure_iptables()?;
+    if !opts.datapath.only {
+        ensure_iptables()?;
+    }
     let refs = root().join("benches/reference");
+    let release = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root().join("target"), PathBuf::from)
+        .join("release");
     let env = Env {
         xtask: std::env::current_exe().context("locating xtask")?,
-        blixard: std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| root().join("target"), PathBuf::from)
-            .join("release/blixard-net"),
+        blixard: release.join("blixard-net"),
+        traffic: release.join("xtask"),
         baseline: refs.join("baseline-setup-tap-networking.sh"),
         floor: refs.join("batch-ip.sh"),
         scratch: std::env::temp_dir().join(format!("blixard-bench-{}", std::process::id())),
@@ -389,34 +426,55 @@ pub fn bench(args: &[String]) -> Result<()> {
         "cargo build --release -p blixard-cli",
         cargo().args(["build", "--release", "-p", "blixard-cli"]),
     )?;
-    run(
-        "cargo build --release --example wire_vm",
-        cargo().args([
-            "build",
-            "--release",
-            "-p",
-            "blixard-examples",
-            "--example",
-            "wire_vm",
-        ]),
-    )?;
-    ensure_cni()?;
+    if opts.datapath.enabled {
+        run(
+            "cargo build --release -p xtask",
+            cargo().args(["build", "--release", "-p", "xtask"]),
+        )?;
+    }
+    let whole_host = !opts.datapath.only;
+    if whole_host {
+        run(
+            "cargo build --release --example wire_vm",
+            cargo().args([
+                "build",
+                "--release",
+                "-p",
+                "blixard-examples",
+                "--example",
+                "wire_vm",
+            ]),
+        )?;
+        ensure_cni()?;
+    }
     std::fs::create_dir_all(&env.scratch)?;
-    let result = bench_runs(&env, &opts).and_then(|samples| {
-        let mut verdicts = report(&opts, &samples)?;
-        if !opts.per_vm_counts.is_empty() {
-            let per_vm = crate::per_vm::run(
-                &env,
-                &opts.per_vm_counts,
-                opts.runs,
-                &crate::per_vm::example_path(),
-            )?;
-            println!();
-            print_verdicts(&per_vm);
-            verdicts.extend(per_vm);
+    let result = (|| -> Result<Vec<Verdict>> {
+        let mut verdicts = Vec::new();
+        if whole_host {
+            let samples = bench_runs(&env, &opts)?;
+            verdicts = report(&opts, &samples)?;
+            if !opts.per_vm_counts.is_empty() {
+                let per_vm = crate::per_vm::run(
+                    &env,
+                    &opts.per_vm_counts,
+                    opts.runs,
+                    &crate::per_vm::example_path(),
+                )?;
+                println!();
+                print_verdicts(&per_vm);
+                verdicts.extend(per_vm);
+            }
+        }
+        if opts.datapath.enabled {
+            let (data_path, doc) = datapath::section(&env, &opts.datapath)?;
+            print_verdicts(&data_path);
+            verdicts.extend(data_path);
+            if let Some(path) = &opts.json {
+                add_to_json(path, "datapath", doc)?;
+            }
         }
         Ok(verdicts)
-    });
+    })();
     let _ = std::fs::remove_dir_all(&env.scratch);
     let verdicts = result?;
     let missed = verdicts.iter().filter(|v| !v.met).count();
@@ -426,6 +484,20 @@ pub fn bench(args: &[String]) -> Result<()> {
             verdicts.len()
         );
     }
+    Ok(())
+}
+
+/// Adds `doc` under `key` to the `--json` file the whole-host report wrote
+/// (or a new one with the machine, when that part was skipped).
+fn add_to_json(path: &Path, key: &str, doc: serde_json::Value) -> Result<()> {
+    let mut whole = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .unwrap_or_else(|| json!({ "machine": machine() }));
+    whole[key] = doc;
+    std::fs::write(path, serde_json::to_string_pretty(&whole)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("==> wrote {key} into {}", path.display());
     Ok(())
 }
 
