@@ -188,7 +188,7 @@ fn verdicts(opts: &Options, m: &Medians<'_>, unavailable: &Unavailable) -> Vec<V
             (Contender::Ours, Contender::Bare),
             (Contender::Ours4096, Contender::Bare4096),
         ] {
-            let mut v = verdict_of(
+            let mut v = Verdict::of(
                 format!(
                     "data path {size} B, {}: >= 0.9x the packets/s of {}",
                     c.name(),
@@ -204,7 +204,7 @@ fn verdicts(opts: &Options, m: &Medians<'_>, unavailable: &Unavailable) -> Vec<V
             );
             out.push(v);
         }
-        let mut v = verdict_of(
+        let mut v = Verdict::of(
             format!("data path {size} B: ours at 4096 VMs within 5% of 64 VMs"),
             ratio(get(Contender::Ours4096, pps), get(Contender::Ours, pps)),
             "x",
@@ -218,7 +218,7 @@ fn verdicts(opts: &Options, m: &Medians<'_>, unavailable: &Unavailable) -> Vec<V
             ),
         );
         out.push(v);
-        let mut v = verdict_of(
+        let mut v = Verdict::of(
             format!("data path {size} B: ours >= the bridge's packets/s"),
             ratio(get(Contender::Ours, pps), get(Contender::Bridge, pps)),
             "x",
@@ -232,14 +232,14 @@ fn verdicts(opts: &Options, m: &Medians<'_>, unavailable: &Unavailable) -> Vec<V
             ),
         );
         out.push(v);
-        out.push(verdict_of(
+        out.push(Verdict::of(
             format!("data path {size} B: ours' p99 round trip no worse than the bridge's"),
             ratio(get(Contender::Ours, p99), get(Contender::Bridge, p99)),
             "x",
             &|r| r <= 1.0,
         ));
         let flow = ratio(get(Contender::Flowtable, pps), get(Contender::Bare, pps));
-        let mut v = verdict_of(
+        let mut v = Verdict::of(
             format!("data path {size} B: with a flowtable, above bare routing"),
             flow,
             "x",
@@ -262,26 +262,6 @@ fn per_core_too(v: &mut Verdict, per_core: Option<f64>) {
 }
 
 /// A target whose input is missing is missed, not dropped.
-fn verdict_of(
-    target: String,
-    value: Option<f64>,
-    unit: &str,
-    met: &dyn Fn(f64) -> bool,
-) -> Verdict {
-    match value {
-        Some(v) => Verdict {
-            target,
-            measured: format!("{v:.2}{unit}"),
-            met: met(v),
-        },
-        None => Verdict {
-            target,
-            measured: "no measurement".into(),
-            met: false,
-        },
-    }
-}
-
 /// Every run's figures and the medians, for `--json`.
 pub(crate) fn to_json(
     opts: &Options,
