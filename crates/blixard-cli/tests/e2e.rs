@@ -530,8 +530,8 @@ fn longest_loss(output: &str) -> (u32, u32) {
     (longest, transmitted)
 }
 
-/// A host wired by the previous layout (the gateway pair on every tap,
-/// routes without a source, no gateway device or proxy entries) moves to
+/// A host wired by the previous layout (the gateway pair on every tap, no
+/// gateway device or proxy entries) moves to
 /// today's with `apply`, while guests keep pinging their gateway (IPv4 and
 /// IPv6) and each other every 10 ms: no tap is recreated, and the longest
 /// gap is measured and bounded.
