@@ -143,16 +143,18 @@ fn create_sequence(plan: &HostPlan, lp: &LinkPlan, out: &mut Out) {
     }
 }
 
+/// Changes for one planned link, given the observed link of its name
+/// (looked up by the caller, once per host rather than once per link).
 pub(super) fn link_changes(
     plan: &HostPlan,
     lp: &LinkPlan,
-    observed: &ObservedHost,
+    observed_link: Option<&ObservedLink>,
     options: &DiffOptions,
     out: &mut Out,
     conflicts: &mut Vec<Conflict>,
 ) -> LinkFate {
     let name = &lp.vm.interface;
-    let Some(link) = observed.links.iter().find(|l| &l.name == name) else {
+    let Some(link) = observed_link else {
         create_sequence(plan, lp, out);
         return LinkFate::Created;
     };

@@ -27,7 +27,7 @@
 //! follow the VM index. docs/RELIABILITY.md gives the order with the reason
 //! for each step.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::change::Change;
 use crate::conflict::{Conflict, Conflicts};
@@ -220,10 +220,16 @@ pub fn reconcile(plan: &HostPlan, observed: &ObservedHost, options: &DiffOptions
     }
 
     gateway_changes(plan, observed, &mut out, &mut conflicts);
+    let by_name: BTreeMap<&str, &ObservedLink> = observed
+        .links
+        .iter()
+        .map(|l| (l.name.as_str(), l))
+        .collect();
     let mut fates = Vec::with_capacity(plan.links.len());
     for lp in &plan.links {
-        let fate = link_changes(plan, lp, observed, options, &mut out, &mut conflicts);
-        if fate == LinkFate::Created && observed.links.iter().any(|l| l.name == lp.vm.interface) {
+        let link = by_name.get(lp.vm.interface.as_str()).copied();
+        let fate = link_changes(plan, lp, link, options, &mut out, &mut conflicts);
+        if fate == LinkFate::Created && link.is_some() {
             routes_kept_or_gone.insert(lp.vm.interface.as_str());
         }
         fates.push(fate);

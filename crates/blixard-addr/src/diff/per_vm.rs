@@ -34,9 +34,10 @@ pub fn wire_vm(
     // The host-wide gateway is checked (made only on a host where no VM
     // is wired yet), as the table and forwarding are.
     gateway_changes(plan, observed, &mut out, &mut conflicts);
-    let fate = link_changes(plan, lp, observed, options, &mut out, &mut conflicts);
+    let link = observed.links.iter().find(|l| l.name == lp.vm.interface);
+    let fate = link_changes(plan, lp, link, options, &mut out, &mut conflicts);
     let mut dropped = BTreeSet::new();
-    if fate == LinkFate::Created && observed.links.iter().any(|l| l.name == lp.vm.interface) {
+    if fate == LinkFate::Created && link.is_some() {
         dropped.insert(lp.vm.interface.as_str());
     }
     route_changes(

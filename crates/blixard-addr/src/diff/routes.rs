@@ -69,6 +69,14 @@ pub(super) fn route_changes(
             protocol: proto,
         });
     }
+    // One lookup per planned route: a scan of every observed route for each
+    // would make a no-op apply quadratic in the number of VMs.
+    let present_routes: BTreeSet<(&str, IpNet)> = observed
+        .routes
+        .iter()
+        .filter(|r| r.protocol == proto)
+        .filter_map(|r| Some((r.interface.as_deref()?, r.destination)))
+        .collect();
     for (lp, fate) in links.iter().zip(fates) {
         if *fate != LinkFate::Kept {
             continue;
@@ -76,12 +84,8 @@ pub(super) fn route_changes(
         for dest in &lp.routes {
             let flushed =
                 dest.addr().is_ipv4() && out.ipv4_routes_flushed.contains(&lp.vm.interface);
-            let present = !flushed
-                && observed.routes.iter().any(|r| {
-                    r.protocol == proto
-                        && r.destination == *dest
-                        && r.interface.as_deref() == Some(lp.vm.interface.as_str())
-                });
+            let present =
+                !flushed && present_routes.contains(&(lp.vm.interface.as_str(), *dest));
             if !present {
                 out.add_route.push(Change::AddRoute {
                     destination: *dest,
