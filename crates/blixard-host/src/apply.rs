@@ -11,12 +11,6 @@ use crate::execute::execute;
 use crate::observe::{observe_here, observe_kernel};
 use crate::{ApplyOptions, ApplyOutcome, Host, HostError, Status, fault, joined};
 
-/// Up to this many VMs, [`Host::apply`] dumps the kernel's state while
-/// `nft` lists the ruleset. Above it the two run one after the other: at 4096
-/// VMs the parsed listing (~15 MiB of JSON values) and the dumps together
-/// would push a run past 32 MiB, and the overlap saves ~15 ms of ~200.
-const OVERLAP_LISTING_MAX_VMS: usize = 2048;
-
 impl Host {
     /// Brings the host to `plan`, changing only what differs. A conflict
     /// with a foreign object changes nothing.
@@ -40,18 +34,11 @@ impl Host {
                         Ok(Vec::new())
                     }
                 });
-                let scope = ObserveScope::for_plan(plan);
-                // The netlink side overlaps the listing, except on hosts so
-                // large that the listing's parsed JSON and the dumps would
-                // not fit the memory budget together: then the dumps wait
-                // until the listing has been compared, scanned and dropped.
-                let overlap = plan.links.len() <= OVERLAP_LISTING_MAX_VMS;
-                let early = overlap.then(|| observe_kernel(&scope));
+                let kernel = observe_kernel(&ObserveScope::for_plan(plan));
                 let Ok(firewall) = listing.recv() else {
                     // The helper died before sending: its panic is ours.
                     std::panic::resume_unwind(nft.join().expect_err("no listing sent"))
                 };
-                let kernel = early.unwrap_or_else(|| observe_kernel(&scope));
                 let mut observed = kernel?;
                 observed.firewall = firewall?;
                 let (changes, left_as_is) = diff::reconcile(

@@ -31,6 +31,8 @@
 #![deny(missing_docs)]
 
 pub mod canon;
+mod listing;
+mod nfnl;
 mod per_vm;
 pub mod render;
 mod scan;
@@ -44,6 +46,8 @@ use blixard_addr::state::ObservedFirewall;
 use nftables::batch::Batch;
 use nftables::schema::{NfListObject, Nftables};
 use serde_json::Value;
+
+use listing::Scope;
 
 pub use scan::{Finding, FindingKind};
 
@@ -169,20 +173,31 @@ impl Nft {
         canon::CanonTable::from_batch(&batch)
     }
 
-    /// Reads back only our table (nft's JSON `list table` command) and
-    /// compares it with the desired one.
+    /// Reads back only our table and compares it with the desired one.
     pub fn observe(&self, plan: &FirewallPlan) -> Result<ObservedFirewall, NatError> {
-        let Some(listing) = self.list_table(&plan.table)? else {
-            return Ok(ObservedFirewall::Absent);
+        let have = match self.read(Scope::Table, &plan.table)? {
+            Some((_, ours)) => ours,
+            None => self
+                .list_table(&plan.table)?
+                .map(|listing| canon::CanonTable::from_listing(&listing)),
         };
-        Ok(Self::compare(
-            plan,
-            &canon::CanonTable::from_listing(&listing),
-        ))
+        Ok(match have {
+            None => ObservedFirewall::Absent,
+            Some(have) => Self::compare(plan, &have),
+        })
     }
 
     /// Our table as nft prints it (`None` when it does not exist).
     pub fn list_table(&self, table: &str) -> Result<Option<Value>, NatError> {
+        self.list_table_with(table, false)
+    }
+
+    /// [`Nft::list_table`]; `terse` leaves the sets' elements out.
+    pub(crate) fn list_table_with(
+        &self,
+        table: &str,
+        terse: bool,
+    ) -> Result<Option<Value>, NatError> {
         let what = format!("list table inet {table}");
         // The JSON form of `list table`: on the command line nft's text
         // parser would take a table named like a keyword (`delete`,
@@ -191,7 +206,12 @@ impl Nft {
             "nftables": [{ "list": { "table": { "family": "inet", "name": table } } }]
         })
         .to_string();
-        let out = self.run(&["-j", "-f", "-"], Some(&request), &what);
+        let args: &[&str] = if terse {
+            &["-j", "-t", "-f", "-"]
+        } else {
+            &["-j", "-f", "-"]
+        };
+        let out = self.run(args, Some(&request), &what);
         match out {
             Ok(stdout) => serde_json::from_str(&stdout)
                 .map(Some)
@@ -269,8 +289,15 @@ impl Nft {
         &self,
         plan: &FirewallPlan,
     ) -> Result<(ObservedFirewall, Vec<Finding>), NatError> {
-        let ruleset = self.list_ruleset()?;
-        let observed = match canon::CanonTable::from_ruleset(&ruleset, &plan.table) {
+        let (ruleset, ours) = match self.read(Scope::Ruleset, &plan.table)? {
+            Some(read) => read,
+            None => {
+                let ruleset = self.list_ruleset(false)?;
+                let ours = canon::CanonTable::from_ruleset(&ruleset, &plan.table);
+                (ruleset, ours)
+            }
+        };
+        let observed = match ours {
             None => ObservedFirewall::Absent,
             Some(have) => Self::compare(plan, &have),
         };
@@ -280,8 +307,14 @@ impl Nft {
         Ok((observed, findings))
     }
 
-    fn list_ruleset(&self) -> Result<Value, NatError> {
-        let text = self.run(&["-j", "list", "ruleset"], None, "list ruleset")?;
+    /// The whole ruleset; `terse` leaves the sets' elements out.
+    pub(crate) fn list_ruleset(&self, terse: bool) -> Result<Value, NatError> {
+        let args: &[&str] = if terse {
+            &["-j", "-t", "list", "ruleset"]
+        } else {
+            &["-j", "list", "ruleset"]
+        };
+        let text = self.run(args, None, "list ruleset")?;
         serde_json::from_str(&text).map_err(|source| NatError::Parse {
             what: "list ruleset".into(),
             source,
@@ -302,7 +335,8 @@ impl Nft {
     /// moby/moby#39439; firewalld), and iptables-legacy rules nft cannot see.
     /// Each finding names the table/chain and the exact fix command.
     pub fn scan(&self, plan: &FirewallPlan) -> Result<Vec<Finding>, NatError> {
-        let ruleset = self.list_ruleset()?;
+        // The scan reads chains and rules, never elements.
+        let ruleset = self.list_ruleset(true)?;
         let mut findings = scan::scan_nft(&ruleset, plan);
         findings.extend(scan::scan_legacy(plan));
         Ok(findings)
