@@ -150,6 +150,7 @@ enum Step {
     Setup,
     Apply,
     Noop,
+    Status,
     Down,
 }
 
@@ -159,6 +160,7 @@ impl Step {
             Step::Setup => "setup",
             Step::Apply => "apply",
             Step::Noop => "noop",
+            Step::Status => "status",
             Step::Down => "down",
         }
     }
@@ -332,6 +334,13 @@ fn run_case(env: &Env, count: u32, contender: Contender) -> Result<Vec<(Step, Sa
                         label(Step::Noop)
                     );
                     samples.push((Step::Noop, s));
+                    let (s, out) = timed(env, &label(Step::Status), &env.blixard, &cli("status"))?;
+                    ensure!(
+                        out.contains("in sync"),
+                        "{}: the host is not in sync after apply:\n{out}",
+                        label(Step::Status)
+                    );
+                    samples.push((Step::Status, s));
                 }
                 let (s, _) = timed(env, &label(Step::Down), &env.blixard, &cli("down"))?;
                 samples.push((Step::Down, s));

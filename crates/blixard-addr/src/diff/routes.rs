@@ -84,8 +84,7 @@ pub(super) fn route_changes(
         for dest in &lp.routes {
             let flushed =
                 dest.addr().is_ipv4() && out.ipv4_routes_flushed.contains(&lp.vm.interface);
-            let present =
-                !flushed && present_routes.contains(&(lp.vm.interface.as_str(), *dest));
+            let present = !flushed && present_routes.contains(&(lp.vm.interface.as_str(), *dest));
             if !present {
                 out.add_route.push(Change::AddRoute {
                     destination: *dest,
