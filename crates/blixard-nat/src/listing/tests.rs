@@ -74,9 +74,12 @@ mod kernel {
         in_fresh_netns("the_fast_read_sees_what_nfts_full_listing_shows", || {
             let nft = Nft::new();
             assert_eq!(fast(&nft, Scope::Table), None, "no table yet");
+            assert!(!nft.table_exists(TABLE).unwrap());
             let mut p = plan(300, Some("lo"));
             p.rules = seed_rules();
             nft.apply(&p).unwrap();
+            assert!(nft.table_exists(TABLE).unwrap());
+            assert!(!nft.table_exists("blixard2").unwrap());
             for scope in [Scope::Table, Scope::Ruleset] {
                 let read = fast(&nft, scope).expect("our table");
                 assert_eq!(read, full_listing(&nft), "{scope:?}");
@@ -93,6 +96,7 @@ mod kernel {
 
             nft.delete(TABLE).unwrap();
             assert_eq!(fast(&nft, Scope::Ruleset), None);
+            assert!(!nft.table_exists(TABLE).unwrap());
         });
     }
 
