@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 mod apply;
+mod by_index;
 mod default_route;
 mod error;
 mod observe;

@@ -4,16 +4,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use blixard_addr::plan::HostPlan;
-use blixard_addr::route_policy;
-use blixard_addr::state::{ObservedFirewall, ObservedHost, ObservedLink, ObservedRoute};
+use blixard_addr::state::{ObservedFirewall, ObservedHost, ObservedLink};
 use ipnet::IpNet;
-use netlink_packet_route::address::{AddressMessage, AddressScope};
 use netlink_packet_route::neighbour::{NeighbourFlags, NeighbourMessage};
-use netlink_packet_route::route::RouteMessage;
-use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use crate::rows::{LinkRow, TunParser, address_of, link_conf_value, observed_route, proxy_of};
+use crate::rows::{LinkRow, TunParser, link_conf_value, proxy_of};
 use crate::{RouteError, Session};
 
 /// What [`Session::observe_vm`] looks at: one VM's tap and what could be in
@@ -105,7 +101,8 @@ impl ObserveScope {
 
 impl Session {
     /// Observes links, qdiscs, addresses, routes and sysctls in one dump
-    /// each. `tun` is left `None` and `firewall` `Absent`: other crates fill
+    /// each: the link dump on this session's socket while a second socket
+    /// in the same namespace reads the others. `tun` is left `None` and `firewall` `Absent`: other crates fill
     /// them in. Per-link IPv4 settings (`net.ipv4.conf.IF.rp_filter` and the
     /// like) come from the link dump, which carries them, rather than from
     /// one `/proc/sys` file each.
@@ -121,7 +118,17 @@ impl Session {
         scope: &ObserveScope,
         tun: &TunParser<'_>,
     ) -> Result<ObservedHost, RouteError> {
-        let links = self.links_with(tun)?;
+        // The link dump is the largest; the other dumps need no link names,
+        // so a second socket in the same namespace reads them meanwhile.
+        let mut second = self.in_netns(Session::new)?;
+        let (links, mut by_index) = std::thread::scope(|threads| {
+            let others = threads.spawn(move || second.dump_by_index(scope));
+            let links = self.links_with(tun);
+            let others = others
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            Ok::<_, RouteError>((links?, others?))
+        })?;
         let wanted: HashSet<&str> = scope.names.iter().map(String::as_str).collect();
         // Borrowed from `links`: at thousands of links every copy counts.
         let names: HashMap<u32, &str> = links.iter().map(|l| (l.index, l.name.as_str())).collect();
@@ -135,81 +142,43 @@ impl Session {
             .enumerate()
             .map(|(i, l)| (l.ifindex, i))
             .collect();
+        let routes = by_index.routes_named(scope, &names);
 
         if scope.links_and_routes_only {
             return Ok(ObservedHost {
                 links: observed,
-                routes: self.observe_routes(scope, &names)?,
+                routes,
                 sysctls: BTreeMap::new(),
                 firewall: ObservedFirewall::Absent,
             });
         }
 
-        let noqueue = self.dump(
-            RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()),
-            "qdiscs",
-            |q| {
-                let RouteNetlinkMessage::NewQueueDiscipline(q) = q else {
-                    return None;
-                };
-                let root_noqueue = q.header.parent == TcHandle::ROOT
-                    && q.attributes
-                        .iter()
-                        .any(|a| matches!(a, TcAttribute::Kind(k) if k == "noqueue"));
-                root_noqueue.then_some(q.header.index)
-            },
-        )?;
-        for index in noqueue {
-            if let Some(&i) = u32::try_from(index).ok().and_then(|ix| position.get(&ix)) {
+        for index in &by_index.noqueue {
+            if let Some(&i) = u32::try_from(*index).ok().and_then(|ix| position.get(&ix)) {
                 observed[i].root_noqueue = true;
             }
         }
-
-        let addresses = self.dump(
-            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-            "addresses",
-            |a| {
-                let RouteNetlinkMessage::NewAddress(a) = a else {
-                    return None;
-                };
-                let &i = position.get(&a.header.index)?;
-                // Kernel-made link-local addresses are not the plan's business.
-                if a.header.scope == AddressScope::Link {
-                    return None;
-                }
-                Some((i, address_of(&a)?))
-            },
-        )?;
-        for (i, net) in addresses {
-            observed[i].addresses.push(net);
+        for (ifindex, net) in by_index.addresses {
+            if let Some(&i) = position.get(&ifindex) {
+                observed[i].addresses.push(net);
+            }
         }
         for l in &mut observed {
             l.addresses.sort();
         }
-        for (ifindex, proxy) in self.proxies(None)? {
+        for (ifindex, proxy) in by_index.proxies {
             if let Some(&i) = position.get(&ifindex) {
                 observed[i].proxy_neighbours.push(proxy);
             }
         }
 
-        let routes = self.observe_routes(scope, &names)?;
-
         let mut sysctls = BTreeMap::new();
         let mut from_files = Vec::new();
         let rows: HashMap<&str, &LinkRow> = links.iter().map(|l| (l.name.as_str(), l)).collect();
-        let wants_neighbour = |k: &String| {
-            k.parse::<blixard_addr::sysctl::SysctlKey>()
-                .is_ok_and(|k| k.per_link_neighbour().is_some())
-        };
-        let proxy_delays = if scope.sysctls.iter().any(wants_neighbour) {
-            self.proxy_delays()?
-        } else {
-            HashMap::new()
-        };
         for key in &scope.sysctls {
             let value = link_conf_value(key, &rows)
                 .map(i64::from)
-                .or_else(|| neighbour_value(key, &rows, &proxy_delays));
+                .or_else(|| neighbour_value(key, &rows, &by_index.proxy_delays));
             match value {
                 Some(value) => {
                     sysctls.insert(key.clone(), value.to_string());
@@ -225,78 +194,6 @@ impl Session {
             sysctls,
             firewall: ObservedFirewall::Absent,
         })
-    }
-
-    /// Our routes, and the routes [`route_policy`] finds in the way of the
-    /// scope's pools: the core's own test, so that the diff sees every
-    /// route it could act on and the rest is never kept.
-    fn observe_routes(
-        &mut self,
-        scope: &ObserveScope,
-        names: &HashMap<u32, &str>,
-    ) -> Result<Vec<ObservedRoute>, RouteError> {
-        let mut routes = Vec::new();
-        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            let pools: Vec<IpNet> = scope
-                .pools
-                .iter()
-                .copied()
-                .filter(|p| {
-                    matches!(
-                        (p, family),
-                        (IpNet::V4(_), AddressFamily::Inet) | (IpNet::V6(_), AddressFamily::Inet6)
-                    )
-                })
-                .collect();
-            // Pool overlap needs every route anyway, so then one unfiltered
-            // dump covers ours too; otherwise the kernel filters by protocol.
-            let keep = |r: &RouteMessage| {
-                let route = observed_route(r, names)?;
-                let ours = route.protocol == scope.route_protocol;
-                (ours || route_policy::is_in_the_way(&route, &pools, scope.route_protocol))
-                    .then_some(route)
-            };
-            routes.extend(if pools.is_empty() {
-                self.routes(family, Some(scope.route_protocol), None, keep)?
-            } else {
-                self.routes(family, None, None, keep)?
-            });
-        }
-        Ok(routes)
-    }
-
-    /// Each link's IPv6 `proxy_delay` in ms, from one neighbour-table dump
-    /// (`RTM_GETNEIGHTBL`), by ifindex.
-    fn proxy_delays(&mut self) -> Result<HashMap<u32, u64>, RouteError> {
-        use netlink_packet_route::neighbour_table::{
-            NeighbourTableAttribute, NeighbourTableMessage, NeighbourTableParameter,
-        };
-        let mut request = NeighbourTableMessage::default();
-        request.header.family = AddressFamily::Inet6;
-        let found = self.dump(
-            RouteNetlinkMessage::GetNeighbourTable(request),
-            "neighbour table parameters",
-            |m| {
-                let RouteNetlinkMessage::NewNeighbourTable(t) = m else {
-                    return None;
-                };
-                t.attributes.iter().find_map(|a| match a {
-                    NeighbourTableAttribute::Parms(parms) => {
-                        let ifindex = parms.iter().find_map(|p| match p {
-                            NeighbourTableParameter::Ifindex(i) => Some(*i),
-                            _ => None,
-                        })?;
-                        let delay = parms.iter().find_map(|p| match p {
-                            NeighbourTableParameter::ProxyDelay(ms) => Some(*ms),
-                            _ => None,
-                        })?;
-                        Some((ifindex, delay))
-                    }
-                    _ => None,
-                })
-            },
-        )?;
-        Ok(found.into_iter().collect())
     }
 
     /// The IPv6 proxy entries of the host, or of one link (the kernel

@@ -166,6 +166,14 @@ pub(crate) fn observed_route(
     r: &RouteMessage,
     names: &HashMap<u32, &str>,
 ) -> Option<ObservedRoute> {
+    let (oif, mut route) = route_by_index(r)?;
+    route.interface = oif.and_then(|i| names.get(&i)).map(|n| n.to_string());
+    Some(route)
+}
+
+/// A route message as an [`ObservedRoute`] with its output ifindex beside
+/// it and no interface name yet.
+pub(crate) fn route_by_index(r: &RouteMessage) -> Option<(Option<u32>, ObservedRoute)> {
     let mut dst: Option<IpAddr> = None;
     let mut oif = None;
     let mut table = u32::from(r.header.table);
@@ -194,15 +202,18 @@ pub(crate) fn observed_route(
         (None, AddressFamily::Inet6) => IpAddr::from([0u8; 16]),
         _ => return None,
     };
-    Some(ObservedRoute {
-        destination: IpNet::new(dst, r.header.destination_prefix_length).ok()?,
-        interface: oif.and_then(|i| names.get(&i).map(|n| n.to_string())),
-        protocol: u8::from(r.header.protocol),
-        table,
-        kind: route_kind(r.header.kind),
-        gateway,
-        source,
-    })
+    Some((
+        oif,
+        ObservedRoute {
+            destination: IpNet::new(dst, r.header.destination_prefix_length).ok()?,
+            interface: None,
+            protocol: u8::from(r.header.protocol),
+            table,
+            kind: route_kind(r.header.kind),
+            gateway,
+            source,
+        },
+    ))
 }
 
 /// An IPv6 proxy entry (`NTF_PROXY`) of the neighbour dump: its link and
