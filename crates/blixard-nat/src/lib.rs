@@ -47,8 +47,6 @@ use nftables::batch::Batch;
 use nftables::schema::{NfListObject, Nftables};
 use serde_json::Value;
 
-use listing::Scope;
-
 pub use scan::{Finding, FindingKind};
 
 /// Why an nft operation failed.
@@ -175,7 +173,7 @@ impl Nft {
 
     /// Reads back only our table and compares it with the desired one.
     pub fn observe(&self, plan: &FirewallPlan) -> Result<ObservedFirewall, NatError> {
-        let have = match self.read(Scope::Table, &plan.table)? {
+        let have = match self.read(&plan.table)? {
             Some((_, ours)) => ours,
             None => self
                 .list_table(&plan.table)?
@@ -189,15 +187,6 @@ impl Nft {
 
     /// Our table as nft prints it (`None` when it does not exist).
     pub fn list_table(&self, table: &str) -> Result<Option<Value>, NatError> {
-        self.list_table_with(table, false)
-    }
-
-    /// [`Nft::list_table`]; `terse` leaves the sets' elements out.
-    pub(crate) fn list_table_with(
-        &self,
-        table: &str,
-        terse: bool,
-    ) -> Result<Option<Value>, NatError> {
         let what = format!("list table inet {table}");
         // The JSON form of `list table`: on the command line nft's text
         // parser would take a table named like a keyword (`delete`,
@@ -206,12 +195,7 @@ impl Nft {
             "nftables": [{ "list": { "table": { "family": "inet", "name": table } } }]
         })
         .to_string();
-        let args: &[&str] = if terse {
-            &["-j", "-t", "-f", "-"]
-        } else {
-            &["-j", "-f", "-"]
-        };
-        let out = self.run(args, Some(&request), &what);
+        let out = self.run(&["-j", "-f", "-"], Some(&request), &what);
         match out {
             Ok(stdout) => serde_json::from_str(&stdout)
                 .map(Some)
@@ -289,7 +273,7 @@ impl Nft {
         &self,
         plan: &FirewallPlan,
     ) -> Result<(ObservedFirewall, Vec<Finding>), NatError> {
-        let (ruleset, ours) = match self.read(Scope::Ruleset, &plan.table)? {
+        let (ruleset, ours) = match self.read(&plan.table)? {
             Some(read) => read,
             None => {
                 let ruleset = self.list_ruleset(false)?;

@@ -62,8 +62,8 @@ mod kernel {
         CanonTable::from_listing(&nft.list_table(TABLE).unwrap().expect("our table"))
     }
 
-    fn fast(nft: &Nft, scope: Scope) -> Option<CanonTable> {
-        nft.read(scope, TABLE)
+    fn fast(nft: &Nft) -> Option<CanonTable> {
+        nft.read(TABLE)
             .unwrap()
             .expect("the fast read answers for the table we render")
             .1
@@ -73,29 +73,27 @@ mod kernel {
     fn the_fast_read_sees_what_nfts_full_listing_shows() {
         in_fresh_netns("the_fast_read_sees_what_nfts_full_listing_shows", || {
             let nft = Nft::new();
-            assert_eq!(fast(&nft, Scope::Table), None, "no table yet");
+            assert_eq!(fast(&nft), None, "no table yet");
             assert!(!nft.table_exists(TABLE).unwrap());
             let mut p = plan(300, Some("lo"));
             p.rules = seed_rules();
             nft.apply(&p).unwrap();
             assert!(nft.table_exists(TABLE).unwrap());
             assert!(!nft.table_exists("blixard2").unwrap());
-            for scope in [Scope::Table, Scope::Ruleset] {
-                let read = fast(&nft, scope).expect("our table");
-                assert_eq!(read, full_listing(&nft), "{scope:?}");
-                assert_eq!(read.elements["vm_v4"].len(), 300);
-                assert!(read.elements["vm_v6"].contains("vm300 . fec0::12c"));
-                assert!(read.elements["vm_ifaces"].contains("vm17"));
-            }
+            let read = fast(&nft).expect("our table");
+            assert_eq!(read, full_listing(&nft));
+            assert_eq!(read.elements["vm_v4"].len(), 300);
+            assert!(read.elements["vm_v6"].contains("vm300 . fec0::12c"));
+            assert!(read.elements["vm_ifaces"].contains("vm17"));
 
             sh_ok(r#"nft delete element inet blixard vm_v6 '{ "vm7" . fec0::7 }'"#);
-            let read = fast(&nft, Scope::Table).expect("our table");
+            let read = fast(&nft).expect("our table");
             assert_eq!(read, full_listing(&nft));
             assert!(!read.elements["vm_v6"].contains("vm7 . fec0::7"));
             assert_eq!(read.elements["vm_v6"].len(), 299);
 
             nft.delete(TABLE).unwrap();
-            assert_eq!(fast(&nft, Scope::Ruleset), None);
+            assert_eq!(fast(&nft), None);
             assert!(!nft.table_exists(TABLE).unwrap());
         });
     }
@@ -112,7 +110,7 @@ mod kernel {
                     "nft add set inet blixard extra '{ type ipv4_addr; flags interval; }' && \
                      nft add element inet blixard extra '{ 192.0.2.0/24 }'",
                 );
-                assert_eq!(nft.read(Scope::Table, TABLE).unwrap(), None);
+                assert_eq!(nft.read(TABLE).unwrap(), None);
                 match nft.observe(&p).unwrap() {
                     ObservedFirewall::Differs(d) => assert!(
                         d.iter().any(|d| d == "set extra is not in the plan"),
