@@ -16,9 +16,9 @@ use serde_json::Value;
 use crate::canon::CanonTable;
 use crate::nfnl::{
     IFNAMSIZ, NFPROTO_INET, NFT_MSG_GETSETELEM, NFT_MSG_GETTABLE, NFTA_DATA_VALUE, NFTA_LIST_ELEM,
-    NFTA_SET_ELEM_FLAGS, NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_KEY_END, NFTA_SET_ELEM_LIST_ELEMENTS,
-    NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_TABLE, NFTA_TABLE_NAME, NfTablesMessage, attr,
-    attributes, generation, nul_terminated,
+    NFTA_SET_ELEM_DATA, NFTA_SET_ELEM_FLAGS, NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_KEY_END,
+    NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_TABLE, NFTA_TABLE_NAME,
+    NfTablesMessage, attr, attributes, generation, nul_terminated,
 };
 use crate::{NatError, Nft};
 
@@ -96,10 +96,10 @@ fn fill_elements(
 ) -> Result<bool, NetlinkError> {
     let mut decoded = Vec::with_capacity(canon.sets.len());
     for (name, props) in &canon.sets {
-        let Some(key) = KeyType::of(props) else {
+        let Some(types) = ElementType::of(props) else {
             return Ok(false);
         };
-        match dump_elements(nl, table, name, &key)? {
+        match dump_elements(nl, table, name, &types)? {
             Some(elements) => decoded.push((name.clone(), elements)),
             None => return Ok(false),
         }
@@ -110,13 +110,14 @@ fn fill_elements(
     Ok(true)
 }
 
-/// One set's elements in [`CanonTable`]'s text (`vm1 . 10.0.0.1`); `None`
+/// One set's elements in [`CanonTable`]'s text (`vm1 . 10.0.0.1`, a map's
+/// `10.0.0.9 . tcp . 8080 : 10.0.0.3`); `None`
 /// when an element is not one this reader decodes.
 fn dump_elements(
     nl: &mut NetlinkSocket<NfTablesMessage>,
     table: &str,
     set: &str,
-    key: &KeyType,
+    types: &ElementType,
 ) -> Result<Option<BTreeSet<String>>, NetlinkError> {
     let mut attributes_of_request = Vec::new();
     attr(
@@ -135,7 +136,7 @@ fn dump_elements(
         attributes: attributes_of_request,
     };
     let messages = nl.dump(&request, &format!("elements of set {set}"), |m| {
-        Some(elements_of_message(&m.attributes, key))
+        Some(elements_of_message(&m.attributes, types))
     })?;
     let mut out = BTreeSet::new();
     for message in messages {
@@ -149,7 +150,7 @@ fn dump_elements(
 
 /// The elements one `NEWSETELEM` message carries; `None` when one is not
 /// decodable.
-fn elements_of_message(message: &[u8], key: &KeyType) -> Option<Vec<String>> {
+fn elements_of_message(message: &[u8], types: &ElementType) -> Option<Vec<String>> {
     let mut out = Vec::new();
     for item in attributes(message) {
         let (kind, list) = item.ok()?;
@@ -161,36 +162,77 @@ fn elements_of_message(message: &[u8], key: &KeyType) -> Option<Vec<String>> {
             if kind != NFTA_LIST_ELEM {
                 continue;
             }
-            out.push(element_text(element, key)?);
+            out.push(element_text(element, types)?);
         }
     }
     Some(out)
 }
 
-fn element_text(element: &[u8], key: &KeyType) -> Option<String> {
-    let mut value = None;
+fn element_text(element: &[u8], types: &ElementType) -> Option<String> {
+    let mut key = None;
+    let mut data = None;
     for item in attributes(element) {
         let (kind, payload) = item.ok()?;
         match kind {
-            NFTA_SET_ELEM_KEY => {
-                value = attributes(payload)
-                    .filter_map(Result::ok)
-                    .find(|(k, _)| *k == NFTA_DATA_VALUE)
-                    .map(|(_, v)| v);
-            }
+            NFTA_SET_ELEM_KEY => key = Some(data_value(payload)?),
+            NFTA_SET_ELEM_DATA => data = Some(data_value(payload)?),
             // An interval's end or range: printed by nft as a range, not
             // decoded here.
             NFTA_SET_ELEM_KEY_END => return None,
             NFTA_SET_ELEM_FLAGS if payload != [0, 0, 0, 0] => return None,
-            // Data (maps), counters, timeouts: not part of a set's
-            // membership, as in the canonical form.
+            // Counters, timeouts: not part of a set's membership, as in
+            // the canonical form.
             _ => {}
         }
     }
-    key.text(value?)
+    let key = types.key.text(key?)?;
+    match (&types.data, data) {
+        (None, None) => Some(key),
+        // A map's element, as the canonical form writes it.
+        (Some(data_type), Some(data)) => Some(format!("{key} : {}", data_type.text(data)?)),
+        _ => None,
+    }
 }
 
-/// A set's key type, as far as this reader decodes it.
+/// The `NFTA_DATA_VALUE` bytes inside a key or data attribute (a verdict
+/// has none).
+fn data_value(nested: &[u8]) -> Option<&[u8]> {
+    attributes(nested)
+        .filter_map(Result::ok)
+        .find(|(k, _)| *k == NFTA_DATA_VALUE)
+        .map(|(_, v)| v)
+}
+
+/// A set's key type and, for a map, its data type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ElementType {
+    key: KeyType,
+    data: Option<KeyType>,
+}
+
+impl ElementType {
+    /// From a set's or map's canonical `{type, map, flags}`; `None` for an
+    /// interval set or a type not decoded here.
+    fn of(props: &Value) -> Option<ElementType> {
+        let interval = props
+            .get("flags")
+            .and_then(Value::as_array)
+            .is_some_and(|f| f.iter().any(|f| f == "interval"));
+        if interval {
+            return None;
+        }
+        let data = match props.get("map") {
+            None => None,
+            Some(data) => Some(KeyType::of(data)?),
+        };
+        Some(ElementType {
+            key: KeyType::of(props.get("type")?)?,
+            data,
+        })
+    }
+}
+
+/// A key (or map data) type, as far as this reader decodes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct KeyType(Vec<Part>);
 
@@ -200,20 +242,13 @@ enum Part {
     Ipv4,
     Ipv6,
     Port,
+    Protocol,
 }
 
 impl KeyType {
-    /// From a set's canonical `{type, flags}`; `None` for an interval set
-    /// or a type not decoded here.
-    fn of(props: &Value) -> Option<KeyType> {
-        let interval = props
-            .get("flags")
-            .and_then(Value::as_array)
-            .is_some_and(|f| f.iter().any(|f| f == "interval"));
-        if interval {
-            return None;
-        }
-        let parts = match props.get("type")? {
+    /// From a type as nft's JSON names it: one name, or a concatenation.
+    fn of(ty: &Value) -> Option<KeyType> {
+        let parts = match ty {
             Value::String(one) => vec![Part::of(one)?],
             Value::Array(many) => many
                 .iter()
@@ -225,16 +260,21 @@ impl KeyType {
     }
 
     /// A key's bytes as nft prints the element, concatenations joined by
-    /// ` . ` (each part takes a whole number of 32-bit registers).
-    fn text(&self, mut bytes: &[u8]) -> Option<String> {
+    /// ` . `: each part of a concatenation takes a whole number of 32-bit
+    /// registers, a lone value only its own size (an `inet_service` key is
+    /// 2 bytes).
+    fn text(&self, bytes: &[u8]) -> Option<String> {
+        if let [part] = self.0[..] {
+            return (bytes.len() == part.len()).then(|| part.text(bytes))?;
+        }
+        let mut rest = bytes;
         let mut parts = Vec::with_capacity(self.0.len());
         for part in &self.0 {
             let len = part.len();
-            let value = bytes.get(..len)?;
-            parts.push(part.text(value)?);
-            bytes = bytes.get(len.div_ceil(4) * 4..)?;
+            parts.push(part.text(rest.get(..len)?)?);
+            rest = rest.get(len.div_ceil(4) * 4..)?;
         }
-        bytes.is_empty().then(|| parts.join(" . "))
+        rest.is_empty().then(|| parts.join(" . "))
     }
 }
 
@@ -245,6 +285,7 @@ impl Part {
             "ipv4_addr" => Part::Ipv4,
             "ipv6_addr" => Part::Ipv6,
             "inet_service" => Part::Port,
+            "inet_proto" => Part::Protocol,
             _ => return None,
         })
     }
@@ -255,6 +296,7 @@ impl Part {
             Part::Ipv4 => 4,
             Part::Ipv6 => 16,
             Part::Port => 2,
+            Part::Protocol => 1,
         }
     }
 
@@ -267,6 +309,13 @@ impl Part {
             Part::Ipv4 => Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?).to_string(),
             Part::Ipv6 => Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?).to_string(),
             Part::Port => u16::from_be_bytes(<[u8; 2]>::try_from(bytes).ok()?).to_string(),
+            // nft prints the names /etc/protocols gives; only the two a
+            // forward names are decoded here.
+            Part::Protocol => match bytes {
+                [6] => "tcp".into(),
+                [17] => "udp".into(),
+                _ => return None,
+            },
         })
     }
 }

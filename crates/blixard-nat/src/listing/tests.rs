@@ -1,50 +1,112 @@
 use super::*;
 
+fn types(props: Value) -> ElementType {
+    ElementType::of(&props).expect("decodable")
+}
+
+fn element(key: &[u8], data: Option<&[u8]>, flags: u32, end: bool) -> Vec<u8> {
+    let value = |bytes: &[u8]| {
+        let mut value = Vec::new();
+        attr(&mut value, NFTA_DATA_VALUE, bytes);
+        value
+    };
+    let mut element = Vec::new();
+    attr(&mut element, NFTA_SET_ELEM_KEY, &value(key));
+    if end {
+        attr(&mut element, NFTA_SET_ELEM_KEY_END, &value(key));
+    }
+    if let Some(data) = data {
+        attr(&mut element, NFTA_SET_ELEM_DATA, &value(data));
+    }
+    attr(&mut element, NFTA_SET_ELEM_FLAGS, &flags.to_be_bytes());
+    element
+}
+
 #[test]
 fn keys_decode_as_nft_prints_them_with_parts_in_whole_registers() {
-    let key = KeyType::of(&serde_json::json!({"type": ["ifname", "ipv4_addr"]})).unwrap();
+    let key = KeyType::of(&serde_json::json!(["ifname", "ipv4_addr"])).unwrap();
     let mut bytes = crate::nfnl::ifname("vm7");
     bytes.extend([10, 0, 0, 7]);
     assert_eq!(key.text(&bytes).as_deref(), Some("vm7 . 10.0.0.7"));
     assert_eq!(key.text(&bytes[..19]), None, "a short key is no element");
 
-    let key = KeyType::of(&serde_json::json!({"type": ["inet_service", "ipv6_addr"]})).unwrap();
+    let key = KeyType::of(&serde_json::json!(["inet_service", "ipv6_addr"])).unwrap();
     let mut bytes = vec![0x1f, 0x90, 0, 0];
     bytes.extend("fec0::3".parse::<Ipv6Addr>().unwrap().octets());
     assert_eq!(key.text(&bytes).as_deref(), Some("8080 . fec0::3"));
+
+    let port = KeyType::of(&serde_json::json!("inet_service")).unwrap();
+    assert_eq!(
+        port.text(&[0, 80]).as_deref(),
+        Some("80"),
+        "a lone value is unpadded"
+    );
+    assert_eq!(port.text(&[0, 80, 0, 0]), None);
+}
+
+#[test]
+fn a_maps_element_is_key_then_data_as_the_canonical_form_writes_it() {
+    let map = types(serde_json::json!({
+        "type": ["ipv4_addr", "inet_proto", "inet_service"],
+        "map": "ipv4_addr",
+    }));
+    let key = [192, 0, 2, 1, 6, 0, 0, 0, 0x1f, 0x90, 0, 0];
+    assert_eq!(
+        element_text(&element(&key, Some(&[10, 0, 0, 3]), 0, false), &map).as_deref(),
+        Some("192.0.2.1 . tcp . 8080 : 10.0.0.3")
+    );
+    assert_eq!(
+        element_text(&element(&key, None, 0, false), &map),
+        None,
+        "a map element without data"
+    );
+    let to_port = types(serde_json::json!({
+        "type": ["inet_proto", "inet_service"],
+        "map": "inet_service",
+    }));
+    assert_eq!(
+        element_text(
+            &element(&[17, 0, 0, 0, 0, 53, 0, 0], Some(&[0, 22]), 0, false),
+            &to_port
+        )
+        .as_deref(),
+        Some("udp . 53 : 22")
+    );
+    let unknown_protocol = [192, 0, 2, 1, 132, 0, 0, 0, 0x1f, 0x90, 0, 0];
+    assert_eq!(
+        element_text(
+            &element(&unknown_protocol, Some(&[10, 0, 0, 3]), 0, false),
+            &map
+        ),
+        None
+    );
 }
 
 #[test]
 fn interval_sets_and_unknown_types_are_left_to_the_full_listing() {
     let interval = serde_json::json!({"type": "ipv4_addr", "flags": ["interval"]});
-    assert_eq!(KeyType::of(&interval), None);
+    assert_eq!(ElementType::of(&interval), None);
     assert_eq!(
-        KeyType::of(&serde_json::json!({"type": "ether_addr"})),
+        ElementType::of(&serde_json::json!({"type": "ether_addr"})),
         None
     );
-    assert_eq!(KeyType::of(&serde_json::json!({})), None);
+    assert_eq!(
+        ElementType::of(&serde_json::json!({"type": "ipv4_addr", "map": "verdict"})),
+        None
+    );
+    assert_eq!(ElementType::of(&serde_json::json!({})), None);
 }
 
 #[test]
 fn an_element_with_an_interval_flag_or_an_end_is_not_decoded() {
-    let key = KeyType::of(&serde_json::json!({"type": "ipv4_addr"})).unwrap();
-    let element = |flags: u32, end: bool| {
-        let mut value = Vec::new();
-        attr(&mut value, NFTA_DATA_VALUE, &[10, 0, 0, 1]);
-        let mut element = Vec::new();
-        attr(&mut element, NFTA_SET_ELEM_KEY, &value);
-        if end {
-            attr(&mut element, NFTA_SET_ELEM_KEY_END, &value);
-        }
-        attr(&mut element, NFTA_SET_ELEM_FLAGS, &flags.to_be_bytes());
-        element
-    };
+    let set = types(serde_json::json!({"type": "ipv4_addr"}));
+    let key = [10, 0, 0, 1];
     assert_eq!(
-        element_text(&element(0, false), &key).as_deref(),
+        element_text(&element(&key, None, 0, false), &set).as_deref(),
         Some("10.0.0.1")
     );
-    assert_eq!(element_text(&element(1, false), &key), None);
-    assert_eq!(element_text(&element(0, true), &key), None);
+    assert_eq!(element_text(&element(&key, None, 1, false), &set), None);
+    assert_eq!(element_text(&element(&key, None, 0, true), &set), None);
 }
 
 /// The fixtures of the crate's kernel tests (plans built by hand).
