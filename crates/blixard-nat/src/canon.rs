@@ -15,7 +15,7 @@ use serde_json::Value;
 pub struct CanonTable {
     /// chain name -> `{type, hook, prio, policy, dev}`.
     pub chains: BTreeMap<String, Value>,
-    /// set name -> `{type, flags}`.
+    /// set or map name -> `{type, map, flags}`.
     pub sets: BTreeMap<String, Value>,
     /// set name -> elements (canonical JSON).
     pub elements: BTreeMap<String, BTreeSet<String>>,
@@ -85,10 +85,14 @@ impl CanonTable {
                 }
                 self.chains.insert(name.into(), Value::Object(props));
             }
-            "set" => {
+            // A map is a set with data (`map`: its type); its elements
+            // are `[key, data]` pairs.
+            "set" | "map" => {
                 let mut props = serde_json::Map::new();
-                if let Some(v) = body.get("type") {
-                    props.insert("type".into(), v.clone());
+                for key in ["type", "map"] {
+                    if let Some(v) = body.get(key) {
+                        props.insert(key.into(), v.clone());
+                    }
                 }
                 if let Some(v) = body.get("flags") {
                     props.insert("flags".into(), sorted(normalize(v)));
