@@ -15,7 +15,7 @@ use serde_json::Value;
 pub struct CanonTable {
     /// chain name -> `{type, hook, prio, policy, dev}`.
     pub chains: BTreeMap<String, Value>,
-    /// set or map name -> `{type, map, flags}`.
+    /// set or map name -> `{type, map, stmt, flags}`.
     pub sets: BTreeMap<String, Value>,
     /// set name -> elements (canonical JSON).
     pub elements: BTreeMap<String, BTreeSet<String>>,
@@ -89,9 +89,9 @@ impl CanonTable {
             // are `[key, data]` pairs.
             "set" | "map" => {
                 let mut props = serde_json::Map::new();
-                for key in ["type", "map"] {
+                for key in ["type", "map", "stmt"] {
                     if let Some(v) = body.get(key) {
-                        props.insert(key.into(), v.clone());
+                        props.insert(key.into(), normalize(v));
                     }
                 }
                 if let Some(v) = body.get("flags") {

@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod canon;
+mod counters;
 mod per_vm;
 pub mod render;
 mod scan;
@@ -45,6 +46,7 @@ use nftables::batch::Batch;
 use nftables::schema::{NfListObject, Nftables};
 use serde_json::Value;
 
+pub use counters::{Count, VmCounters, counters_of};
 pub use scan::{Finding, FindingKind};
 
 /// Why an nft operation failed.
@@ -158,15 +160,14 @@ impl Nft {
 
     /// Pure: the desired table as one nftables JSON batch (add table, delete
     /// table, add table, chains, sets, elements, rules).
-    pub fn render(plan: &FirewallPlan) -> Nftables<'static> {
+    pub fn render(plan: &FirewallPlan) -> Value {
         render::render(plan)
     }
 
     /// Pure: the canonical form of the desired table, as [`Nft::observe`]
     /// compares it.
     pub fn desired(plan: &FirewallPlan) -> canon::CanonTable {
-        let batch = serde_json::to_value(Self::render(plan)).expect("nftables JSON serializes");
-        canon::CanonTable::from_batch(&batch)
+        canon::CanonTable::from_batch(&Self::render(plan))
     }
 
     /// Reads back only our table (nft's JSON `list table` command) and
@@ -205,10 +206,9 @@ impl Nft {
     /// writes: whether the table needs it is the diff's decision, from
     /// [`Nft::observe`].
     pub fn apply(&self, plan: &FirewallPlan) -> Result<(), NatError> {
-        self.run_batch(
-            &Self::render(plan),
-            &format!("replace table inet {}", plan.table),
-        )
+        let json = Self::render(plan).to_string();
+        let what = format!("replace table inet {}", plan.table);
+        self.run(&["-j", "-f", "-"], Some(&json), &what).map(|_| ())
     }
 
     /// Deletes our table, in one transaction that first adds it, so that an

@@ -10,6 +10,7 @@ use blixard_addr::state::ObservedFirewall;
 use blixard_netlink::{NetlinkSocket, protocols::NETLINK_NETFILTER};
 use netlink_packet_core::{DecodeError, NetlinkDeserializable, NetlinkHeader, NetlinkSerializable};
 
+use crate::render::counters::COUNTER_SETS;
 use crate::render::{SET_IFACES, SET_V4, SET_V6};
 use crate::{NatError, Nft};
 
@@ -68,6 +69,7 @@ impl Nft {
         if let Some(v6) = vm.ipv6 {
             keys.push((SET_V6, [ifname(&vm.interface), octets(v6.into())].concat()));
         }
+        keys.extend(COUNTER_SETS.map(|set| (set, ifname(&vm.interface))));
         for (set, key) in keys {
             let mut value = Vec::new();
             attr(&mut value, NFTA_DATA_VALUE, &key);

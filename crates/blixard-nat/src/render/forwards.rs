@@ -143,9 +143,10 @@ pub(super) fn elements(t: &str, plan: &FirewallPlan) -> Vec<Element<'static>> {
             lists[addr_map]
                 .1
                 .push(Expression::List(vec![key.clone(), s(target)]));
-            lists[port_map]
-                .1
-                .push(Expression::List(vec![key, Expression::Number(fw.port.into())]));
+            lists[port_map].1.push(Expression::List(vec![
+                key,
+                Expression::Number(fw.port.into()),
+            ]));
         }
         for (name, elems) in lists {
             for chunk in elems.chunks(super::ELEMENT_CHUNK) {

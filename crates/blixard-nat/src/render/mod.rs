@@ -61,7 +61,31 @@ pub const ELEMENT_CHUNK: usize = 1024;
 /// The desired table as one atomic nftables JSON batch: `add table` (so the
 /// delete cannot fail), `delete table`, `add table`, chains, sets, elements,
 /// rules.
-pub fn render(plan: &FirewallPlan) -> Nftables<'static> {
+///
+/// JSON rather than the crate's typed batch: the counter sets need a
+/// `counter` statement in their declaration (every element then gets its
+/// own counter), which the crate's `Set` cannot carry.
+pub fn render(plan: &FirewallPlan) -> serde_json::Value {
+    let mut batch = serde_json::to_value(typed(plan)).expect("nftables JSON serializes");
+    let commands = batch
+        .get_mut("nftables")
+        .and_then(serde_json::Value::as_array_mut)
+        .into_iter()
+        .flatten();
+    for set in commands.filter_map(|c| c.pointer_mut("/add/set")) {
+        let counted = set
+            .get("name")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|n| counters::COUNTER_SETS.contains(&n));
+        if counted {
+            set["stmt"] = serde_json::json!([{ "counter": null }]);
+        }
+    }
+    batch
+}
+
+/// [`render`] in the crate's types, without the counter statements.
+fn typed(plan: &FirewallPlan) -> Nftables<'static> {
     let t = plan.table.clone();
     let mut batch = Batch::new();
     batch.add(table(&t));

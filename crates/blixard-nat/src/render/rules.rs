@@ -9,8 +9,8 @@ use nftables::stmt::Statement;
 
 use super::counters::{SET_SPOOFED, SET_TX, count_from, firewall_drop};
 use super::expr::{
-    accept, concat_saddr, counter, ct_dnat, ct_state, drop, family, fib_saddr_iif_missing, m_eq, m_neq,
-    meta, net, payload, prefix, reject_unreachable, s, set_of, set_ref, verdict,
+    accept, concat_saddr, counter, ct_dnat, ct_state, drop, family, fib_saddr_iif_missing, m_eq,
+    m_neq, meta, net, payload, prefix, reject_unreachable, s, set_of, set_ref, verdict,
 };
 use super::user::user_rule;
 use super::{
