@@ -11,7 +11,10 @@ use crate::config::{Action, Protocol, Selector};
 use crate::layout::{Layout, Vm, VmIndex};
 use crate::sysctl::{SysctlKey, SysctlKeyError};
 
+mod forward;
 mod table;
+
+pub use forward::ForwardPlan;
 
 /// What the host must look like.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -331,78 +334,6 @@ pub struct FirewallPlan {
     /// masquerade over the interface its route points to, and believed as a
     /// source only on that interface.
     pub cluster: bool,
-}
-
-/// One `[[forwards]]` entry, resolved: the VM's addresses are the layout's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-#[non_exhaustive]
-pub struct ForwardPlan {
-    /// TCP or UDP (the planner refuses ICMP).
-    pub protocol: Protocol,
-    /// The host address it is bound to; `None`: every address of the host.
-    #[schemars(with = "Option<String>")]
-    pub address: Option<IpAddr>,
-    /// The port on the host.
-    pub host_port: u16,
-    /// The VM.
-    pub vm: FirewallVm,
-    /// The VM's port.
-    pub port: u16,
-}
-
-impl ForwardPlan {
-    /// A forward of `host_port` (on `address`, or every host address) to
-    /// `vm`'s `port`.
-    pub fn new(
-        protocol: Protocol,
-        address: Option<IpAddr>,
-        host_port: u16,
-        vm: FirewallVm,
-        port: u16,
-    ) -> Self {
-        Self {
-            protocol,
-            address,
-            host_port,
-            vm,
-            port,
-        }
-    }
-
-    /// Where it goes in IPv4 (`None` for a forward bound to an IPv6
-    /// address).
-    pub fn ipv4_target(&self) -> Option<Ipv4Addr> {
-        match self.address {
-            Some(IpAddr::V6(_)) => None,
-            _ => Some(self.vm.ipv4),
-        }
-    }
-
-    /// Where it goes in IPv6 (`None` for a forward bound to an IPv4
-    /// address, or without IPv6).
-    pub fn ipv6_target(&self) -> Option<Ipv6Addr> {
-        match self.address {
-            Some(IpAddr::V4(_)) => None,
-            _ => self.vm.ipv6,
-        }
-    }
-
-    /// `tcp 8080 -> vm3:80` (with the address when it has one).
-    pub fn describe(&self) -> String {
-        let proto = match self.protocol {
-            Protocol::Udp => "udp",
-            _ => "tcp",
-        };
-        let at = match self.address {
-            Some(IpAddr::V6(a)) => format!("[{a}]:"),
-            Some(IpAddr::V4(a)) => format!("{a}:"),
-            None => String::new(),
-        };
-        format!(
-            "forward {proto} {at}{} -> {}:{}",
-            self.host_port, self.vm.interface, self.port
-        )
-    }
 }
 
 impl FirewallPlan {

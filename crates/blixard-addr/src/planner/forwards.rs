@@ -38,9 +38,10 @@ pub(super) fn resolve_forwards(
             return Err(bad(
                 "vm",
                 format!(
-                    "{:?} is no VM of the layout; name one as rules do, e.g. {}",
+                    "{:?} is no VM of the layout: name one as rules do, {} to {}",
                     f.vm,
-                    layout.interface_name(1)
+                    layout.interface_name(1),
+                    layout.interface_name(layout.max_index())
                 ),
             ));
         };
