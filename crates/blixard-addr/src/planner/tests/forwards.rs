@@ -37,7 +37,10 @@ fn forwards_are_resolved_to_the_vms_addresses() {
     assert_eq!(f[0].ipv6_target(), Some("fec0::3".parse().unwrap()));
     assert_eq!(f[1].ipv6_target(), None);
     assert_eq!((f[1].host_port, f[1].port), (53, 5353));
-    assert!(plan.to_table().contains("forward udp 192.0.2.1:53 -> vm2:5353"));
+    assert!(
+        plan.to_table()
+            .contains("forward udp 192.0.2.1:53 -> vm2:5353")
+    );
     // A VM plan keeps the host-wide forwards: wiring one VM never
     // rewrites the table.
     let one = crate::planner::build_vm_plan(
@@ -55,7 +58,11 @@ fn bad_forwards_name_their_key() {
     let cases: Vec<(Vec<ForwardConfig>, &str, &str)> = vec![
         (vec![fw(0, "vm1", 80)], "forwards[0].host_port", "port 0"),
         (vec![fw(80, "vm1", 0)], "forwards[0].port", "port 0"),
-        (vec![fw(80, "web", 80)], "forwards[0].vm", "no VM of the layout"),
+        (
+            vec![fw(80, "web", 80)],
+            "forwards[0].vm",
+            "no VM of the layout",
+        ),
         (vec![fw(80, "vm9", 80)], "forwards[0].vm", "does not wire"),
         (vec![fw(80, "vm999", 80)], "forwards[0].vm", "vm1 to vm255"),
         (
@@ -92,7 +99,8 @@ fn bad_forwards_name_their_key() {
         fw(80, "vm3", 80).at("192.0.2.1".parse().unwrap()),
     ]);
     assert!(build_plan(&c, &facts()).is_ok());
-    c.forwards.push(fw(80, "vm4", 80).at("192.0.2.1".parse().unwrap()));
+    c.forwards
+        .push(fw(80, "vm4", 80).at("192.0.2.1".parse().unwrap()));
     assert!(matches!(
         build_plan(&c, &facts()).unwrap_err().kind,
         ConfigErrorKind::DuplicateForward { earlier: 2 }
