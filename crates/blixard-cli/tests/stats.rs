@@ -117,7 +117,14 @@ fn stats_and_metrics_count_real_traffic_spoofing_and_drops() {
         let guests = start_guests(BASE);
         let (vm1, vm2) = (&guests[0].ns, &guests[1].ns);
         // Neighbour resolution and the guests' IPv6 start-up first.
-        assert!(testbed::ping(Some(vm1), "10.0.0.2".parse().unwrap(), Duration::from_secs(5)).unwrap());
+        assert!(
+            testbed::ping(
+                Some(vm1),
+                "10.0.0.2".parse().unwrap(),
+                Duration::from_secs(5)
+            )
+            .unwrap()
+        );
 
         let before = stats(&scratch, &config);
         // 20 pings of 100 bytes: 128-byte IP packets each way.
@@ -134,7 +141,10 @@ fn stats_and_metrics_count_real_traffic_spoofing_and_drops() {
             let bytes = grew(vm, &format!("{way}.bytes"));
             // Exactly the pings, but for a few packets of the guests' own
             // (neighbour solicitations, MLD).
-            assert!((20..=30).contains(&packets), "{vm} {way}: {packets} packets");
+            assert!(
+                (20..=30).contains(&packets),
+                "{vm} {way}: {packets} packets"
+            );
             assert!(
                 (20 * 128..=20 * 128 + 10 * 100).contains(&bytes),
                 "{vm} {way}: {bytes} bytes"
@@ -147,7 +157,10 @@ fn stats_and_metrics_count_real_traffic_spoofing_and_drops() {
         // address detection, MLD), which is no VM's address: wait until
         // they are over, then count exactly.
         let spoofs = |s: &BTreeMap<_, _>| {
-            (get(s, "vm1", "spoofed_drops.packets"), get(s, "vm2", "spoofed_drops.packets"))
+            (
+                get(s, "vm1", "spoofed_drops.packets"),
+                get(s, "vm2", "spoofed_drops.packets"),
+            )
         };
         let mut clean = stats(&scratch, &config);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -167,9 +180,7 @@ fn stats_and_metrics_count_real_traffic_spoofing_and_drops() {
 
         // Unsolicited inbound (inbound_default = "drop"): the VM it was
         // meant for counts it.
-        upstream
-            .ns
-            .sh_ok("ip route add 10.0.0.0/24 via 192.0.2.1");
+        upstream.ns.sh_ok("ip route add 10.0.0.0/24 via 192.0.2.1");
         testbed::echo_server(&vm2.netns(), 7007).unwrap();
         let refused = testbed::tcp_probe(
             &upstream.ns.netns(),

@@ -251,7 +251,9 @@ pub fn state_of(group: u32, proto: u8, sysctl_keys: &[&str], table: &str) -> Str
     }
     out.push(format!("tables: {}", sh_ok("nft list tables").trim()));
     if sh_ok("nft list tables").contains(&format!("table inet {table}\n")) {
-        out.push(sh_ok(&format!("nft list table inet {table}")));
+        out.push(sh_ok(&format!(
+            "nft list table inet {table} | {WITHOUT_COUNTER_VALUES}"
+        )));
     }
     out.join("\n")
 }
@@ -497,6 +499,29 @@ pub fn assert_host_is(plan: &HostPlan) {
     }
 }
 
+/// A filter for `nft list` output: counter values are the traffic's (the
+/// per-VM counter sets count what the kernel itself sends on a tap, e.g.
+/// MLD reports), not a change of anyone's.
+pub const WITHOUT_COUNTER_VALUES: &str = "sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/g'";
+
+/// `nft -j` output with every counter's values taken out, as
+/// [`WITHOUT_COUNTER_VALUES`] does for the text form.
+pub fn without_counter_values(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            for (k, v) in o.iter_mut() {
+                if k == "counter" && v.is_object() {
+                    *v = serde_json::Value::Null;
+                } else {
+                    without_counter_values(v);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(without_counter_values),
+        _ => {}
+    }
+}
+
 /// Everything in the calling thread's namespace as `ip`/`nft` print it, to
 /// prove "nothing changed". Waits for taps to lose their carrier first (the
 /// kernel's link watch does that asynchronously after the creating fd
@@ -522,10 +547,10 @@ pub fn snapshot() -> String {
         assert!(Instant::now() < deadline, "addresses stayed tentative");
         std::thread::yield_now();
     }
-    sh_ok(
-        "ip -d link show; ip addr show; ip route show table all; ip -6 route show table all; nft list ruleset; \
+    sh_ok(&format!(
+        "ip -d link show; ip addr show; ip route show table all; ip -6 route show table all; nft list ruleset | {WITHOUT_COUNTER_VALUES}; \
          for f in /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding /proc/sys/net/ipv4/conf/*/rp_filter; do echo $f $(cat $f); done",
-    )
+    ))
 }
 
 /// Asserts two snapshots are equal, showing only the lines that differ.
