@@ -225,8 +225,12 @@ fn elements(elem: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
-/// `vm1 . 10.0.0.1` for a concatenation, the plain value otherwise.
+/// `vm1 . 10.0.0.1` for a concatenation, `tcp . 8080 : 10.0.0.3` for a
+/// map's `[key, data]`, the plain value otherwise.
 fn element_text(v: &Value) -> String {
+    if let Some([key, data]) = v.as_array().map(Vec::as_slice) {
+        return format!("{} : {}", element_text(key), element_text(data));
+    }
     match v.get("concat").and_then(Value::as_array) {
         Some(parts) => parts
             .iter()

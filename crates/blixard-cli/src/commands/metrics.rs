@@ -6,7 +6,7 @@
 //! Receive and transmit are the VM's, as a node_exporter inside the guest
 //! would name its interface's: `receive` is what was sent to the VM.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -30,8 +30,11 @@ pub fn run(args: &Args, host: &Host, listen: SocketAddr) -> Result<ExitCode, Fai
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         // One slow or broken client must not stop the next scrape.
-        if let Err(e) = serve(args, host, stream) {
-            eprintln!("blixard-net: metrics: {e}");
+        match serve(args, host, stream) {
+            Ok(()) => {}
+            // A client gone before its answer (a probe that only connects).
+            Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {}
+            Err(e) => eprintln!("blixard-net: metrics: {e}"),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -42,7 +45,9 @@ fn serve(args: &Args, host: &Host, stream: TcpStream) -> std::io::Result<()> {
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
+    if reader.read_line(&mut request_line)? == 0 {
+        return Ok(());
+    }
     // The rest of the head, up to the blank line.
     let mut head = request_line.len();
     loop {

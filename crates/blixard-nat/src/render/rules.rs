@@ -57,6 +57,17 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
                 accept(),
             ],
         ));
+        // A guest's IPv6 start-up (duplicate address detection, MLD) sends
+        // from `::`, which claims no address: dropped as before, but not
+        // counted as spoofing.
+        out.push((
+            p,
+            vec![
+                m_eq(meta(MetaKey::Iifname), set_ref(SET_IFACES)),
+                m_eq(payload("ip6", "saddr"), s("::")),
+                drop(),
+            ],
+        ));
         out.push((
             p,
             vec![
