@@ -8,13 +8,10 @@ mod common;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use blixard_addr::Config;
-use blixard_addr::planner::{HostFacts, build_plan};
-use blixard_addr::render::{self, GuestNetwork};
-use blixard_host::testbed::{self, Guest, Upstream};
+use blixard_host::testbed::{self, Upstream};
 use blixard_netns::Netns;
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
-use common::{Scratch, cli, exits, ok};
+use common::{Scratch, cli, exits, ok, start_guests};
 
 const PATIENCE: Duration = Duration::from_secs(5);
 const REFUSAL: Duration = Duration::from_secs(2);
@@ -38,18 +35,6 @@ vm = "vm3"
 port = 53
 protocol = "udp"
 "#;
-
-fn start_guests(config_toml: &str) -> Vec<Guest> {
-    let config = Config::from_toml_str(config_toml, "test").unwrap();
-    let plan = build_plan(&config, &HostFacts::default()).unwrap();
-    plan.links
-        .iter()
-        .map(|link| {
-            let network = GuestNetwork::new(&plan, link.vm.clone());
-            Guest::start(&link.vm, 1, &render::ip_commands(&network).join(" && ")).unwrap()
-        })
-        .collect()
-}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()

@@ -11,12 +11,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use blixard_addr::Config;
-use blixard_addr::planner::{HostFacts, build_plan};
-use blixard_addr::render::{self, GuestNetwork};
-use blixard_host::testbed::{self, Guest, Upstream};
+use blixard_host::testbed::{self, Upstream};
 use blixard_netns::testing::in_fresh_netns;
-use common::{Scratch, cli, command, ok};
+use common::{Scratch, cli, command, ok, start_guests};
 use serde_json::Value;
 
 const BASE: &str = r#"
@@ -24,18 +21,6 @@ vms = 2
 owner = "root"
 external_interface = "bx-up0"
 "#;
-
-fn start_guests(config_toml: &str) -> Vec<Guest> {
-    let config = Config::from_toml_str(config_toml, "test").unwrap();
-    let plan = build_plan(&config, &HostFacts::default()).unwrap();
-    plan.links
-        .iter()
-        .map(|link| {
-            let network = GuestNetwork::new(&plan, link.vm.clone());
-            Guest::start(&link.vm, 1, &render::ip_commands(&network).join(" && ")).unwrap()
-        })
-        .collect()
-}
 
 /// `stats --json` as (vm, counter, field) -> value.
 fn stats(scratch: &Scratch, config: &std::path::Path) -> BTreeMap<(String, String), u64> {

@@ -10,6 +10,7 @@ use crate::{Host, HostError};
 
 /// A socket bound on the host: a TCP listener or a UDP socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Listener {
     /// TCP or UDP.
     pub protocol: Protocol,

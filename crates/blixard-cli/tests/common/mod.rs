@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use blixard_addr::Config;
 use blixard_addr::plan::{HostPlan, SysctlCondition};
 use blixard_addr::planner::{HostFacts, build_plan};
+use blixard_host::testbed::Guest;
 use blixard_netns::testing::sh_ok;
 use serde_json::Value;
 
@@ -569,4 +570,19 @@ pub fn assert_unchanged(before: &str, after: &str, what: &str) {
     panic!(
         "{what}:\nonly before: {gone:#?}\nonly after: {new:#?}\n(lines in another order otherwise)"
     );
+}
+
+/// A guest behind a stand-in VMM for every VM of `config_toml`, configured
+/// as `render::ip_commands` says (the host must be applied first).
+pub fn start_guests(config_toml: &str) -> Vec<Guest> {
+    use blixard_addr::render::{self, GuestNetwork};
+    let config = Config::from_toml_str(config_toml, "test").unwrap();
+    let plan = build_plan(&config, &HostFacts::default()).unwrap();
+    plan.links
+        .iter()
+        .map(|link| {
+            let network = GuestNetwork::new(&plan, link.vm.clone());
+            Guest::start(&link.vm, 1, &render::ip_commands(&network).join(" && ")).unwrap()
+        })
+        .collect()
 }
