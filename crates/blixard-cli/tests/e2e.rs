@@ -12,11 +12,9 @@ use std::time::Duration;
 use blixard_host::testbed::{self, Upstream};
 use blixard_netns::Netns;
 use blixard_netns::testing::{NetnsHolder, in_fresh_netns, sh_ok};
-use common::{Scratch, assert_unchanged, cli, exits, ok, snapshot, start_guests, text};
-
-const PATIENCE: Duration = Duration::from_secs(5);
-/// A connection that must fail is given less time: a drop shows as a timeout.
-const REFUSAL: Duration = Duration::from_secs(2);
+use common::{
+    PATIENCE, REFUSAL, Scratch, assert_unchanged, cli, exits, ok, snapshot, start_guests, text,
+};
 
 const BASE: &str = r#"
 vms = 3

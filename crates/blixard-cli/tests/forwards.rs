@@ -11,10 +11,7 @@ use std::time::Duration;
 use blixard_host::testbed::{self, Upstream};
 use blixard_netns::Netns;
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
-use common::{Scratch, cli, exits, ok, start_guests};
-
-const PATIENCE: Duration = Duration::from_secs(5);
-const REFUSAL: Duration = Duration::from_secs(2);
+use common::{PATIENCE, REFUSAL, Scratch, cli, exits, ok, start_guests};
 
 const BASE: &str = r#"
 vms = 3

@@ -572,6 +572,11 @@ pub fn assert_unchanged(before: &str, after: &str, what: &str) {
     );
 }
 
+/// How long a probe that must succeed may retry.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+/// A connection that must fail is given less time: a drop shows as a timeout.
+pub const REFUSAL: Duration = Duration::from_secs(2);
+
 /// A guest behind a stand-in VMM for every VM of `config_toml`, configured
 /// as `render::ip_commands` says (the host must be applied first).
 pub fn start_guests(config_toml: &str) -> Vec<Guest> {
