@@ -202,6 +202,21 @@ pub enum ConfigErrorKind {
         /// The index it names.
         index: u32,
     },
+    /// A `[[forwards]]` entry that cannot be written: ICMP, a VM that is
+    /// no name of the layout, an address of a family VMs do not have.
+    #[error("this forward cannot work: {reason}")]
+    BadForward {
+        /// Why, and what to write instead.
+        reason: String,
+    },
+    /// Two forwards of the same host address, port and protocol.
+    #[error(
+        "forwards[{earlier}] already forwards this address, port and protocol: a host port goes to one VM"
+    )]
+    DuplicateForward {
+        /// The entry that forwards it first.
+        earlier: usize,
+    },
     /// A rule that can never match: an earlier rule with the same match
     /// already decides every packet it would see.
     #[error(

@@ -84,6 +84,15 @@ pub enum Command {
     },
     /// Compare the host with the plan; exit 3 and name each drift.
     Status,
+    /// Per-VM counters: bytes and packets each way, spoofed and firewall
+    /// drops (or --json).
+    Stats,
+    /// Serve the per-VM counters at GET /metrics in Prometheus' text format.
+    Metrics {
+        /// Address and port to listen on (loopback by default).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9433")]
+        listen: std::net::SocketAddr,
+    },
     /// Troubleshooting checks, each PASS/WARN/FAIL with the fix.
     Doctor,
     /// The desired state as a table (or --json).

@@ -20,6 +20,8 @@ fn file_cases() -> Vec<Case> {
             "vms = 3\n[[firewall.rules]]\nfrom = \"vm1\"\nto = \"vm2\"\naction = \"drop\"\n{extra}"
         )
     };
+    // A forward table: `vms` on line 1, the header on line 2.
+    let forward = |rest: &str| format!("vms = 3\n[[forwards]]\nhost_port = 8080\n{rest}");
     vec![
         // Malformed TOML.
         f(
@@ -300,6 +302,50 @@ fn file_cases() -> Vec<Case> {
             &rules("[[firewall.rules]]\nfrom = \"vm1\"\nto = \"vm2\"\naction = \"accept\"\n"),
             Line(6, "firewall.rules[1]"),
             "conflicting rules: rule 1 can never match because rule 0",
+        ),
+        // Port forwards (issue 15).
+        f(
+            "forward_to_unknown_vm",
+            &forward("vm = \"web\"\nport = 80\nprotocol = \"tcp\"\n"),
+            Line(4, "forwards[0].vm"),
+            "\"web\" is no VM of the layout",
+        ),
+        f(
+            "forward_to_unwired_vm",
+            &forward("vm = \"vm9\"\nport = 80\nprotocol = \"tcp\"\n"),
+            Line(4, "forwards[0].vm"),
+            "names VM 9, which `vms` does not wire",
+        ),
+        f(
+            "forward_port_zero",
+            &forward("vm = \"vm1\"\nport = 0\nprotocol = \"tcp\"\n"),
+            Line(5, "forwards[0].port"),
+            "port 0 is not a port",
+        ),
+        f(
+            "forward_twice",
+            &format!(
+                "{}{}",
+                forward("vm = \"vm1\"\nport = 80\nprotocol = \"tcp\"\n"),
+                "[[forwards]]\nhost_port = 8080\nvm = \"vm2\"\nport = 81\nprotocol = \"tcp\"\n"
+            ),
+            Line(7, "forwards[1]"),
+            "forwards[0] already forwards this address",
+        ),
+        f(
+            "forward_ipv6_address_without_ipv6",
+            &format!(
+                "{}[ipv6]\nenabled = false\n",
+                forward("vm = \"vm1\"\nport = 80\nprotocol = \"tcp\"\naddress = \"2001:db8::1\"\n")
+            ),
+            Line(7, "forwards[0].address"),
+            "VMs have no IPv6",
+        ),
+        f(
+            "forward_icmp",
+            &forward("vm = \"vm1\"\nport = 80\nprotocol = \"icmp\"\n"),
+            Line(6, "forwards[0].protocol"),
+            "ICMP has no ports",
         ),
         f(
             "port_without_protocol",

@@ -9,35 +9,18 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use blixard_addr::Config;
-use blixard_addr::planner::{HostFacts, build_plan};
-use blixard_addr::render::{self, GuestNetwork};
-use blixard_host::testbed::{self, Guest, Upstream};
+use blixard_host::testbed::{self, Upstream};
 use blixard_netns::Netns;
 use blixard_netns::testing::{NetnsHolder, in_fresh_netns, sh_ok};
-use common::{Scratch, assert_unchanged, cli, exits, ok, snapshot, text};
-
-const PATIENCE: Duration = Duration::from_secs(5);
-/// A connection that must fail is given less time: a drop shows as a timeout.
-const REFUSAL: Duration = Duration::from_secs(2);
+use common::{
+    PATIENCE, REFUSAL, Scratch, assert_unchanged, cli, exits, ok, snapshot, start_guests, text,
+};
 
 const BASE: &str = r#"
 vms = 3
 owner = "root"
 external_interface = "bx-up0"
 "#;
-
-fn start_guests(config_toml: &str) -> Vec<Guest> {
-    let config = Config::from_toml_str(config_toml, "test").unwrap();
-    let plan = build_plan(&config, &HostFacts::default()).unwrap();
-    plan.links
-        .iter()
-        .map(|link| {
-            let network = GuestNetwork::new(&plan, link.vm.clone());
-            Guest::start(&link.vm, 1, &render::ip_commands(&network).join(" && ")).unwrap()
-        })
-        .collect()
-}
 
 #[test]
 fn three_vms_wired_by_the_cli_reach_everything_and_reapply_is_a_no_op() {

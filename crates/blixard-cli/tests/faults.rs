@@ -54,7 +54,12 @@ fn open_paths() -> BTreeSet<String> {
 fn our_table() -> Option<String> {
     sh_ok("nft list tables")
         .contains("table inet blixard\n")
-        .then(|| sh_ok("nft list table inet blixard"))
+        .then(|| {
+            sh_ok(&format!(
+                "nft list table inet blixard | {}",
+                common::WITHOUT_COUNTER_VALUES
+            ))
+        })
 }
 
 const FORWARDING: [&str; 2] = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];

@@ -28,6 +28,7 @@ mod error;
 mod execute;
 mod facts;
 mod fault;
+mod inspect;
 mod observe;
 mod outcome;
 mod per_vm;
@@ -41,6 +42,7 @@ use blixard_netns::Netns;
 pub use error::HostError;
 #[cfg(feature = "fault-injection")]
 pub use fault::FAULT_AFTER_ENV;
+pub use inspect::Listener;
 pub use outcome::{ApplyOptions, ApplyOutcome, Status};
 
 /// A host (one network namespace) that plans are applied to.

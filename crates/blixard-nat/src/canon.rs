@@ -15,7 +15,7 @@ use serde_json::Value;
 pub struct CanonTable {
     /// chain name -> `{type, hook, prio, policy, dev}`.
     pub chains: BTreeMap<String, Value>,
-    /// set name -> `{type, flags}`.
+    /// set or map name -> `{type, map, stmt, flags}`.
     pub sets: BTreeMap<String, Value>,
     /// set name -> elements (canonical JSON).
     pub elements: BTreeMap<String, BTreeSet<String>>,
@@ -85,10 +85,14 @@ impl CanonTable {
                 }
                 self.chains.insert(name.into(), Value::Object(props));
             }
-            "set" => {
+            // A map is a set with data (`map`: its type); its elements
+            // are `[key, data]` pairs.
+            "set" | "map" => {
                 let mut props = serde_json::Map::new();
-                if let Some(v) = body.get("type") {
-                    props.insert("type".into(), v.clone());
+                for key in ["type", "map", "stmt"] {
+                    if let Some(v) = body.get(key) {
+                        props.insert(key.into(), normalize(v));
+                    }
                 }
                 if let Some(v) = body.get("flags") {
                     props.insert("flags".into(), sorted(normalize(v)));
@@ -221,8 +225,12 @@ fn elements(elem: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
-/// `vm1 . 10.0.0.1` for a concatenation, the plain value otherwise.
+/// `vm1 . 10.0.0.1` for a concatenation, `tcp . 8080 : 10.0.0.3` for a
+/// map's `[key, data]`, the plain value otherwise.
 fn element_text(v: &Value) -> String {
+    if let Some([key, data]) = v.as_array().map(Vec::as_slice) {
+        return format!("{} : {}", element_text(key), element_text(data));
+    }
     match v.get("concat").and_then(Value::as_array) {
         Some(parts) => parts
             .iter()

@@ -22,7 +22,7 @@
 //! #     inbound_default: blixard_addr::config::Action::Drop,
 //! #     host_input_default: blixard_addr::config::Action::Accept,
 //! #     host_ports: vec![53], allow_networks: vec![], vms: vec![], rules: vec![],
-//! #     cluster: false };
+//! #     cluster: false, forwards: vec![] };
 //! let batch = Nft::render(&plan);
 //! let json = serde_json::to_string(&batch).unwrap();
 //! assert!(json.contains("masquerade"));
@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod canon;
+mod counters;
 mod listing;
 mod nfnl;
 mod per_vm;
@@ -47,6 +48,7 @@ use nftables::batch::Batch;
 use nftables::schema::{NfListObject, Nftables};
 use serde_json::Value;
 
+pub use counters::{Count, VmCounters, counters_of};
 pub use scan::{Finding, FindingKind};
 
 /// Why an nft operation failed.
@@ -160,15 +162,14 @@ impl Nft {
 
     /// Pure: the desired table as one nftables JSON batch (add table, delete
     /// table, add table, chains, sets, elements, rules).
-    pub fn render(plan: &FirewallPlan) -> Nftables<'static> {
+    pub fn render(plan: &FirewallPlan) -> Value {
         render::render(plan)
     }
 
     /// Pure: the canonical form of the desired table, as [`Nft::observe`]
     /// compares it.
     pub fn desired(plan: &FirewallPlan) -> canon::CanonTable {
-        let batch = serde_json::to_value(Self::render(plan)).expect("nftables JSON serializes");
-        canon::CanonTable::from_batch(&batch)
+        canon::CanonTable::from_batch(&Self::render(plan))
     }
 
     /// Reads back only our table and compares it with the desired one.
@@ -209,10 +210,9 @@ impl Nft {
     /// writes: whether the table needs it is the diff's decision, from
     /// [`Nft::observe`].
     pub fn apply(&self, plan: &FirewallPlan) -> Result<(), NatError> {
-        self.run_batch(
-            &Self::render(plan),
-            &format!("replace table inet {}", plan.table),
-        )
+        let json = Self::render(plan).to_string();
+        let what = format!("replace table inet {}", plan.table);
+        self.run(&["-j", "-f", "-"], Some(&json), &what).map(|_| ())
     }
 
     /// Deletes our table, in one transaction that first adds it, so that an

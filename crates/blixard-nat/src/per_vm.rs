@@ -13,6 +13,7 @@ use crate::nfnl::{
     NFTA_SET_ELEM_LIST_TABLE, NFTA_TABLE_NAME, NLA_F_NESTED, NfTablesMessage, attr, ifname,
     nul_terminated, octets,
 };
+use crate::render::counters::COUNTER_SETS;
 use crate::render::{SET_IFACES, SET_V4, SET_V6};
 use crate::{NatError, Nft};
 
@@ -54,6 +55,7 @@ impl Nft {
         if let Some(v6) = vm.ipv6 {
             keys.push((SET_V6, [ifname(&vm.interface), octets(v6.into())].concat()));
         }
+        keys.extend(COUNTER_SETS.map(|set| (set, ifname(&vm.interface))));
         for (set, key) in keys {
             let mut value = Vec::new();
             attr(&mut value, NFTA_DATA_VALUE, &key);

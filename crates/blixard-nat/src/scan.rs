@@ -346,6 +346,7 @@ mod tests {
             vms: vec![],
             rules: vec![],
             cluster: false,
+            forwards: Vec::new(),
         }
     }
 

@@ -65,7 +65,30 @@ fn observe_vm_follows_the_vms_set_elements_and_the_table() {
             nft.observe_vm(table, &vm(2)).unwrap(),
             ObservedFirewall::InSync
         );
+        // The counter sets are wired and unwired with the rest.
+        let counted = |nft: &Nft| -> Vec<String> {
+            nft.counters(table)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.vm)
+                .collect()
+        };
+        assert_eq!(counted(&nft), ["vm1", "vm2", "vm3"]);
+        nft.remove_vm(table, &vm(2)).unwrap();
+        assert_eq!(counted(&nft), ["vm1", "vm3"]);
+        nft.add_vm(table, &vm(2)).unwrap();
+        sh_ok("nft delete element inet blixard vm_dropped '{ \"vm1\" }'");
+        assert!(matches!(
+            nft.observe_vm(table, &vm(1)).unwrap(),
+            ObservedFirewall::Differs(_)
+        ));
+        nft.add_vm(table, &vm(1)).unwrap();
+        assert_eq!(
+            nft.observe_vm(table, &vm(1)).unwrap(),
+            ObservedFirewall::InSync
+        );
         nft.delete(table).unwrap();
+        assert!(counted(&nft).is_empty());
         assert_eq!(
             nft.observe_vm(table, &vm(1)).unwrap(),
             ObservedFirewall::Absent

@@ -66,6 +66,7 @@ fn plan(n: u32, multi_queue: bool) -> HostPlan {
             vms: vec![],
             rules: vec![],
             cluster: false,
+            forwards: Vec::new(),
         },
         gateway: GatewayPlan::new(
             "vmgw",

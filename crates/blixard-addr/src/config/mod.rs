@@ -16,6 +16,7 @@ use crate::planner::ValidConfig;
 mod bgp;
 mod defaults;
 mod firewall;
+mod forwards;
 mod location;
 mod queues;
 
@@ -27,6 +28,7 @@ pub use defaults::{
     DEFAULT_LINK_GROUP, DEFAULT_NFT_TABLE, DEFAULT_ROUTE_PROTOCOL, DEFAULT_VMS,
 };
 pub use firewall::{Action, FirewallConfig, Protocol, RuleConfig, Selector};
+pub use forwards::ForwardConfig;
 pub(crate) use location::{key_offset, line_column};
 pub use queues::QueueError;
 
@@ -64,6 +66,9 @@ pub struct Config {
     pub security: SecurityConfig,
     /// Firewall policy and rules.
     pub firewall: FirewallConfig,
+    /// Host ports forwarded to VMs (`[[forwards]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<ForwardConfig>,
     /// How our objects are marked on the host.
     pub ownership: OwnershipConfig,
     /// This host in a cluster routed by BGP; absent, a single host.
@@ -92,6 +97,7 @@ impl Default for Config {
             nat: NatConfig::default(),
             security: SecurityConfig::default(),
             firewall: FirewallConfig::default(),
+            forwards: Vec::new(),
             ownership: OwnershipConfig::default(),
             bgp: None,
         }

@@ -11,7 +11,10 @@ use crate::config::{Action, Protocol, Selector};
 use crate::layout::{Layout, Vm, VmIndex};
 use crate::sysctl::{SysctlKey, SysctlKeyError};
 
+mod forward;
 mod table;
+
+pub use forward::ForwardPlan;
 
 /// What the host must look like.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -322,6 +325,10 @@ pub struct FirewallPlan {
     pub vms: Vec<FirewallVm>,
     /// User rules in order, first match wins.
     pub rules: Vec<FirewallRule>,
+    /// Host ports forwarded to VMs (`[[forwards]]`), in the config's
+    /// order: map elements, rendered whether or not the VM is wired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<ForwardPlan>,
     /// Whether the pools are a cluster's (`[bgp]`): a pool address no VM of
     /// this host holds is another host's VM, forwarded to and from without
     /// masquerade over the interface its route points to, and believed as a

@@ -135,6 +135,9 @@ impl HostPlan {
             let nets: Vec<_> = fw.allow_networks.iter().map(ToString::to_string).collect();
             let _ = writeln!(out, "  VMs may also reach: {}", nets.join(", "));
         }
+        for f in &fw.forwards {
+            let _ = writeln!(out, "  {}", f.describe());
+        }
         let _ = writeln!(out, "  rules: {}", fw.rules.len());
         for (i, r) in fw.rules.iter().enumerate() {
             let proto = r.protocol.map(|p| format!(" {p:?}")).unwrap_or_default();

@@ -8,6 +8,7 @@
 //! traffic to masquerade, and refusing the combination would make turning
 //! IPv6 off a two-key edit.
 
+mod forwards;
 mod placement;
 mod plan;
 mod selector;

@@ -228,6 +228,7 @@ fn build(
         allow_networks: resolved.allow_networks,
         vms: fw_vms,
         rules: resolved.rules,
+        forwards: resolved.forwards,
         cluster: resolved.bgp.is_some(),
     };
     let guest = GuestPlan {

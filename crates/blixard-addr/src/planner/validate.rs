@@ -14,7 +14,7 @@ use crate::bgp::BgpPlan;
 use crate::config::{Config, Protocol, QueueError};
 use crate::error::{ConfigError, ConfigErrorKind, LayoutError};
 use crate::layout::{Layout, MAX_INTERFACE_NAME_LEN, VmIndex, is_safe_name_char};
-use crate::plan::FirewallRule;
+use crate::plan::{FirewallRule, ForwardPlan};
 
 /// Smallest MTU the kernel accepts for IPv4 on a tap.
 pub const MIN_MTU: u32 = 68;
@@ -31,6 +31,7 @@ pub(crate) struct Resolved {
     pub(crate) layout: Layout,
     pub(crate) indices: Vec<VmIndex>,
     pub(crate) rules: Vec<FirewallRule>,
+    pub(crate) forwards: Vec<ForwardPlan>,
     pub(crate) allow_networks: Vec<IpNet>,
     pub(crate) bgp: Option<BgpPlan>,
 }
@@ -180,6 +181,7 @@ pub(super) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
         rules.push(resolved);
     }
     Ok(Resolved {
+        forwards: super::forwards::resolve_forwards(config, &layout, &indices)?,
         allow_networks: placement::allow_networks(config)?,
         bgp: crate::bgp::resolve(config, &layout, &indices)?,
         layout,

@@ -76,6 +76,13 @@ fn example_config() -> String {
          # Not shown (no default): owner = \"alice\" (tap owner, user name or uid;\n\
          # default $SUDO_USER, else root), group = \"kvm\" (tap group) and\n\
          # [[firewall.rules]] (from, to, action, protocol, port).\n\
+         # Also not shown: [[forwards]], host ports forwarded to a VM, e.g.\n\
+         #   [[forwards]]\n\
+         #   host_port = 8080      # on the host\n\
+         #   vm = \"vm3\"           # as rules name VMs\n\
+         #   port = 80             # on the VM\n\
+         #   protocol = \"tcp\"     # or \"udp\"\n\
+         #   address = \"192.0.2.1\" # optional: only this host address (v4 or v6)\n\
          #\n",
     );
     for line in Config::default().to_toml_string().lines() {

@@ -201,6 +201,7 @@ pub fn run(args: &Args, host: &Host, loaded: &Loaded) -> Result<ExitCode, Failur
             Some("set external_interface in the config or --external-interface IF"),
         )),
     }
+    checks.extend(super::forward_checks::checks(host, &plan));
     for (key, what, wanted) in [
         (SysctlKey::ipv4_forwarding(), "IPv4 forwarding", true),
         (

@@ -14,9 +14,12 @@ mod docs;
 mod doctor;
 mod down;
 mod failure;
+mod forward_checks;
 mod locate;
+mod metrics;
 mod plan;
 mod plans;
+mod stats;
 mod status;
 mod vm;
 mod wire;
@@ -77,6 +80,8 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         Command::Wire { index, dry_run } => wire::wire(args, &host, *index, *dry_run),
         Command::Unwire { index, dry_run } => wire::unwire(args, &host, *index, *dry_run),
         Command::Status => status::run(args, &host),
+        Command::Stats => stats::run(args, &host),
+        Command::Metrics { listen } => metrics::run(args, &host, *listen),
         Command::Doctor => doctor::run(args, &host, &load_config(args)?),
         Command::Plan => plan::run(args, &host),
         Command::Addr { query } => addr::run(args, &host, query),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use blixard_addr::Config;
 use blixard_addr::plan::{HostPlan, SysctlCondition};
 use blixard_addr::planner::{HostFacts, build_plan};
+use blixard_host::testbed::Guest;
 use blixard_netns::testing::sh_ok;
 use serde_json::Value;
 
@@ -251,7 +252,9 @@ pub fn state_of(group: u32, proto: u8, sysctl_keys: &[&str], table: &str) -> Str
     }
     out.push(format!("tables: {}", sh_ok("nft list tables").trim()));
     if sh_ok("nft list tables").contains(&format!("table inet {table}\n")) {
-        out.push(sh_ok(&format!("nft list table inet {table}")));
+        out.push(sh_ok(&format!(
+            "nft list table inet {table} | {WITHOUT_COUNTER_VALUES}"
+        )));
     }
     out.join("\n")
 }
@@ -497,6 +500,29 @@ pub fn assert_host_is(plan: &HostPlan) {
     }
 }
 
+/// A filter for `nft list` output: counter values are the traffic's (the
+/// per-VM counter sets count what the kernel itself sends on a tap, e.g.
+/// MLD reports), not a change of anyone's.
+pub const WITHOUT_COUNTER_VALUES: &str = "sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/g'";
+
+/// `nft -j` output with every counter's values taken out, as
+/// [`WITHOUT_COUNTER_VALUES`] does for the text form.
+pub fn without_counter_values(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            for (k, v) in o.iter_mut() {
+                if k == "counter" && v.is_object() {
+                    *v = serde_json::Value::Null;
+                } else {
+                    without_counter_values(v);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(without_counter_values),
+        _ => {}
+    }
+}
+
 /// Everything in the calling thread's namespace as `ip`/`nft` print it, to
 /// prove "nothing changed". Waits for taps to lose their carrier first (the
 /// kernel's link watch does that asynchronously after the creating fd
@@ -522,10 +548,10 @@ pub fn snapshot() -> String {
         assert!(Instant::now() < deadline, "addresses stayed tentative");
         std::thread::yield_now();
     }
-    sh_ok(
-        "ip -d link show; ip addr show; ip route show table all; ip -6 route show table all; nft list ruleset; \
+    sh_ok(&format!(
+        "ip -d link show; ip addr show; ip route show table all; ip -6 route show table all; nft list ruleset | {WITHOUT_COUNTER_VALUES}; \
          for f in /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding /proc/sys/net/ipv4/conf/*/rp_filter; do echo $f $(cat $f); done",
-    )
+    ))
 }
 
 /// Asserts two snapshots are equal, showing only the lines that differ.
@@ -544,4 +570,24 @@ pub fn assert_unchanged(before: &str, after: &str, what: &str) {
     panic!(
         "{what}:\nonly before: {gone:#?}\nonly after: {new:#?}\n(lines in another order otherwise)"
     );
+}
+
+/// How long a probe that must succeed may retry.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+/// A connection that must fail is given less time: a drop shows as a timeout.
+pub const REFUSAL: Duration = Duration::from_secs(2);
+
+/// A guest behind a stand-in VMM for every VM of `config_toml`, configured
+/// as `render::ip_commands` says (the host must be applied first).
+pub fn start_guests(config_toml: &str) -> Vec<Guest> {
+    use blixard_addr::render::{self, GuestNetwork};
+    let config = Config::from_toml_str(config_toml, "test").unwrap();
+    let plan = build_plan(&config, &HostFacts::default()).unwrap();
+    plan.links
+        .iter()
+        .map(|link| {
+            let network = GuestNetwork::new(&plan, link.vm.clone());
+            Guest::start(&link.vm, 1, &render::ip_commands(&network).join(" && ")).unwrap()
+        })
+        .collect()
 }

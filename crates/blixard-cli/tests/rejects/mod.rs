@@ -91,8 +91,9 @@ pub fn snapshot() -> String {
         "ip -6 -j route show table all",
         "nft -j list ruleset",
     ] {
-        let json: serde_json::Value = serde_json::from_str(&sh_ok(dump))
+        let mut json: serde_json::Value = serde_json::from_str(&sh_ok(dump))
             .unwrap_or_else(|e| panic!("`{dump}` printed no JSON: {e}"));
+        common::without_counter_values(&mut json);
         out.push_str(&format!("\n# {dump}\n"));
         out.push_str(&serde_json::to_string_pretty(&json).expect("JSON prints"));
     }

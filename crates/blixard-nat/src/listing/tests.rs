@@ -116,8 +116,9 @@ mod common;
 mod kernel {
     use blixard_netns::testing::{in_fresh_netns, sh_ok};
 
-    use super::common::{TABLE, plan, seed_rules};
+    use super::common::{HOST_EXT_V4, TABLE, plan, planned, seed_rules};
     use super::*;
+    use blixard_addr::config::{ForwardConfig, Protocol};
     use blixard_addr::state::ObservedFirewall;
 
     fn full_listing(nft: &Nft) -> CanonTable {
@@ -158,6 +159,41 @@ mod kernel {
             assert_eq!(fast(&nft), None);
             assert!(!nft.table_exists(TABLE).unwrap());
         });
+    }
+
+    #[test]
+    fn the_fast_read_sees_forwards_maps_and_counter_sets_as_the_full_listing_does() {
+        in_fresh_netns(
+            "the_fast_read_sees_forwards_maps_and_counter_sets_as_the_full_listing_does",
+            || {
+                let nft = Nft::new();
+                let p = planned(5, Vec::new(), |c| {
+                    c.forwards = vec![
+                        ForwardConfig::new(8080, "vm3", 80, Protocol::Tcp),
+                        ForwardConfig::new(5353, "vm2", 53, Protocol::Udp)
+                            .at(HOST_EXT_V4.parse().unwrap()),
+                    ];
+                });
+                nft.apply(&p).unwrap();
+                let read = fast(&nft).expect("our table");
+                assert_eq!(read, full_listing(&nft));
+                let maps: Vec<_> = read
+                    .sets
+                    .iter()
+                    .filter(|(_, props)| props.get("map").is_some())
+                    .map(|(name, _)| name)
+                    .collect();
+                assert!(!maps.is_empty(), "forwards render maps");
+                let map_elements: usize = maps.iter().map(|m| read.elements[*m].len()).sum();
+                assert!(map_elements >= 4, "{:?}", read.elements);
+                assert!(
+                    read.elements.values().flatten().any(|e| e.contains(" : ")),
+                    "{:?}",
+                    read.elements
+                );
+                assert_eq!(nft.observe(&p).unwrap(), ObservedFirewall::InSync);
+            },
+        );
     }
 
     #[test]

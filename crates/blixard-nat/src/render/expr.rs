@@ -80,8 +80,17 @@ pub(super) fn m_neq(left: Expression<'static>, right: Expression<'static>) -> St
 }
 
 pub(super) fn ct_state(states: &[&str]) -> Statement<'static> {
+    ct_is("state", states)
+}
+
+/// `ct status dnat`: the connection was forwarded by a DNAT of ours.
+pub(super) fn ct_dnat() -> Statement<'static> {
+    ct_is("status", &["dnat"])
+}
+
+fn ct_is(key: &'static str, states: &[&str]) -> Statement<'static> {
     let ct = Expression::Named(NamedExpression::CT(nftables::expr::CT {
-        key: Cow::Borrowed("state"),
+        key: Cow::Borrowed(key),
         family: None,
         dir: None,
     }));
@@ -130,9 +139,10 @@ pub(super) fn drop() -> Statement<'static> {
     Statement::Drop(None)
 }
 
+/// A policy's or rule's verdict; a drop is counted for its VM first.
 pub(super) fn verdict(a: Action) -> Statement<'static> {
     match a {
         Action::Accept => accept(),
-        Action::Drop => drop(),
+        Action::Drop => super::counters::firewall_drop(),
     }
 }

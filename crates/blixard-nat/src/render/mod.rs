@@ -16,7 +16,9 @@ use nftables::schema::{self, Chain, Element, NfListObject, Nftables, Rule, Table
 use nftables::stmt::Statement;
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
+pub mod counters;
 mod expr;
+pub mod forwards;
 mod rules;
 mod user;
 
@@ -40,13 +42,16 @@ pub const CHAIN_OUTPUT: &str = "output";
 /// Chain at hook postrouting (nat, srcnat): masquerade.
 pub const CHAIN_POSTROUTING: &str = "postrouting";
 
-/// Every chain of our table, in the order they are created.
-pub const CHAINS: [&str; 5] = [
+/// Every chain of our table, in the order they are created; forwards add
+/// [`forwards::CHAIN_DSTNAT`] and [`forwards::CHAIN_DSTNAT_OUTPUT`].
+pub const CHAINS: [&str; 7] = [
     CHAIN_PREROUTING,
     CHAIN_FORWARD,
     CHAIN_INPUT,
     CHAIN_OUTPUT,
     CHAIN_POSTROUTING,
+    counters::CHAIN_COUNT_RX,
+    counters::CHAIN_FIREWALL_DROP,
 ];
 
 /// Huge element lists are split into several `add element` commands of this
@@ -56,17 +61,44 @@ pub const ELEMENT_CHUNK: usize = 1024;
 /// The desired table as one atomic nftables JSON batch: `add table` (so the
 /// delete cannot fail), `delete table`, `add table`, chains, sets, elements,
 /// rules.
-pub fn render(plan: &FirewallPlan) -> Nftables<'static> {
+///
+/// JSON rather than the crate's typed batch: the counter sets need a
+/// `counter` statement in their declaration (every element then gets its
+/// own counter), which the crate's `Set` cannot carry.
+pub fn render(plan: &FirewallPlan) -> serde_json::Value {
+    let mut batch = serde_json::to_value(typed(plan)).expect("nftables JSON serializes");
+    let commands = batch
+        .get_mut("nftables")
+        .and_then(serde_json::Value::as_array_mut)
+        .into_iter()
+        .flatten();
+    for set in commands.filter_map(|c| c.pointer_mut("/add/set")) {
+        let counted = set
+            .get("name")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|n| counters::COUNTER_SETS.contains(&n));
+        if counted {
+            set["stmt"] = serde_json::json!([{ "counter": null }]);
+        }
+    }
+    batch
+}
+
+/// [`render`] in the crate's types, without the counter statements.
+fn typed(plan: &FirewallPlan) -> Nftables<'static> {
     let t = plan.table.clone();
     let mut batch = Batch::new();
     batch.add(table(&t));
     batch.delete(table(&t));
     batch.add(table(&t));
-    for chain in chains(&t) {
+    for chain in chains(&t, plan) {
         batch.add(NfListObject::Chain(chain));
     }
     for set in sets(&t) {
         batch.add(NfListObject::Set(Box::new(set)));
+    }
+    for map in forwards::maps(&t, plan) {
+        batch.add(NfListObject::Map(Box::new(map)));
     }
     for (name, elems) in [
         (
@@ -75,10 +107,17 @@ pub fn render(plan: &FirewallPlan) -> Nftables<'static> {
         ),
         (SET_V4, plan.vms.iter().map(v4_elem).collect()),
         (SET_V6, plan.vms.iter().filter_map(v6_elem).collect()),
-    ] {
+    ]
+    .into_iter()
+    .chain(
+        counters::COUNTER_SETS.map(|set| (set, plan.vms.iter().map(counters::counted).collect())),
+    ) {
         for chunk in elems.chunks(ELEMENT_CHUNK) {
             batch.add(NfListObject::Element(element(&t, name, chunk.to_vec())));
         }
+    }
+    for e in forwards::elements(&t, plan) {
+        batch.add(NfListObject::Element(e));
     }
     for (chain, exprs) in rules(plan) {
         batch.add(NfListObject::Rule(rule(&t, chain, exprs)));
@@ -95,6 +134,9 @@ pub fn vm_elements(table: &str, vm: &FirewallVm) -> Vec<Element<'static>> {
     if let Some(e) = v6_elem(vm) {
         out.push(element(table, SET_V6, vec![e]));
     }
+    for set in counters::COUNTER_SETS {
+        out.push(element(table, set, vec![counters::counted(vm)]));
+    }
     out
 }
 
@@ -107,7 +149,7 @@ pub fn table(name: &str) -> NfListObject<'static> {
     })
 }
 
-fn chains(t: &str) -> Vec<Chain<'static>> {
+fn chains(t: &str, plan: &FirewallPlan) -> Vec<Chain<'static>> {
     let base = |name: &str, ty, hook, prio| Chain {
         family: NfFamily::INet,
         table: Cow::Owned(t.to_owned()),
@@ -119,7 +161,7 @@ fn chains(t: &str) -> Vec<Chain<'static>> {
         policy: Some(NfChainPolicy::Accept),
         ..Chain::default()
     };
-    vec![
+    let mut out = vec![
         base(
             CHAIN_PREROUTING,
             NfChainType::Filter,
@@ -135,7 +177,25 @@ fn chains(t: &str) -> Vec<Chain<'static>> {
             NfHook::Postrouting,
             100,
         ),
-    ]
+        // After every NAT and filter of the packet's way out: what really
+        // leaves by the tap.
+        base(
+            counters::CHAIN_COUNT_RX,
+            NfChainType::Filter,
+            NfHook::Postrouting,
+            300,
+        ),
+        Chain {
+            family: NfFamily::INet,
+            table: Cow::Owned(t.to_owned()),
+            name: Cow::Owned(counters::CHAIN_FIREWALL_DROP.to_owned()),
+            ..Chain::default()
+        },
+    ];
+    for (name, hook) in forwards::chains(plan) {
+        out.push(base(name, NfChainType::NAT, hook, -100));
+    }
+    out
 }
 
 fn sets(t: &str) -> Vec<schema::Set<'static>> {
@@ -158,6 +218,9 @@ fn sets(t: &str) -> Vec<schema::Set<'static>> {
             SetTypeValue::Concatenated(Cow::Owned(vec![SetType::Ifname, SetType::Ipv6Addr])),
         ),
     ]
+    .into_iter()
+    .chain(counters::COUNTER_SETS.map(|name| set(name, SetTypeValue::Single(SetType::Ifname))))
+    .collect()
 }
 
 fn element(t: &str, set: &str, elem: Vec<Expression<'static>>) -> Element<'static> {

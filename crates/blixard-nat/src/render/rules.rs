@@ -7,9 +7,10 @@ use ipnet::IpNet;
 use nftables::expr::{Expression, MetaKey};
 use nftables::stmt::Statement;
 
+use super::counters::{SET_SPOOFED, SET_TX, count_from, firewall_drop};
 use super::expr::{
-    accept, concat_saddr, counter, ct_state, drop, family, fib_saddr_iif_missing, m_eq, m_neq,
-    meta, net, payload, prefix, reject_unreachable, s, set_of, set_ref, verdict,
+    accept, concat_saddr, counter, ct_dnat, ct_state, drop, family, fib_saddr_iif_missing, m_eq,
+    m_neq, meta, net, payload, prefix, reject_unreachable, s, set_of, set_ref, verdict,
 };
 use super::user::user_rule;
 use super::{
@@ -33,6 +34,9 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
             .flat_map(move |r| user_rule(r, ext))
     };
 
+    // Counted before anything can drop it: what the VM sent.
+    out.push((CHAIN_PREROUTING, vec![count_from(SET_TX)]));
+
     // Anti-spoofing runs at priority raw, before conntrack and before any
     // chain (ours or foreign) can accept, and covers traffic to the host as
     // well as forwarded traffic. A pool source is believed only on its own
@@ -53,10 +57,21 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
                 accept(),
             ],
         ));
+        // A guest's IPv6 start-up (duplicate address detection, MLD) sends
+        // from `::`, which claims no address: dropped as before, but not
+        // counted as spoofing.
         out.push((
             p,
             vec![
                 m_eq(meta(MetaKey::Iifname), set_ref(SET_IFACES)),
+                m_eq(payload("ip6", "saddr"), s("::")),
+                drop(),
+            ],
+        ));
+        out.push((
+            p,
+            vec![
+                m_eq(meta(MetaKey::Iifname), set_ref(SET_SPOOFED)),
                 counter(),
                 drop(),
             ],
@@ -159,6 +174,11 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
             ],
         ));
     }
+    // A forward's connection was asked for by the config (VM -> VM ones,
+    // hairpin included, were accepted above); user rules may still refuse.
+    if !plan.forwards.is_empty() {
+        out.push((f, vec![ct_dnat(), accept()]));
+    }
     // Anything else heading to a VM is unsolicited inbound (VM -> VM was
     // accepted just above).
     out.push((
@@ -176,7 +196,7 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
         vec![
             m_eq(meta(MetaKey::Iifname), set_ref(SET_IFACES)),
             counter(),
-            drop(),
+            firewall_drop(),
         ],
     ));
 
@@ -278,5 +298,7 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
             out.push((CHAIN_POSTROUTING, rule));
         }
     }
+    out.extend(super::forwards::rules(plan));
+    out.extend(super::counters::rules());
     out
 }

@@ -46,6 +46,7 @@ pub fn plan(n: u32, ext: Option<&str>) -> FirewallPlan {
         vms: (1..=n).map(vm).collect(),
         rules: Vec::new(),
         cluster: false,
+        forwards: Vec::new(),
     }
 }
 

@@ -449,6 +449,7 @@ fn resolved_external_interface_is_checked() {
 }
 
 mod carried;
+mod forwards;
 
 #[test]
 fn the_gateway_name_must_be_its_own() {
