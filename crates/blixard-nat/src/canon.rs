@@ -220,9 +220,28 @@ fn elements(elem: Option<&Value>) -> Vec<String> {
         .map(|e| {
             // Elements with per-element options print as {"elem": {"val": ..}}.
             let e = e.get("elem").and_then(|x| x.get("val")).unwrap_or(e);
-            element_text(&normalize(e))
+            // Thousands of elements per set: normalising a plain one would
+            // only copy it.
+            if is_plain(e) {
+                element_text(e)
+            } else {
+                element_text(&normalize(e))
+            }
         })
         .collect()
+}
+
+/// Scalars, and lists and concatenations of plain values: what
+/// [`normalize`] leaves as it is.
+fn is_plain(v: &Value) -> bool {
+    match v {
+        Value::Array(items) => items.iter().all(is_plain),
+        Value::Object(o) => match o.get("concat") {
+            Some(Value::Array(parts)) if o.len() == 1 => parts.iter().all(is_plain),
+            _ => false,
+        },
+        _ => true,
+    }
 }
 
 /// `vm1 . 10.0.0.1` for a concatenation, `tcp . 8080 : 10.0.0.3` for a
@@ -323,6 +342,19 @@ mod tests {
             serde_json::json!([{"match": {"op": "==", "left": 1, "right": 22}}, {"drop": null}]);
         assert_ne!(normalize(&a), normalize(&c));
         let fib = |flags: [&str; 2]| serde_json::json!({"fib": {"result": "oif", "flags": flags}});
+        for plain in [
+            serde_json::json!("vm1"),
+            serde_json::json!({"concat": ["vm1", "10.0.0.1"]}),
+            serde_json::json!([{"concat": ["tcp", 8080]}, "10.0.0.3"]),
+        ] {
+            assert!(is_plain(&plain), "{plain}");
+            assert_eq!(
+                normalize(&plain),
+                plain,
+                "normalize leaves {plain} as it is"
+            );
+        }
+        assert!(!is_plain(&serde_json::json!({"set": ["b", "a"]})));
         assert_eq!(
             normalize(&fib(["iif", "saddr"])),
             normalize(&fib(["saddr", "iif"]))

@@ -169,7 +169,7 @@ impl Nft {
     /// Pure: the canonical form of the desired table, as [`Nft::observe`]
     /// compares it.
     pub fn desired(plan: &FirewallPlan) -> canon::CanonTable {
-        canon::CanonTable::from_batch(&Self::render(plan))
+        render::canonical(plan)
     }
 
     /// Reads back only our table and compares it with the desired one.

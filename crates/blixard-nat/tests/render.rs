@@ -259,3 +259,27 @@ fn names_are_data_not_syntax() {
     assert!(cmds.iter().all(|c| c.get("flush").is_none()));
     assert!(json.contains(r#""vm1\" } ; flush ruleset ; {""#));
 }
+
+#[test]
+fn the_canonical_form_is_the_rendered_batchs_read_without_json_elements() {
+    use blixard_addr::config::ForwardConfig;
+    use blixard_nat::canon::CanonTable;
+    let mut p = common::planned(40, Vec::new(), |c| {
+        c.forwards = vec![
+            ForwardConfig::new(8080, "vm3", 80, Protocol::Tcp),
+            ForwardConfig::new(5353, "vm2", 53, Protocol::Udp)
+                .at(common::HOST_EXT_V4.parse().unwrap()),
+        ];
+    });
+    p.rules = seed_rules();
+    let through_json = CanonTable::from_batch(&Nft::render(&p));
+    let canonical = blixard_nat::render::canonical(&p);
+    assert_eq!(canonical, through_json);
+    // Each kind of element the renderer makes is in it: names, pairs,
+    // counted names, map entries.
+    let all: Vec<&String> = canonical.elements.values().flatten().collect();
+    assert!(all.iter().any(|e| *e == "vm40"));
+    assert!(all.iter().any(|e| *e == "vm40 . 10.0.0.40"));
+    assert!(all.iter().any(|e| e.contains(" : ")), "{all:?}");
+    assert!(canonical.elements["vm_tx"].contains("vm7"));
+}

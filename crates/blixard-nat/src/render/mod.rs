@@ -12,7 +12,9 @@ use std::borrow::Cow;
 use blixard_addr::plan::{FirewallPlan, FirewallVm};
 use nftables::batch::Batch;
 use nftables::expr::{Expression, NamedExpression};
-use nftables::schema::{self, Chain, Element, NfListObject, Nftables, Rule, Table};
+use nftables::schema::{
+    self, Chain, Element, NfCmd, NfListObject, NfObject, Nftables, Rule, Table,
+};
 use nftables::stmt::Statement;
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
@@ -67,6 +69,68 @@ pub const ELEMENT_CHUNK: usize = 1024;
 /// own counter), which the crate's `Set` cannot carry.
 pub fn render(plan: &FirewallPlan) -> serde_json::Value {
     let mut batch = serde_json::to_value(typed(plan)).expect("nftables JSON serializes");
+    add_counter_statements(&mut batch);
+    batch
+}
+
+/// The canonical form of [`render`]'s batch, as
+/// [`crate::canon::CanonTable::from_batch`] reads it, without putting the
+/// elements through JSON: at 4096 VMs there are seven sets of 4096, and
+/// serialising them was most of a no-op apply's compare. Elements of a
+/// shape [`element_text`] does not know still go through JSON.
+pub fn canonical(plan: &FirewallPlan) -> crate::canon::CanonTable {
+    let mut texts: Vec<(String, Vec<String>)> = Vec::new();
+    let mut rest = Vec::new();
+    for object in typed(plan).objects.into_owned() {
+        if let NfObject::CmdObject(NfCmd::Add(NfListObject::Element(e))) = &object
+            && let Some(elements) = e.elem.iter().map(element_text).collect::<Option<_>>()
+        {
+            texts.push((e.name.to_string(), elements));
+            continue;
+        }
+        rest.push(object);
+    }
+    let mut batch = serde_json::to_value(Nftables {
+        objects: Cow::Owned(rest),
+    })
+    .expect("nftables JSON serializes");
+    add_counter_statements(&mut batch);
+    let mut canon = crate::canon::CanonTable::from_batch(&batch);
+    for (set, elements) in texts {
+        canon.elements.entry(set).or_default().extend(elements);
+    }
+    canon
+}
+
+/// An element as the canonical form writes it (`vm1 . 10.0.0.1`, a map's
+/// `tcp . 8080 : 10.0.0.3`), for the plain shapes the renderer makes;
+/// `None` for any other.
+fn element_text(e: &Expression<'_>) -> Option<String> {
+    let scalar = |e: &Expression<'_>| match e {
+        Expression::String(s) => Some(s.to_string()),
+        Expression::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    match e {
+        Expression::Named(NamedExpression::Concat(parts)) => Some(
+            parts
+                .iter()
+                .map(scalar)
+                .collect::<Option<Vec<_>>>()?
+                .join(" . "),
+        ),
+        Expression::Named(NamedExpression::Elem(elem)) => element_text(&elem.val),
+        Expression::List(pair) => match &pair[..] {
+            [key, data] => Some(format!("{} : {}", element_text(key)?, element_text(data)?)),
+            _ => None,
+        },
+        other => scalar(other),
+    }
+}
+
+/// The counter sets need a `counter` statement in their declaration, which
+/// the crate's `Set` cannot carry.
+fn add_counter_statements(batch: &mut serde_json::Value) {
     let commands = batch
         .get_mut("nftables")
         .and_then(serde_json::Value::as_array_mut)
@@ -81,7 +145,6 @@ pub fn render(plan: &FirewallPlan) -> serde_json::Value {
             set["stmt"] = serde_json::json!([{ "counter": null }]);
         }
     }
-    batch
 }
 
 /// [`render`] in the crate's types, without the counter statements.
@@ -112,8 +175,10 @@ fn typed(plan: &FirewallPlan) -> Nftables<'static> {
     .chain(
         counters::COUNTER_SETS.map(|set| (set, plan.vms.iter().map(counters::counted).collect())),
     ) {
-        for chunk in elems.chunks(ELEMENT_CHUNK) {
-            batch.add(NfListObject::Element(element(&t, name, chunk.to_vec())));
+        let mut elems = elems.into_iter().peekable();
+        while elems.peek().is_some() {
+            let chunk = elems.by_ref().take(ELEMENT_CHUNK).collect();
+            batch.add(NfListObject::Element(element(&t, name, chunk)));
         }
     }
     for e in forwards::elements(&t, plan) {
