@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod canon;
+mod monitor;
 mod per_vm;
 pub mod render;
 mod scan;
@@ -45,6 +46,7 @@ use nftables::batch::Batch;
 use nftables::schema::{NfListObject, Nftables};
 use serde_json::Value;
 
+pub use monitor::{NftMonitor, NftStopper};
 pub use scan::{Finding, FindingKind};
 
 /// Why an nft operation failed.
@@ -314,20 +316,23 @@ impl Nft {
         self.run(&["-j", "-f", "-"], Some(&json), what).map(|_| ())
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>, what: &str) -> Result<String, NatError> {
-        let spawn_err = |source: std::io::Error| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                NatError::NotInstalled {
-                    binary: self.binary.clone(),
-                }
-            } else {
-                NatError::Spawn {
-                    binary: self.binary.clone(),
-                    what: what.into(),
-                    source,
-                }
+    /// Why `nft` could not be started for `what`: not installed, or the OS said no.
+    fn spawn_error(&self, what: &str, source: std::io::Error) -> NatError {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            NatError::NotInstalled {
+                binary: self.binary.clone(),
             }
-        };
+        } else {
+            NatError::Spawn {
+                binary: self.binary.clone(),
+                what: what.into(),
+                source,
+            }
+        }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>, what: &str) -> Result<String, NatError> {
+        let spawn_err = |source| self.spawn_error(what, source);
         let mut child = Command::new(&self.binary)
             .args(args)
             .stdin(if stdin.is_some() {

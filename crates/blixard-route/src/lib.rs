@@ -18,6 +18,7 @@
 mod apply;
 mod default_route;
 mod error;
+mod events;
 mod observe;
 mod observe_vm;
 mod requests;
@@ -27,6 +28,7 @@ mod sysctl;
 
 pub use apply::ApplyReport;
 pub use error::RouteError;
+pub use events::{KernelEvents, KernelNotice};
 pub use observe::{ObserveScope, VmObserveScope};
 pub use rows::TunParser;
 pub use session::Session;

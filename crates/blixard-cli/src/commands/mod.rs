@@ -19,6 +19,7 @@ mod plan;
 mod plans;
 mod status;
 mod vm;
+mod watch;
 mod wire;
 
 use std::process::ExitCode;
@@ -77,6 +78,15 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         Command::Wire { index, dry_run } => wire::wire(args, &host, *index, *dry_run),
         Command::Unwire { index, dry_run } => wire::unwire(args, &host, *index, *dry_run),
         Command::Status => status::run(args, &host),
+        Command::Watch {
+            debounce_ms,
+            interval,
+        } => watch::run(
+            args,
+            &host,
+            std::time::Duration::from_millis(*debounce_ms),
+            std::time::Duration::from_secs(*interval),
+        ),
         Command::Doctor => doctor::run(args, &host, &load_config(args)?),
         Command::Plan => plan::run(args, &host),
         Command::Addr { query } => addr::run(args, &host, query),

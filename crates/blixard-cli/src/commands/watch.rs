@@ -1,0 +1,235 @@
+//! `watch`: keep the host reconciled. It listens to the kernel's rtnetlink
+//! notifications and `nft monitor`, waits for a burst of changes to settle
+//! (`--debounce-ms`), and repairs with the very reconcile `apply` makes,
+//! under the lock, so it never fights another run. A full check runs every
+//! `--interval` seconds anyway, and at once when notifications were lost.
+//! SIGTERM or SIGINT ends it with exit 0.
+
+use std::process::ExitCode;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use blixard_host::{ApplyOptions, Host, HostEvent};
+use nix::sys::signal::{SigSet, Signal};
+
+use super::{Failure, Loaded, apply, load_config};
+use crate::cli::Args;
+
+/// What the lock file says of a repair's holder.
+const HOLDER: &str = "blixard-net watch";
+/// How many triggering events a repair's log line names.
+const NAMED: usize = 4;
+/// The longest a burst of events may put a repair off (a host that never
+/// settles is still repaired).
+const MAX_SETTLE: Duration = Duration::from_secs(2);
+/// The longest pause between repairs while something keeps undoing them.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What wakes the loop.
+enum Wake {
+    Host(HostEvent),
+    Signal(Signal),
+}
+
+impl From<HostEvent> for Wake {
+    fn from(event: HostEvent) -> Self {
+        Wake::Host(event)
+    }
+}
+
+pub fn run(
+    args: &Args,
+    host: &Host,
+    debounce: Duration,
+    interval: Duration,
+) -> Result<ExitCode, Failure> {
+    let loaded = load_config(args)?;
+    loaded.validated()?;
+    // Blocked before any thread starts, so that every thread inherits the
+    // mask and only the waiting thread below ever takes these signals.
+    let signals = stop_signals();
+    signals
+        .thread_block()
+        .map_err(|e| Failure::Failed(format!("cannot block SIGTERM and SIGINT: {e}")))?;
+    let (wake, wakes) = mpsc::channel::<Wake>();
+    let on_signal = wake.clone();
+    std::thread::spawn(move || {
+        while let Ok(signal) = signals.wait() {
+            if on_signal.send(Wake::Signal(signal)).is_err() {
+                return;
+            }
+        }
+    });
+    // Subscribed before the first reconcile observes, so that nothing
+    // changed after that observation goes unseen.
+    let _subscription = host.subscribe(wake).map_err(|e| loaded.failure(e))?;
+    let mut watcher = Watcher {
+        host,
+        loaded: &loaded,
+        verbose: args.verbose > 0,
+        streak: 0,
+    };
+    watcher.repair("at start");
+    log(&format!(
+        "watching {} (debounce {} ms, full check every {})",
+        host.netns(),
+        debounce.as_millis(),
+        if interval.is_zero() {
+            "never".to_string()
+        } else {
+            format!("{} s", interval.as_secs())
+        }
+    ));
+    let mut next_check = deadline_after(interval);
+    loop {
+        let first = match next_check {
+            Some(at) => match wakes.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(wake) => wake,
+                Err(RecvTimeoutError::Timeout) => {
+                    watcher.repair("at the periodic check");
+                    next_check = deadline_after(interval);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return Ok(ExitCode::SUCCESS),
+            },
+            None => match wakes.recv() {
+                Ok(wake) => wake,
+                Err(_) => return Ok(ExitCode::SUCCESS),
+            },
+        };
+        let mut reasons = Vec::new();
+        if let Some(code) = take(first, &mut reasons)? {
+            return Ok(code);
+        }
+        // Let the burst settle: one repair for an `nft flush ruleset` or a
+        // tap's deletion, however many notifications they make.
+        let settle = watcher.backoff(debounce);
+        let started = Instant::now();
+        loop {
+            let left = MAX_SETTLE.max(settle).saturating_sub(started.elapsed());
+            match wakes.recv_timeout(settle.min(left)) {
+                Ok(wake) => {
+                    if let Some(code) = take(wake, &mut reasons)? {
+                        return Ok(code);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return Ok(ExitCode::SUCCESS),
+            }
+            if left.is_zero() {
+                break;
+            }
+        }
+        watcher.repair(&format!("after {}", named(&reasons)));
+        next_check = deadline_after(interval);
+    }
+}
+
+/// Adds what `wake` says changed to `reasons`; `Some(exit code)` when the
+/// watch must end (a stop signal: 0; a source gone: fails, so that a
+/// service manager restarts it with both sources).
+fn take(wake: Wake, reasons: &mut Vec<String>) -> Result<Option<ExitCode>, Failure> {
+    match wake {
+        Wake::Signal(signal) => {
+            log(&format!("{signal}: stopping"));
+            Ok(Some(ExitCode::SUCCESS))
+        }
+        Wake::Host(HostEvent::Kernel(what)) => {
+            reasons.extend(what);
+            Ok(None)
+        }
+        Wake::Host(HostEvent::Ruleset(line)) => {
+            reasons.push(format!("nft: {line}"));
+            Ok(None)
+        }
+        Wake::Host(HostEvent::Lost) => {
+            reasons.push("notifications lost (full check)".into());
+            Ok(None)
+        }
+        Wake::Host(HostEvent::Ended(why)) => Err(Failure::Failed(format!(
+            "watch: {why}; changes can no longer be seen"
+        ))),
+        Wake::Host(other) => {
+            reasons.push(format!("{other:?}"));
+            Ok(None)
+        }
+    }
+}
+
+struct Watcher<'a> {
+    host: &'a Host,
+    loaded: &'a Loaded,
+    verbose: bool,
+    /// Repairs in a row that changed something: a repair's own
+    /// notifications bring one more reconcile, which finds nothing to do
+    /// and ends the streak; a streak that goes on means something keeps
+    /// undoing our repairs, and the pauses between them grow.
+    streak: u32,
+}
+
+impl Watcher<'_> {
+    /// How long to let events settle before the next repair.
+    fn backoff(&self, debounce: Duration) -> Duration {
+        let doubled = self.streak.saturating_sub(1).min(16);
+        debounce
+            .saturating_mul(1 << doubled)
+            .min(MAX_BACKOFF.max(debounce))
+    }
+
+    /// Reconciles as `apply` does and logs what drifted and what changed.
+    fn repair(&mut self, when: &str) {
+        let options = ApplyOptions::default();
+        let (outcome, bird) = match apply::reconcile(self.host, self.loaded, &options, HOLDER) {
+            Ok(done) => done,
+            Err(failure) => {
+                log(&format!("repair {when} failed: {failure}"));
+                return;
+            }
+        };
+        for conflict in &outcome.left_as_is {
+            log(&format!("left as is: {conflict}"));
+        }
+        if let Err(failure) = &bird {
+            log(&format!("bird: {failure}"));
+        }
+        if outcome.changes.is_empty() {
+            self.streak = 0;
+            if self.verbose {
+                log(&format!("checked {when}: in sync"));
+            }
+            return;
+        }
+        self.streak += 1;
+        log(&format!(
+            "drift {when}: repaired with {} change(s):",
+            outcome.changes.len()
+        ));
+        for change in &outcome.changes {
+            eprintln!("  {change}");
+        }
+    }
+}
+
+/// The first few reasons, and how many more.
+fn named(reasons: &[String]) -> String {
+    let mut text = reasons[..reasons.len().min(NAMED)].join(", ");
+    if reasons.len() > NAMED {
+        text.push_str(&format!(" and {} more", reasons.len() - NAMED));
+    }
+    text
+}
+
+fn stop_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGINT);
+    set
+}
+
+fn deadline_after(interval: Duration) -> Option<Instant> {
+    (!interval.is_zero()).then(|| Instant::now() + interval)
+}
+
+fn log(message: &str) {
+    eprintln!("blixard-net watch: {message}");
+}
