@@ -6,7 +6,7 @@
 //! SIGTERM or SIGINT ends it with exit 0.
 
 use std::process::ExitCode;
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use blixard_host::{ApplyOptions, Host, HostEvent};
@@ -43,6 +43,13 @@ pub fn run(
     debounce: Duration,
     interval: Duration,
 ) -> Result<ExitCode, Failure> {
+    match watch(args, host, debounce, interval) {
+        Ok(()) | Err(Stop::Signal) => Ok(ExitCode::SUCCESS),
+        Err(Stop::Failed(failure)) => Err(failure),
+    }
+}
+
+fn watch(args: &Args, host: &Host, debounce: Duration, interval: Duration) -> Result<(), Stop> {
     let loaded = load_config(args)?;
     loaded.validated()?;
     // Blocked before any thread starts, so that every thread inherits the
@@ -69,7 +76,13 @@ pub fn run(
         verbose: args.verbose > 0,
         streak: 0,
     };
-    watcher.repair("at start");
+    // What is queued right after a repair that changed something is
+    // mostly its own notifications: named apart, and checked once more
+    // (a foreign change may hide among them).
+    let mut echoes = Vec::new();
+    if watcher.repair("at start") {
+        drain(&wakes, &mut echoes)?;
+    }
     log(&format!(
         "watching {} (debounce {} ms, full check every {})",
         host.netns(),
@@ -82,24 +95,28 @@ pub fn run(
     ));
     let mut next_check = deadline_after(interval);
     loop {
-        let first = match next_check {
-            Some(at) => match wakes.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                Ok(wake) => wake,
-                Err(RecvTimeoutError::Timeout) => {
-                    watcher.repair("at the periodic check");
-                    next_check = deadline_after(interval);
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => return Ok(ExitCode::SUCCESS),
-            },
-            None => match wakes.recv() {
-                Ok(wake) => wake,
-                Err(_) => return Ok(ExitCode::SUCCESS),
-            },
-        };
         let mut reasons = Vec::new();
-        if let Some(code) = take(first, &mut reasons)? {
-            return Ok(code);
+        if echoes.is_empty() {
+            let first = match next_check {
+                Some(at) => {
+                    match wakes.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                        Ok(wake) => wake,
+                        Err(RecvTimeoutError::Timeout) => {
+                            if watcher.repair("at the periodic check") {
+                                drain(&wakes, &mut echoes)?;
+                            }
+                            next_check = deadline_after(interval);
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                    }
+                }
+                None => match wakes.recv() {
+                    Ok(wake) => wake,
+                    Err(_) => return Ok(()),
+                },
+            };
+            take(first, &mut reasons)?;
         }
         // Let the burst settle: one repair for an `nft flush ruleset` or a
         // tap's deletion, however many notifications they make.
@@ -108,52 +125,67 @@ pub fn run(
         loop {
             let left = MAX_SETTLE.max(settle).saturating_sub(started.elapsed());
             match wakes.recv_timeout(settle.min(left)) {
-                Ok(wake) => {
-                    if let Some(code) = take(wake, &mut reasons)? {
-                        return Ok(code);
-                    }
-                }
+                Ok(wake) => take(wake, &mut reasons)?,
                 Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return Ok(ExitCode::SUCCESS),
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
             if left.is_zero() {
                 break;
             }
         }
-        watcher.repair(&format!("after {}", named(&reasons)));
+        let when = match (reasons.is_empty(), echoes.len()) {
+            (true, n) => format!("after {n} notification(s) of the last repair"),
+            (false, 0) => format!("after {}", named(&reasons)),
+            (false, n) => format!("after {} (and {n} of the last repair)", named(&reasons)),
+        };
+        echoes.clear();
+        if watcher.repair(&when) {
+            drain(&wakes, &mut echoes)?;
+        }
         next_check = deadline_after(interval);
     }
 }
 
-/// Adds what `wake` says changed to `reasons`; `Some(exit code)` when the
-/// watch must end (a stop signal: 0; a source gone: fails, so that a
-/// service manager restarts it with both sources).
-fn take(wake: Wake, reasons: &mut Vec<String>) -> Result<Option<ExitCode>, Failure> {
+/// Why the watch ends: a stop signal (exit 0), or a failure.
+enum Stop {
+    Signal,
+    Failed(Failure),
+}
+
+impl From<Failure> for Stop {
+    fn from(failure: Failure) -> Self {
+        Stop::Failed(failure)
+    }
+}
+
+/// Moves what is queued now into `into`.
+fn drain(wakes: &Receiver<Wake>, into: &mut Vec<String>) -> Result<(), Stop> {
+    while let Ok(wake) = wakes.try_recv() {
+        take(wake, into)?;
+    }
+    Ok(())
+}
+
+/// Adds what `wake` says changed to `reasons`; [`Stop`] when the watch
+/// must end (a stop signal; a source gone fails, so that a service manager
+/// restarts it with both sources).
+fn take(wake: Wake, reasons: &mut Vec<String>) -> Result<(), Stop> {
     match wake {
         Wake::Signal(signal) => {
             log(&format!("{signal}: stopping"));
-            Ok(Some(ExitCode::SUCCESS))
+            return Err(Stop::Signal);
         }
-        Wake::Host(HostEvent::Kernel(what)) => {
-            reasons.extend(what);
-            Ok(None)
+        Wake::Host(HostEvent::Kernel(what)) => reasons.extend(what),
+        Wake::Host(HostEvent::Ruleset(line)) => reasons.push(format!("nft: {line}")),
+        Wake::Host(HostEvent::Lost) => reasons.push("notifications lost (full check)".into()),
+        Wake::Host(HostEvent::Ended(why)) => {
+            return Err(
+                Failure::Failed(format!("watch: {why}; changes can no longer be seen")).into(),
+            );
         }
-        Wake::Host(HostEvent::Ruleset(line)) => {
-            reasons.push(format!("nft: {line}"));
-            Ok(None)
-        }
-        Wake::Host(HostEvent::Lost) => {
-            reasons.push("notifications lost (full check)".into());
-            Ok(None)
-        }
-        Wake::Host(HostEvent::Ended(why)) => Err(Failure::Failed(format!(
-            "watch: {why}; changes can no longer be seen"
-        ))),
-        Wake::Host(other) => {
-            reasons.push(format!("{other:?}"));
-            Ok(None)
-        }
+        Wake::Host(other) => reasons.push(format!("{other:?}")),
     }
+    Ok(())
 }
 
 struct Watcher<'a> {
@@ -176,14 +208,15 @@ impl Watcher<'_> {
             .min(MAX_BACKOFF.max(debounce))
     }
 
-    /// Reconciles as `apply` does and logs what drifted and what changed.
-    fn repair(&mut self, when: &str) {
+    /// Reconciles as `apply` does and logs what drifted and what changed;
+    /// whether it changed anything.
+    fn repair(&mut self, when: &str) -> bool {
         let options = ApplyOptions::default();
         let (outcome, bird) = match apply::reconcile(self.host, self.loaded, &options, HOLDER) {
             Ok(done) => done,
             Err(failure) => {
                 log(&format!("repair {when} failed: {failure}"));
-                return;
+                return false;
             }
         };
         for conflict in &outcome.left_as_is {
@@ -197,7 +230,7 @@ impl Watcher<'_> {
             if self.verbose {
                 log(&format!("checked {when}: in sync"));
             }
-            return;
+            return false;
         }
         self.streak += 1;
         log(&format!(
@@ -207,6 +240,7 @@ impl Watcher<'_> {
         for change in &outcome.changes {
             eprintln!("  {change}");
         }
+        true
     }
 }
 
