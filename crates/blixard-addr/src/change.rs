@@ -79,6 +79,19 @@ pub enum Change {
         /// Interface name.
         name: String,
     },
+    /// Shape what the host sends towards a VM: our `tbf` as the tap's
+    /// root qdisc, created or replaced in place (the tap stays).
+    SetLimit {
+        /// Interface name.
+        name: String,
+        /// The limit.
+        limit: crate::plan::RateLimit,
+    },
+    /// Remove our limit from a tap (the kernel's default root comes back).
+    DeleteLimit {
+        /// Interface name.
+        name: String,
+    },
     /// Bring a link up.
     LinkUp {
         /// Interface name.
@@ -189,6 +202,8 @@ impl Change {
             | Change::DeleteLinkGroup { .. } => Executor::Tap,
             Change::SetLink { .. }
             | Change::AddNoqueue { .. }
+            | Change::SetLimit { .. }
+            | Change::DeleteLimit { .. }
             | Change::LinkUp { .. }
             | Change::AddAddress { .. }
             | Change::DeleteAddress { .. }

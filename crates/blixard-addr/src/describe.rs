@@ -53,6 +53,10 @@ impl fmt::Display for Change {
                 mtu,
             } => write!(f, "set link {name} group {group} alias {alias} mtu {mtu}"),
             Change::AddNoqueue { name } => write!(f, "add root qdisc noqueue dev {name}"),
+            Change::SetLimit { name, limit } => {
+                write!(f, "set limit towards {name}: root qdisc tbf {limit}")
+            }
+            Change::DeleteLimit { name } => write!(f, "delete limit towards {name}"),
             Change::LinkUp { name } => write!(f, "set link {name} up"),
             Change::AddAddress { interface, address } => {
                 write!(f, "add address {address} dev {interface}")

@@ -15,7 +15,8 @@
 use crate::change::Change;
 use crate::plan::HostPlan;
 use crate::state::{
-    ObservedFirewall, ObservedHost, ObservedLink, ObservedProxy, ObservedRoute, RouteKind, TunInfo,
+    ObservedFirewall, ObservedHost, ObservedLink, ObservedProxy, ObservedRootQdisc, ObservedRoute,
+    RouteKind, TunInfo,
 };
 use crate::sysctl::SysctlKey;
 
@@ -181,6 +182,7 @@ fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(),
                     queues: 0,
                 }),
                 root_noqueue: false,
+                root_qdisc: None,
                 addresses: Vec::new(),
                 proxy_neighbours: Vec::new(),
             });
@@ -205,7 +207,23 @@ fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(),
             link.alias = Some(alias.clone());
             link.mtu = *mtu;
         }
-        Change::AddNoqueue { name } => link_mut(host, name)?.root_noqueue = true,
+        Change::AddNoqueue { name } => {
+            let link = link_mut(host, name)?;
+            link.root_noqueue = true;
+            link.root_qdisc = None;
+        }
+        Change::SetLimit { name, limit } => {
+            let link = link_mut(host, name)?;
+            link.root_noqueue = false;
+            link.root_qdisc = Some(ObservedRootQdisc::Limit(*limit));
+        }
+        Change::DeleteLimit { name } => {
+            let link = link_mut(host, name)?;
+            if !matches!(link.root_qdisc, Some(ObservedRootQdisc::Limit(_))) {
+                return Err(format!("ENOENT: no limit on {name}"));
+            }
+            link.root_qdisc = None;
+        }
         Change::LinkUp { name } => link_mut(host, name)?.up = true,
         Change::AddAddress { interface, address } => {
             let link = link_mut(host, interface)?;

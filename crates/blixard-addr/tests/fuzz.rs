@@ -714,6 +714,7 @@ fn wild_host(plan: &HostPlan) -> impl Strategy<Value = ObservedHost> + use<> {
                         queues,
                     }),
                     root_noqueue: false,
+                    root_qdisc: None,
                     addresses,
                     proxy_neighbours: Vec::new(),
                 });
@@ -876,6 +877,8 @@ fn touches_only_ours(
             Change::SetTapOwnership { name, .. }
             | Change::SetLink { name, .. }
             | Change::AddNoqueue { name }
+            | Change::SetLimit { name, .. }
+            | Change::DeleteLimit { name }
             | Change::LinkUp { name } => {
                 prop_assert!(may_touch(host, plan, name, &created), "{:?}", c)
             }

@@ -441,6 +441,7 @@ fn observed_strategy(plan: HostPlan) -> impl Strategy<Value = (HostPlan, Observe
                             queues: 0,
                         }),
                         root_noqueue: false,
+                        root_qdisc: None,
                         addresses: vec!["10.0.0.0/32".parse().unwrap()],
                         proxy_neighbours: Vec::new(),
                     });

@@ -148,9 +148,11 @@ impl Session {
 /// The link a route-executor change acts on.
 fn link_of(change: &Change) -> Option<&str> {
     match change {
-        Change::SetLink { name, .. } | Change::AddNoqueue { name } | Change::LinkUp { name } => {
-            Some(name)
-        }
+        Change::SetLink { name, .. }
+        | Change::AddNoqueue { name }
+        | Change::SetLimit { name, .. }
+        | Change::DeleteLimit { name }
+        | Change::LinkUp { name } => Some(name),
         Change::AddAddress { interface, .. }
         | Change::DeleteAddress { interface, .. }
         | Change::AddRoute { interface, .. }

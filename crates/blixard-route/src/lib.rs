@@ -25,6 +25,7 @@ mod requests;
 mod rows;
 mod session;
 mod sysctl;
+mod tbf;
 
 pub use apply::ApplyReport;
 pub use error::RouteError;

@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use netlink_packet_route::address::{AddressMessage, AddressScope};
 use netlink_packet_route::neighbour::{NeighbourFlags, NeighbourMessage};
 use netlink_packet_route::route::RouteMessage;
-use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
+use netlink_packet_route::tc::TcMessage;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::rows::{LinkRow, TunParser, address_of, link_conf_value, observed_route, proxy_of};
@@ -145,23 +145,22 @@ impl Session {
             });
         }
 
-        let noqueue = self.dump(
+        let roots = self.dump(
             RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()),
             "qdiscs",
             |q| {
                 let RouteNetlinkMessage::NewQueueDiscipline(q) = q else {
                     return None;
                 };
-                let root_noqueue = q.header.parent == TcHandle::ROOT
-                    && q.attributes
-                        .iter()
-                        .any(|a| matches!(a, TcAttribute::Kind(k) if k == "noqueue"));
-                root_noqueue.then_some(q.header.index)
+                crate::tbf::root_of(&q)
             },
         )?;
-        for index in noqueue {
+        for (index, root) in roots {
             if let Some(&i) = u32::try_from(index).ok().and_then(|ix| position.get(&ix)) {
-                observed[i].root_noqueue = true;
+                match root {
+                    crate::tbf::Root::Noqueue => observed[i].root_noqueue = true,
+                    crate::tbf::Root::Other(other) => observed[i].root_qdisc = Some(other),
+                }
             }
         }
 

@@ -4,13 +4,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use blixard_addr::state::{ObservedFirewall, ObservedHost, ObservedRoute};
+use blixard_addr::state::{ObservedFirewall, ObservedHost, ObservedRootQdisc, ObservedRoute};
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressMessage, AddressScope};
 use netlink_packet_route::link::LinkAttribute;
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteType,
 };
+use netlink_packet_route::tc::{TcHandle, TcMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::requests::family_of;
@@ -44,6 +45,9 @@ impl Session {
             names.insert(row.index, row.name.clone());
             let addresses = self.addresses_of(row.index)?;
             let mut link = row.observed(root_noqueue, addresses);
+            if !root_noqueue {
+                link.root_qdisc = self.root_qdisc(row.index)?;
+            }
             link.proxy_neighbours = self
                 .proxies(Some(row.index))?
                 .into_iter()
@@ -112,6 +116,26 @@ impl Session {
         Ok(found
             .and_then(|m| link_row(m, tun))
             .map(|row| (row, root_noqueue)))
+    }
+
+    /// A link's root qdisc when it is neither the kernel's default nor
+    /// `noqueue` (our limit, or someone else's), by `RTM_GETQDISC` for
+    /// the root of that link alone.
+    fn root_qdisc(&mut self, index: u32) -> Result<Option<ObservedRootQdisc>, RouteError> {
+        let mut request = TcMessage::default();
+        request.header.index = i32::try_from(index).expect("ifindex fits in i32");
+        request.header.parent = TcHandle::ROOT;
+        let found = self.get(
+            RouteNetlinkMessage::GetQueueDiscipline(request),
+            "root qdisc",
+        )?;
+        Ok(match found {
+            Some(RouteNetlinkMessage::NewQueueDiscipline(q)) => match crate::tbf::root_of(&q) {
+                Some((_, crate::tbf::Root::Other(other))) => Some(other),
+                _ => None,
+            },
+            _ => None,
+        })
     }
 
     /// A link's addresses but the kernel's link-local ones, by a dump the

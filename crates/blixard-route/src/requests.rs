@@ -130,6 +130,17 @@ pub(crate) fn request_for(
             m.attributes.push(TcAttribute::Kind("noqueue".into()));
             Request::new(RouteNetlinkMessage::NewQueueDiscipline(m), op, name.clone()).flags(upsert)
         }
+        Change::SetLimit { name, limit } => {
+            let op = "set limit (root tbf qdisc) on";
+            let m = crate::tbf::limit_message(resolve(index, name, op, name)?, limit);
+            Request::new(RouteNetlinkMessage::NewQueueDiscipline(m), op, name.clone()).flags(upsert)
+        }
+        Change::DeleteLimit { name } => {
+            let op = "delete limit (root tbf qdisc) on";
+            let m = crate::tbf::delete_message(resolve(index, name, op, name)?);
+            Request::new(RouteNetlinkMessage::DelQueueDiscipline(m), op, name.clone())
+                .already_done(&[ENOENT])
+        }
         Change::AddAddress { interface, address } => {
             let op = "add address";
             let object = format!("{address} dev {interface}");

@@ -56,6 +56,7 @@ impl LinkRow {
             mtu: self.mtu,
             tun: self.tun.clone(),
             root_noqueue,
+            root_qdisc: None,
             addresses,
             proxy_neighbours: Vec::new(),
         }

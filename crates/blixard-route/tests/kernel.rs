@@ -39,6 +39,7 @@ fn plan(n: u32, multi_queue: bool) -> HostPlan {
                 },
                 mtu: 1500,
                 noqueue: multi_queue,
+                ingress_limit: None,
                 routes: vec![IpNet::V4(vm.ipv4_net()), IpNet::V6(vm.ipv6_net())],
                 proxy_neighbours: vec![vm.gateway_ipv6],
                 sysctls: vec![SysctlPlan {

@@ -16,6 +16,7 @@ use crate::planner::ValidConfig;
 mod bgp;
 mod defaults;
 mod firewall;
+mod limits;
 mod location;
 mod queues;
 
@@ -27,6 +28,8 @@ pub use defaults::{
     DEFAULT_LINK_GROUP, DEFAULT_NFT_TABLE, DEFAULT_ROUTE_PROTOCOL, DEFAULT_VMS,
 };
 pub use firewall::{Action, FirewallConfig, Protocol, RuleConfig, Selector};
+pub(crate) use limits::ResolvedLimits;
+pub use limits::{LimitConfig, LimitError, LimitsConfig, VmLimitsConfig, parse_rate, parse_size};
 pub(crate) use location::{key_offset, line_column};
 pub use queues::QueueError;
 
@@ -66,6 +69,9 @@ pub struct Config {
     pub firewall: FirewallConfig,
     /// How our objects are marked on the host.
     pub ownership: OwnershipConfig,
+    /// Bandwidth limits per VM: a default and per-VM overrides.
+    #[serde(skip_serializing_if = "LimitsConfig::is_empty")]
+    pub limits: LimitsConfig,
     /// This host in a cluster routed by BGP; absent, a single host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bgp: Option<BgpConfig>,
@@ -93,6 +99,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             firewall: FirewallConfig::default(),
             ownership: OwnershipConfig::default(),
+            limits: LimitsConfig::default(),
             bgp: None,
         }
     }

@@ -126,6 +126,7 @@ fn create_sequence(plan: &HostPlan, lp: &LinkPlan, out: &mut Out) {
     if lp.noqueue {
         out.noqueue.push(Change::AddNoqueue { name: name.clone() });
     }
+    super::limits::created(lp, out);
     out.up.push(Change::LinkUp { name: name.clone() });
     for r in &lp.routes {
         out.add_route.push(Change::AddRoute {
@@ -198,6 +199,7 @@ pub(super) fn link_changes(
     if lp.noqueue && !link.root_noqueue {
         out.noqueue.push(Change::AddNoqueue { name: name.clone() });
     }
+    super::limits::kept(lp, link, out, conflicts);
     if !link.up {
         out.up.push(Change::LinkUp { name: name.clone() });
     }

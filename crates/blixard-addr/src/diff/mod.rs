@@ -36,6 +36,7 @@ use crate::plan::{ALIAS_PREFIX, HostPlan, Ownership};
 use crate::planner::{IPV4_FORWARDING, IPV6_FORWARDING};
 use crate::state::{ObservedFirewall, ObservedHost, ObservedLink};
 
+mod limits;
 mod links;
 mod per_vm;
 mod routes;

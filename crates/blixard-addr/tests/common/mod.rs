@@ -35,6 +35,9 @@ pub fn observed_equal_to(plan: &HostPlan) -> ObservedHost {
                 queues: 0,
             }),
             root_noqueue: l.noqueue,
+            root_qdisc: l
+                .ingress_limit
+                .map(blixard_addr::state::ObservedRootQdisc::Limit),
             addresses: Vec::new(),
             proxy_neighbours: l
                 .proxy_neighbours
@@ -80,6 +83,7 @@ pub fn observed_equal_to(plan: &HostPlan) -> ObservedHost {
             queues: 0,
         }),
         root_noqueue: false,
+        root_qdisc: None,
         addresses: plan.gateway.addresses.clone(),
         proxy_neighbours: Vec::new(),
     });
@@ -120,6 +124,7 @@ pub fn plain_link(name: &str) -> ObservedLink {
         mtu: 1500,
         tun: None,
         root_noqueue: false,
+        root_qdisc: None,
         addresses: vec![],
         proxy_neighbours: vec![],
     }
