@@ -125,7 +125,7 @@ impl Session {
         let mut request = TcMessage::default();
         request.header.index = i32::try_from(index).expect("ifindex fits in i32");
         request.header.parent = TcHandle::ROOT;
-        let found = self.get(
+        let found = self.get_echoed(
             RouteNetlinkMessage::GetQueueDiscipline(request),
             "root qdisc",
         )?;
