@@ -61,10 +61,14 @@ impl KernelEvents {
     pub fn open() -> Result<Self, RouteError> {
         let mut socket = NetlinkSocket::open(NETLINK_ROUTE)?;
         socket.join_groups(&GROUPS)?;
-        Ok(Self {
-            socket,
-            names: HashMap::new(),
-        })
+        // The names of the links that exist already, from a socket of its
+        // own (a dump's replies must not mix with the notifications).
+        let names = crate::Session::new()?
+            .links()?
+            .into_iter()
+            .map(|row| (row.index, row.name))
+            .collect();
+        Ok(Self { socket, names })
     }
 
     /// Blocks until the kernel announces something.

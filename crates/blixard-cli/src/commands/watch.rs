@@ -244,11 +244,33 @@ impl Watcher<'_> {
     }
 }
 
-/// The first few reasons, and how many more.
+/// The first few distinct reasons, and how many more: a flushed ruleset
+/// is one `nft: delete rule inet blixard forward` line per rule, told
+/// apart only by their handles, so those are counted, not listed.
 fn named(reasons: &[String]) -> String {
-    let mut text = reasons[..reasons.len().min(NAMED)].join(", ");
-    if reasons.len() > NAMED {
-        text.push_str(&format!(" and {} more", reasons.len() - NAMED));
+    let mut distinct: Vec<(&str, usize)> = Vec::new();
+    for reason in reasons {
+        let reason = reason
+            .rsplit_once(" handle ")
+            .filter(|(_, n)| n.chars().all(|c| c.is_ascii_digit()))
+            .map_or(reason.as_str(), |(what, _)| what);
+        match distinct.iter_mut().find(|(seen, _)| *seen == reason) {
+            Some((_, count)) => *count += 1,
+            None => distinct.push((reason, 1)),
+        }
+    }
+    let shown: Vec<String> = distinct
+        .iter()
+        .take(NAMED)
+        .map(|(what, count)| match count {
+            1 => what.to_string(),
+            n => format!("{what} (x{n})"),
+        })
+        .collect();
+    let mut text = shown.join(", ");
+    let rest: usize = distinct.iter().skip(NAMED).map(|(_, n)| n).sum();
+    if rest > 0 {
+        text.push_str(&format!(" and {rest} more"));
     }
     text
 }
@@ -266,4 +288,28 @@ fn deadline_after(interval: Duration) -> Option<Instant> {
 
 fn log(message: &str) {
     eprintln!("blixard-net watch: {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named;
+
+    #[test]
+    fn reasons_are_named_once_each_with_rules_counted_apart_from_their_handles() {
+        let mut reasons: Vec<String> = (9..13)
+            .map(|h| format!("nft: delete rule inet blixard forward handle {h}"))
+            .collect();
+        reasons.push("nft: delete table inet blixard".into());
+        reasons.push("route 10.0.0.2/32 dev vm2 deleted".into());
+        assert_eq!(
+            named(&reasons),
+            "nft: delete rule inet blixard forward (x4), nft: delete table inet blixard, \
+             route 10.0.0.2/32 dev vm2 deleted"
+        );
+        let many: Vec<String> = (1..=6).map(|i| format!("link vm{i} down")).collect();
+        assert_eq!(
+            named(&many),
+            "link vm1 down, link vm2 down, link vm3 down, link vm4 down and 2 more"
+        );
+    }
 }
