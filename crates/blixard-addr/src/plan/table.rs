@@ -29,6 +29,13 @@ impl HostPlan {
             if l.noqueue {
                 flags.push("noqueue");
             }
+            // The rate only: the burst is in `plan --json`.
+            let limit = l.ingress_limit.map(|limit| {
+                let shown = limit.to_string();
+                let rate = shown.split_whitespace().nth(1).unwrap_or_default();
+                format!("limit={rate}")
+            });
+            flags.extend(limit.as_deref());
             let ipv6 = if self.ipv6_enabled() {
                 l.vm.ipv6.to_string()
             } else {

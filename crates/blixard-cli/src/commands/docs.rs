@@ -74,8 +74,10 @@ fn example_config() -> String {
          # change; `blixard-net plan` shows the\n\
          # result and `blixard-net schema` prints the JSON schema of every key.\n\
          # Not shown (no default): owner = \"alice\" (tap owner, user name or uid;\n\
-         # default $SUDO_USER, else root), group = \"kvm\" (tap group) and\n\
-         # [[firewall.rules]] (from, to, action, protocol, port).\n\
+         # default $SUDO_USER, else root), group = \"kvm\" (tap group),\n\
+         # [[firewall.rules]] (from, to, action, protocol, port) and\n\
+         # [limits] (unlimited by default): ingress = { rate = \"100mbit\",\n\
+         # burst = \"256k\" } towards every VM, [limits.vms.vm3] for one VM's own.\n\
          #\n",
     );
     for line in Config::default().to_toml_string().lines() {
