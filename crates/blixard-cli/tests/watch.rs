@@ -118,6 +118,9 @@ impl Drop for Watch {
     }
 }
 
+/// Whether the kernel shows a tampering repaired.
+type Repaired = fn() -> bool;
+
 /// Polls the kernel until `repaired` holds; returns how long it took,
 /// failing past [`REPAIR_DEADLINE`].
 fn repaired_within(what: &str, repaired: impl Fn() -> bool) -> Duration {
@@ -195,7 +198,7 @@ fn watch_repairs_a_flush_a_deleted_route_and_a_downed_tap_while_tcp_stays_up() {
         let (mut guest_end, mut host_end) = connect(&guest);
         carries_data(&mut guest_end, &mut host_end, 0);
 
-        let cases: [(&str, &str, fn() -> bool); 3] = [
+        let cases: [(&str, &str, Repaired); 3] = [
             ("nft flush ruleset", "nft flush ruleset", our_table_present),
             (
                 "ip route del of vm1's route",

@@ -56,7 +56,7 @@ impl Host {
         let sender = to.clone();
         std::thread::spawn(move || {
             loop {
-                let event = match kernel.next() {
+                let event = match kernel.next_notice() {
                     Ok(KernelNotice::Changed(what)) if what.is_empty() => continue,
                     Ok(KernelNotice::Changed(what)) => HostEvent::Kernel(what),
                     Ok(_) => HostEvent::Lost,

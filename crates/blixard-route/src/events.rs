@@ -31,7 +31,7 @@ const GROUPS: [libc::c_uint; 7] = [
     libc::RTNLGRP_IPV6_ROUTE,
 ];
 
-/// One wake-up from [`KernelEvents::next`].
+/// One wake-up from [`KernelEvents::next_notice`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KernelNotice {
@@ -72,7 +72,7 @@ impl KernelEvents {
     }
 
     /// Blocks until the kernel announces something.
-    pub fn next(&mut self) -> Result<KernelNotice, RouteError> {
+    pub fn next_notice(&mut self) -> Result<KernelNotice, RouteError> {
         match self.socket.next_notifications() {
             Ok(messages) => Ok(KernelNotice::Changed(
                 messages

@@ -56,7 +56,7 @@ impl std::fmt::Display for RateLimit {
             (1_000, "kbit"),
         ]
         .into_iter()
-        .find(|(scale, _)| bits >= *scale && bits % scale == 0)
+        .find(|(scale, _)| bits >= *scale && bits.is_multiple_of(*scale))
         .map_or((bits, "bit"), |(scale, unit)| (bits / scale, unit));
         write!(f, "rate {value}{unit} burst {}b", self.burst)
     }
