@@ -251,3 +251,21 @@ fn limit_drift_conflicts_wire_and_down() {
         assert_eq!(sh_ok("ip -o link show group 2833").trim(), "");
     });
 }
+
+#[test]
+fn a_bad_limit_names_file_line_and_key_and_changes_nothing() {
+    in_fresh_netns("a_bad_limit_names_its_key", || {
+        let scratch = Scratch::new("limits-bad");
+        let path = scratch.config(&config("lots"));
+        let before = common::snapshot();
+        let out = exits(cli(&scratch, &path, &["apply"]), 2);
+        assert!(
+            out.contains(&format!(
+                "{}:7:13: limits.ingress.rate: \"lots\" is not a rate",
+                path.display()
+            )),
+            "{out}"
+        );
+        common::assert_unchanged(&before, &common::snapshot(), "a refused apply");
+    });
+}
