@@ -120,7 +120,7 @@ fn watch(args: &Args, host: &Host, debounce: Duration, interval: Duration) -> Re
         }
         // Let the burst settle: one repair for an `nft flush ruleset` or a
         // tap's deletion, however many notifications they make.
-        let settle = watcher.backoff(debounce);
+        let settle = settle_time(debounce, watcher.streak);
         let started = Instant::now();
         loop {
             let left = MAX_SETTLE.max(settle).saturating_sub(started.elapsed());
@@ -200,14 +200,6 @@ struct Watcher<'a> {
 }
 
 impl Watcher<'_> {
-    /// How long to let events settle before the next repair.
-    fn backoff(&self, debounce: Duration) -> Duration {
-        let doubled = self.streak.saturating_sub(1).min(16);
-        debounce
-            .saturating_mul(1 << doubled)
-            .min(MAX_BACKOFF.max(debounce))
-    }
-
     /// Reconciles as `apply` does and logs what drifted and what changed;
     /// whether it changed anything.
     fn repair(&mut self, when: &str) -> bool {
@@ -242,6 +234,16 @@ impl Watcher<'_> {
         }
         true
     }
+}
+
+/// How long to let events settle before the next repair, after `streak`
+/// repairs in a row that changed something: the debounce, doubled from the
+/// second on, up to [`MAX_BACKOFF`].
+fn settle_time(debounce: Duration, streak: u32) -> Duration {
+    let doubled = streak.saturating_sub(1).min(16);
+    debounce
+        .saturating_mul(1 << doubled)
+        .min(MAX_BACKOFF.max(debounce))
 }
 
 /// The first few distinct reasons, and how many more: a flushed ruleset
@@ -292,7 +294,18 @@ fn log(message: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::named;
+    use std::time::Duration;
+
+    use super::{named, settle_time};
+
+    #[test]
+    fn the_pause_grows_only_while_repairs_keep_changing_something() {
+        let debounce = Duration::from_millis(150);
+        let pauses: Vec<u128> = [0, 1, 2, 3, 4, 20]
+            .map(|streak| settle_time(debounce, streak).as_millis())
+            .into();
+        assert_eq!(pauses, [150, 150, 300, 600, 1200, 30_000]);
+    }
 
     #[test]
     fn reasons_are_named_once_each_with_rules_counted_apart_from_their_handles() {
