@@ -92,6 +92,33 @@ pub enum Change {
         /// Interface name.
         name: String,
     },
+    /// Create an `ifb` of ours (marked, down) for a limit from a VM.
+    CreateIfb {
+        /// Its name.
+        name: String,
+        /// Our interface group.
+        group: u32,
+        /// Our alias mark.
+        alias: String,
+    },
+    /// Attach an `ingress` qdisc to a tap (for its redirect).
+    AddIngressQdisc {
+        /// The tap.
+        name: String,
+    },
+    /// Redirect everything the VM sends (the tap's ingress) to its ifb:
+    /// a match-all `u32` filter with a `mirred` redirect.
+    AddRedirect {
+        /// The tap.
+        name: String,
+        /// The ifb.
+        ifb: String,
+    },
+    /// Remove a tap's `ingress` qdisc, and its redirect with it.
+    DeleteIngressQdisc {
+        /// The tap.
+        name: String,
+    },
     /// Bring a link up.
     LinkUp {
         /// Interface name.
@@ -199,11 +226,15 @@ impl Change {
             Change::CreateTap { .. }
             | Change::SetTapOwnership { .. }
             | Change::DeleteLink { .. }
+            | Change::CreateIfb { .. }
             | Change::DeleteLinkGroup { .. } => Executor::Tap,
             Change::SetLink { .. }
             | Change::AddNoqueue { .. }
             | Change::SetLimit { .. }
             | Change::DeleteLimit { .. }
+            | Change::AddIngressQdisc { .. }
+            | Change::AddRedirect { .. }
+            | Change::DeleteIngressQdisc { .. }
             | Change::LinkUp { .. }
             | Change::AddAddress { .. }
             | Change::DeleteAddress { .. }

@@ -183,10 +183,39 @@ fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(),
                 }),
                 root_noqueue: false,
                 root_qdisc: None,
+                ingress_qdisc: false,
                 addresses: Vec::new(),
                 proxy_neighbours: Vec::new(),
             });
         }
+        Change::CreateIfb { name, group, alias } => {
+            if host.links.iter().any(|l| &l.name == name) {
+                return Err(format!("EEXIST: {name} exists"));
+            }
+            let ifindex = host.links.iter().map(|l| l.ifindex).max().unwrap_or(1) + 1;
+            host.links.push(ObservedLink {
+                ifindex,
+                name: name.clone(),
+                group: *group,
+                alias: Some(alias.clone()),
+                up: false,
+                mtu: 1500,
+                tun: None,
+                root_noqueue: false,
+                root_qdisc: None,
+                ingress_qdisc: false,
+                addresses: Vec::new(),
+                proxy_neighbours: Vec::new(),
+            });
+        }
+        Change::AddIngressQdisc { name } => link_mut(host, name)?.ingress_qdisc = true,
+        Change::AddRedirect { name, ifb } => {
+            link_mut(host, ifb)?;
+            if !link_mut(host, name)?.ingress_qdisc {
+                return Err(format!("EINVAL: no ingress qdisc on {name}"));
+            }
+        }
+        Change::DeleteIngressQdisc { name } => link_mut(host, name)?.ingress_qdisc = false,
         Change::SetTapOwnership { name, owner, group } => {
             let link = link_mut(host, name)?;
             let tun = link

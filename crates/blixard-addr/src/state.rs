@@ -61,6 +61,10 @@ pub struct ObservedLink {
     /// `noqueue`: our limit, or someone else's qdisc.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub root_qdisc: Option<ObservedRootQdisc>,
+    /// An `ingress` qdisc is attached (where a limit from the VM is
+    /// redirected to its ifb).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ingress_qdisc: bool,
     /// Addresses on the link (only collected for our links), but the
     /// kernel's link-local ones.
     pub addresses: Vec<IpNet>,

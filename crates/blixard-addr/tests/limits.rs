@@ -207,3 +207,98 @@ fn bad_limits_name_their_key() {
         assert!(e.line.is_some(), "no line in {e}");
     }
 }
+
+const EGRESS: &str = r#"
+vms = 2
+[limits]
+egress = { rate = "50mbit" }
+[limits.vms.vm2]
+egress = { rate = "10mbit", burst = "64k" }
+"#;
+
+#[test]
+fn a_limit_from_the_vm_is_an_ifb_of_ours_with_the_taps_ingress_redirected_to_it() {
+    let plan = plan_of(EGRESS);
+    let egress = plan.links[1].egress.as_ref().unwrap();
+    assert_eq!(egress.ifb, "bxifb2");
+    assert_eq!(egress.alias, "blixard:bxifb2");
+    assert_eq!(egress.limit, RateLimit::new(1_250_000, 65_536));
+    let changes = reconcile(&plan, &empty_host(), &DiffOptions::default()).changes;
+    let at = |want: &Change| {
+        changes
+            .iter()
+            .position(|c| c == want)
+            .unwrap_or_else(|| panic!("{want:?} missing: {changes:#?}"))
+    };
+    let create = at(&Change::CreateIfb {
+        name: "bxifb1".into(),
+        group: plan.ownership.link_group,
+        alias: "blixard:bxifb1".into(),
+    });
+    let shape = at(&Change::SetLimit {
+        name: "bxifb1".into(),
+        limit: plan.links[0].egress.as_ref().unwrap().limit,
+    });
+    let ingress = at(&Change::AddIngressQdisc { name: "vm1".into() });
+    let redirect = at(&Change::AddRedirect {
+        name: "vm1".into(),
+        ifb: "bxifb1".into(),
+    });
+    let up = at(&Change::LinkUp {
+        name: "bxifb1".into(),
+    });
+    let tap_up = at(&Change::LinkUp { name: "vm1".into() });
+    assert!(create < shape && shape < ingress && ingress < redirect && redirect < tap_up);
+    assert!(redirect < up, "{changes:#?}");
+    // What the model makes of it needs nothing more; nor does a host
+    // holding the plan.
+    let after = model::try_apply(&empty_host(), &changes, &plan).unwrap();
+    assert_eq!(
+        reconcile(&plan, &after, &DiffOptions::default()).changes,
+        []
+    );
+    assert_eq!(
+        reconcile(&plan, &observed_equal_to(&plan), &DiffOptions::default()).changes,
+        []
+    );
+}
+
+#[test]
+fn a_dropped_limit_from_the_vm_removes_the_redirect_before_its_ifb_and_unwire_takes_both() {
+    let plan = plan_of(EGRESS);
+    let held = observed_equal_to(&plan);
+    let plain = plan_of("vms = 2\n");
+    let changes = reconcile(&plain, &held, &DiffOptions::default()).changes;
+    assert_eq!(
+        changes,
+        [
+            Change::DeleteIngressQdisc { name: "vm1".into() },
+            Change::DeleteIngressQdisc { name: "vm2".into() },
+            Change::DeleteLink {
+                name: "bxifb1".into()
+            },
+            Change::DeleteLink {
+                name: "bxifb2".into()
+            },
+        ]
+    );
+    let unwired = blixard_addr::diff::unwire_vm(&plan, plan.links[0].vm.index, &held);
+    assert!(unwired.contains(&Change::DeleteLink {
+        name: "bxifb1".into()
+    }));
+    // Someone else's link with the ifb's name is in the way.
+    let mut foreign = held.clone();
+    let ifb = foreign
+        .links
+        .iter_mut()
+        .find(|l| l.name == "bxifb2")
+        .unwrap();
+    ifb.group = 0;
+    ifb.alias = None;
+    let found = reconcile(&plan, &foreign, &DiffOptions::default());
+    assert!(
+        matches!(&found.in_the_way[..], [Conflict::ForeignLink { name, .. }] if name == "bxifb2"),
+        "{:?}",
+        found.in_the_way
+    );
+}

@@ -442,6 +442,7 @@ fn observed_strategy(plan: HostPlan) -> impl Strategy<Value = (HostPlan, Observe
                         }),
                         root_noqueue: false,
                         root_qdisc: None,
+                        ingress_qdisc: false,
                         addresses: vec!["10.0.0.0/32".parse().unwrap()],
                         proxy_neighbours: Vec::new(),
                     });

@@ -1,8 +1,8 @@
 //! Bandwidth limits (issue 15, part 2) end to end: the real binary applies
 //! `[limits]` in a fresh namespace, a guest behind the stand-in VMM
-//! receives TCP and UDP from the host, and the rate it measures is the
-//! limit within 15%; a changed limit is applied in place (the tap keeps its
-//! ifindex); `status` names a limit removed by hand; a root qdisc that is
+//! receives TCP and UDP from the host and sends them to it, and the rate
+//! measured is the limit within 15% each way; a changed limit is applied in
+//! place (the tap and its ifb keep their ifindex); `status` names a limit removed by hand; a root qdisc that is
 //! not ours is a conflict that changes nothing; `wire` applies a VM's limit
 //! and `down` leaves nothing behind.
 
@@ -105,13 +105,45 @@ fn tcp_towards(guest: &Netns) -> f64 {
         Duration::from_secs(5),
     )
     .unwrap();
+    send_tcp(&mut stream);
+    drop(stream);
+    receiver.join().unwrap()
+}
+
+/// TCP from the guest to the host at full speed for [`SEND`]: the rate
+/// the host received.
+fn tcp_from(guest: &Netns) -> f64 {
+    let listener = TcpListener::bind(("10.0.0.0", PORT)).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut meter = Meter::new();
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match stream.read(&mut buf).unwrap() {
+                0 => return meter.bits_per_second(),
+                n => meter.add(n),
+            }
+        }
+    });
+    let mut stream = blixard_netns::run_in(guest, || {
+        TcpStream::connect_timeout(
+            &SocketAddr::from(([10, 0, 0, 0], PORT)),
+            Duration::from_secs(5),
+        )
+    })
+    .unwrap()
+    .unwrap();
+    send_tcp(&mut stream);
+    drop(stream);
+    receiver.join().unwrap()
+}
+
+fn send_tcp(stream: &mut TcpStream) {
     let chunk = vec![0x5au8; 64 << 10];
     let start = Instant::now();
     while start.elapsed() < SEND {
         stream.write_all(&chunk).unwrap();
     }
-    drop(stream);
-    receiver.join().unwrap()
 }
 
 /// UDP from the host to the guest at twice `limit` for [`SEND`]: the rate
@@ -120,6 +152,23 @@ fn udp_towards(guest: &Netns, limit: f64) -> f64 {
     let socket = blixard_netns::run_in(guest, || UdpSocket::bind(("0.0.0.0", PORT)))
         .unwrap()
         .unwrap();
+    let sender = UdpSocket::bind(("0.0.0.0", 0)).unwrap();
+    udp(socket, sender, "10.0.0.1", limit)
+}
+
+/// UDP from the guest to the host at twice `limit`: the rate the host
+/// received.
+fn udp_from(guest: &Netns, limit: f64) -> f64 {
+    let socket = UdpSocket::bind(("10.0.0.0", PORT)).unwrap();
+    let sender = blixard_netns::run_in(guest, || UdpSocket::bind(("0.0.0.0", 0)))
+        .unwrap()
+        .unwrap();
+    udp(socket, sender, "10.0.0.0", limit)
+}
+
+/// Datagrams from `sender` to `to` at twice `limit` for [`SEND`], paced:
+/// the rate `socket` received.
+fn udp(socket: UdpSocket, sender: UdpSocket, to: &str, limit: f64) -> f64 {
     socket
         .set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
@@ -132,7 +181,6 @@ fn udp_towards(guest: &Netns, limit: f64) -> f64 {
         }
         meter.bits_per_second()
     });
-    let sender = UdpSocket::bind(("0.0.0.0", 0)).unwrap();
     let datagram = vec![0xa5u8; 1200];
     let per_ms = (2.0 * limit / 8.0 / 1200.0 / 1000.0).ceil() as u64;
     let start = Instant::now();
@@ -144,7 +192,7 @@ fn udp_towards(guest: &Netns, limit: f64) -> f64 {
         while sent_ms < due {
             for _ in 0..per_ms {
                 // A full queue refuses some: that is the shaper at work.
-                let _ = sender.send_to(&datagram, ("10.0.0.1", PORT));
+                let _ = sender.send_to(&datagram, (to, PORT));
             }
             sent_ms += 1;
         }
@@ -197,13 +245,62 @@ fn a_limit_towards_the_vm_holds_for_tcp_and_udp_and_changes_in_place() {
         std::fs::write(&path, config("8mbit")).unwrap();
         let changed = ok(cli(&scratch, &path, &["apply"]));
         assert!(
-            changed.contains("set limit towards vm1: root qdisc tbf rate 8mbit"),
+            changed.contains("set limit on vm1: root qdisc tbf rate 8mbit"),
             "{changed}"
         );
         assert_eq!(common::changes_made(&changed), 1, "{changed}");
         assert_eq!(ifindex("vm1"), before, "the tap was recreated");
         assert!(guest.relay().is_running());
         assert_near("TCP towards vm1 after the change", tcp_towards(&ns), 8e6);
+    });
+}
+
+fn egress_config(rate: &str) -> String {
+    format!(
+        r#"
+vms = 2
+owner = "root"
+external_interface = "none"
+
+[limits]
+egress = {{ rate = "{rate}" }}
+"#
+    )
+}
+
+#[test]
+fn a_limit_from_the_vm_holds_for_tcp_and_udp_and_changes_in_place() {
+    in_fresh_netns("a_limit_from_the_vm", || {
+        let scratch = Scratch::new("limits-egress");
+        sh_ok("ip link set lo up");
+        let path = scratch.config(&egress_config("20mbit"));
+        ok(cli(&scratch, &path, &["apply"]));
+        exits(cli(&scratch, &path, &["status"]), 0);
+        assert!(sh_ok("tc qdisc show dev bxifb1").contains("tbf b1a: root"));
+        assert!(sh_ok("tc filter show dev vm1 ingress").contains("Redirect to device bxifb1"));
+        let guest = start_guest(&egress_config("20mbit"));
+        let ns = guest.ns.netns();
+        assert_near("TCP from vm1", tcp_from(&ns), 20e6);
+        assert_near("UDP from vm1", udp_from(&ns, 20e6), 20e6);
+
+        let (tap, ifb) = (ifindex("vm1"), ifindex("bxifb1"));
+        std::fs::write(&path, egress_config("8mbit")).unwrap();
+        let changed = ok(cli(&scratch, &path, &["apply"]));
+        assert!(
+            changed.contains("set limit on bxifb1: root qdisc tbf rate 8mbit"),
+            "{changed}"
+        );
+        assert_eq!(common::changes_made(&changed), 2, "{changed}");
+        assert_eq!((ifindex("vm1"), ifindex("bxifb1")), (tap, ifb), "recreated");
+        assert!(guest.relay().is_running());
+        assert_near("TCP from vm1 after the change", tcp_from(&ns), 8e6);
+
+        // Dropped: the redirect and the ifb go, the VM sends unlimited.
+        std::fs::write(&path, egress_config("8mbit").replace("egress", "# egress")).unwrap();
+        ok(cli(&scratch, &path, &["apply"]));
+        assert_eq!(sh_ok("ip -o link show type ifb").trim(), "");
+        assert!(!sh_ok("tc qdisc show dev vm1").contains("ingress"));
+        exits(cli(&scratch, &path, &["status"]), 0);
     });
 }
 
@@ -219,13 +316,13 @@ fn limit_drift_conflicts_wire_and_down() {
         sh_ok("tc qdisc del dev vm1 root");
         let status = exits(cli(&scratch, &path, &["status"]), 3);
         assert!(
-            status.contains("set limit towards vm1: root qdisc tbf rate 20mbit"),
+            status.contains("set limit on vm1: root qdisc tbf rate 20mbit"),
             "{status}"
         );
         // Changed by hand: the same.
         sh_ok("tc qdisc change dev vm2 root handle b1a: tbf rate 1mbit burst 64k latency 50ms");
         let status = exits(cli(&scratch, &path, &["status"]), 3);
-        assert!(status.contains("set limit towards vm2"), "{status}");
+        assert!(status.contains("set limit on vm2"), "{status}");
         ok(cli(&scratch, &path, &["apply"]));
         exits(cli(&scratch, &path, &["status"]), 0);
 
@@ -240,10 +337,33 @@ fn limit_drift_conflicts_wire_and_down() {
         assert!(sh_ok("tc qdisc show dev vm1").contains("htb 1: root"));
         sh_ok("tc qdisc del dev vm1 root");
 
-        // wire applies the VM's limit; unwire and down leave nothing.
+        // The ifb of a limit from the VM deleted by hand: made again, and
+        // the redirect follows it to its new ifindex.
+        std::fs::write(
+            &path,
+            config("20mbit").replace("[limits]", "[limits]\negress = { rate = \"5mbit\" }"),
+        )
+        .unwrap();
+        ok(cli(&scratch, &path, &["apply"]));
+        sh_ok("ip link del bxifb1");
+        let status = exits(cli(&scratch, &path, &["status"]), 3);
+        assert!(status.contains("create ifb bxifb1"), "{status}");
+        ok(cli(&scratch, &path, &["apply"]));
+        exits(cli(&scratch, &path, &["status"]), 0);
+        assert!(sh_ok("tc filter show dev vm1 ingress").contains("Redirect to device bxifb1"));
+
+        // wire applies the VM's limits; unwire and down leave nothing.
         ok(cli(&scratch, &path, &["unwire", "1"]));
+        assert_eq!(
+            sh_ok("ip -o link show bxifb1 2>/dev/null || true").trim(),
+            ""
+        );
         let wired = ok(cli(&scratch, &path, &["wire", "1"]));
-        assert!(wired.contains("set limit towards vm1"), "{wired}");
+        assert!(wired.contains("set limit on vm1"), "{wired}");
+        assert!(
+            wired.contains("redirect what vm1's VM sends to bxifb1"),
+            "{wired}"
+        );
         let again = ok(cli(&scratch, &path, &["wire", "1"]));
         assert!(again.contains("no change"), "{again}");
         ok(cli(&scratch, &path, &["down"]));

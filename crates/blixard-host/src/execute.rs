@@ -110,6 +110,13 @@ fn execute_taps(run: &[Change]) -> Result<(), HostError> {
                     blixard_tap::set_ownership(name, *owner, *group)?
                 }
                 Change::DeleteLink { name } => blixard_tap::delete(name)?,
+                Change::CreateIfb { name, group, alias } => blixard_tap::create_ifb(
+                    name,
+                    blixard_tap::LinkMark {
+                        group: *group,
+                        alias,
+                    },
+                )?,
                 Change::DeleteLinkGroup { group } => blixard_tap::delete_group(*group)?,
                 other => unreachable!("not a tap change: {other:?}"),
             }

@@ -30,6 +30,9 @@ pub struct VmObserveScope {
     pub destinations: Vec<IpNet>,
     /// Sysctl keys to read (global and the tap's); missing keys are left out.
     pub sysctls: Vec<String>,
+    /// The VM's ifb (`plan::ifb_name`), looked at whether the plan limits
+    /// the VM's sending or not (one it no longer does goes).
+    pub ifb: Option<String>,
 }
 
 impl VmObserveScope {
@@ -46,6 +49,7 @@ impl VmObserveScope {
                 .chain(&link.sysctls)
                 .map(|s| s.key.clone())
                 .collect(),
+            ifb: Some(blixard_addr::plan::ifb_name(link.vm.index.get())),
         }
     }
 }
@@ -160,6 +164,7 @@ impl Session {
                 match root {
                     crate::tbf::Root::Noqueue => observed[i].root_noqueue = true,
                     crate::tbf::Root::Other(other) => observed[i].root_qdisc = Some(other),
+                    crate::tbf::Root::Ingress => observed[i].ingress_qdisc = true,
                 }
             }
         }

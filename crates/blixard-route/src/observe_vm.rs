@@ -48,6 +48,7 @@ impl Session {
             if !root_noqueue {
                 link.root_qdisc = self.root_qdisc(row.index)?;
             }
+            link.ingress_qdisc = self.has_ingress_qdisc(row.index)?;
             link.proxy_neighbours = self
                 .proxies(Some(row.index))?
                 .into_iter()
@@ -75,6 +76,13 @@ impl Session {
                     sysctls.insert(key.clone(), value.to_string());
                 }
             }
+        }
+        if let Some(ifb) = &scope.ifb
+            && let Some((row, _)) = self.link_by_name(ifb, &|_| None)?
+        {
+            let mut link = row.observed(false, Vec::new());
+            link.root_qdisc = self.root_qdisc(row.index)?;
+            links.push(link);
         }
         for destination in &scope.destinations {
             let Some(route) = self.route_to(destination, &mut names)? else {
@@ -136,6 +144,22 @@ impl Session {
             },
             _ => None,
         })
+    }
+
+    /// Whether a link has an `ingress` qdisc (an echoed `RTM_GETQDISC` for
+    /// that parent: `ENOENT` when there is none).
+    fn has_ingress_qdisc(&mut self, index: u32) -> Result<bool, RouteError> {
+        let mut request = TcMessage::default();
+        request.header.index = i32::try_from(index).expect("ifindex fits in i32");
+        request.header.parent = TcHandle::INGRESS;
+        let found = self.get_echoed(
+            RouteNetlinkMessage::GetQueueDiscipline(request),
+            "ingress qdisc",
+        )?;
+        Ok(matches!(
+            found,
+            Some(RouteNetlinkMessage::NewQueueDiscipline(_))
+        ))
     }
 
     /// A link's addresses but the kernel's link-local ones, by a dump the

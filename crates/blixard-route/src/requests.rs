@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use blixard_addr::state::Change;
 use blixard_netlink::Request;
 use ipnet::IpNet;
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
@@ -91,6 +91,8 @@ fn proxy_message(ifindex: u32, address: &std::net::Ipv6Addr) -> NeighbourMessage
 const EADDRNOTAVAIL: i32 = Errno::EADDRNOTAVAIL as i32;
 const ESRCH: i32 = Errno::ESRCH as i32;
 const ENOENT: i32 = Errno::ENOENT as i32;
+const EEXIST: i32 = Errno::EEXIST as i32;
+const EINVAL: i32 = Errno::EINVAL as i32;
 
 pub(crate) fn request_for(
     change: &Change,
@@ -140,6 +142,28 @@ pub(crate) fn request_for(
             let m = crate::tbf::delete_message(resolve(index, name, op, name)?);
             Request::new(RouteNetlinkMessage::DelQueueDiscipline(m), op, name.clone())
                 .already_done(&[ENOENT])
+        }
+        Change::AddIngressQdisc { name } => {
+            let op = "add ingress qdisc on";
+            let m = crate::tbf::ingress_message(resolve(index, name, op, name)?);
+            Request::new(RouteNetlinkMessage::NewQueueDiscipline(m), op, name.clone())
+                .flags(NLM_F_CREATE | NLM_F_EXCL)
+                .already_done(&[EEXIST])
+        }
+        Change::DeleteIngressQdisc { name } => {
+            let op = "delete ingress qdisc on";
+            let m = crate::tbf::ingress_message(resolve(index, name, op, name)?);
+            Request::new(RouteNetlinkMessage::DelQueueDiscipline(m), op, name.clone())
+                .already_done(&[ENOENT, EINVAL])
+        }
+        Change::AddRedirect { name, ifb } => {
+            let op = "redirect to its ifb";
+            let tap = resolve(index, name, op, name)?;
+            let to = resolve(index, ifb, op, ifb)?;
+            let m = crate::tbf::redirect_message(tap, to);
+            Request::new(RouteNetlinkMessage::NewTrafficFilter(m), op, name.clone())
+                .flags(NLM_F_CREATE | NLM_F_EXCL)
+                .already_done(&[EEXIST])
         }
         Change::AddAddress { interface, address } => {
             let op = "add address";

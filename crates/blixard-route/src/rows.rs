@@ -57,6 +57,7 @@ impl LinkRow {
             tun: self.tun.clone(),
             root_noqueue,
             root_qdisc: None,
+            ingress_qdisc: false,
             addresses,
             proxy_neighbours: Vec::new(),
         }

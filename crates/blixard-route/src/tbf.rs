@@ -67,6 +67,85 @@ fn root_message(ifindex: u32) -> TcMessage {
     m
 }
 
+/// `RTM_NEWQDISC`/`RTM_DELQDISC` body for the `ingress` qdisc of `ifindex`
+/// (`ffff:`, where a limit from the VM is redirected to its ifb).
+pub(crate) fn ingress_message(ifindex: u32) -> TcMessage {
+    let mut m = TcMessage::default();
+    m.header.index = i32::try_from(ifindex).expect("ifindex fits in i32");
+    m.header.parent = TcHandle::INGRESS;
+    m.header.handle = TcHandle {
+        major: 0xffff,
+        minor: 0,
+    };
+    m.attributes.push(TcAttribute::Kind("ingress".into()));
+    m
+}
+
+/// `TCA_U32_SEL`, `TCA_U32_ACT`, `TCA_ACT_KIND`, `TCA_ACT_OPTIONS`,
+/// `TCA_MIRRED_PARMS`.
+const TCA_U32_SEL: u16 = 5;
+const TCA_U32_ACT: u16 = 7;
+const TCA_ACT_KIND: u16 = 1;
+const TCA_ACT_OPTIONS: u16 = 2;
+const TCA_MIRRED_PARMS: u16 = 2;
+/// `TC_U32_TERMINAL`: a match ends the classification.
+const U32_TERMINAL: u8 = 1;
+/// `TC_ACT_STOLEN` and `TCA_EGRESS_REDIR`: the packet is redirected, not
+/// passed on.
+const ACT_STOLEN: i32 = 4;
+const EGRESS_REDIRECT: i32 = 1;
+/// The filter's handle (`800::800`, the first node of the root hash
+/// table), fixed so that adding it again is `EEXIST`, not a second copy.
+const REDIRECT_HANDLE: u32 = 0x8000_0800;
+
+/// One netlink attribute, padded to 4 bytes.
+fn nla(kind: u16, payload: &[u8]) -> Vec<u8> {
+    let len = 4 + payload.len();
+    let mut out = Vec::with_capacity(len.next_multiple_of(4));
+    out.extend_from_slice(&u16::try_from(len).expect("small").to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(payload);
+    out.resize(len.next_multiple_of(4), 0);
+    out
+}
+
+/// `RTM_NEWTFILTER` body: on the `ingress` qdisc of `tap`, everything
+/// (`u32` with one key that masks nothing) redirected to `ifb` (`mirred
+/// egress redirect`). The kernel has neither `matchall` nor `police`
+/// everywhere; this is what `tc filter add dev TAP parent ffff: protocol
+/// all u32 match u32 0 0 action mirred egress redirect dev IFB` sends.
+pub(crate) fn redirect_message(tap: u32, ifb: u32) -> TcMessage {
+    let mut m = TcMessage::default();
+    m.header.index = i32::try_from(tap).expect("ifindex fits in i32");
+    m.header.parent = TcHandle {
+        major: 0xffff,
+        minor: 0,
+    };
+    m.header.handle = TcHandle::from(REDIRECT_HANDLE);
+    // Priority 1, protocol ETH_P_ALL in network order.
+    m.header.info = (1 << 16) | u32::from(0x0003u16.to_be());
+    m.attributes.push(TcAttribute::Kind("u32".into()));
+    // struct tc_u32_sel with one struct tc_u32_key, all zero: matches all.
+    let mut selector = [0u8; 32];
+    selector[0] = U32_TERMINAL;
+    selector[2] = 1;
+    // struct tc_mirred: index, capab, action, refcnt, bindcnt, eaction, ifindex.
+    let mut mirred = [0u8; 28];
+    mirred[8..12].copy_from_slice(&ACT_STOLEN.to_ne_bytes());
+    mirred[20..24].copy_from_slice(&EGRESS_REDIRECT.to_ne_bytes());
+    mirred[24..28].copy_from_slice(&ifb.to_ne_bytes());
+    let action = [
+        nla(TCA_ACT_KIND, b"mirred\0"),
+        nla(TCA_ACT_OPTIONS, &nla(TCA_MIRRED_PARMS, &mirred)),
+    ]
+    .concat();
+    m.attributes.push(TcAttribute::Options(vec![
+        TcOption::Other(DefaultNla::new(TCA_U32_SEL, selector.to_vec())),
+        TcOption::Other(DefaultNla::new(TCA_U32_ACT, nla(1, &action))),
+    ]));
+    m
+}
+
 /// The time the burst lasts at the rate, in psched ticks.
 fn burst_ticks(limit: &RateLimit) -> u32 {
     let ns = u128::from(limit.burst) * 1_000_000_000 / u128::from(limit.rate.max(1));
@@ -78,6 +157,8 @@ fn burst_ticks(limit: &RateLimit) -> u32 {
 pub(crate) enum Root {
     /// `noqueue`.
     Noqueue,
+    /// Not the root: the `ingress` qdisc.
+    Ingress,
     /// Neither the default nor `noqueue`.
     Other(ObservedRootQdisc),
 }
@@ -86,6 +167,9 @@ pub(crate) enum Root {
 /// anything else but the kernel's default (handle 0); `None` for the
 /// default and for what is not a root.
 pub(crate) fn root_of(q: &TcMessage) -> Option<(i32, Root)> {
+    if q.header.parent == TcHandle::INGRESS {
+        return Some((q.header.index, Root::Ingress));
+    }
     if q.header.parent != TcHandle::ROOT {
         return None;
     }

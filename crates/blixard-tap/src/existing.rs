@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use blixard_addr::state::TunInfo;
 
 use crate::netlink::{self, Rtnl};
-use crate::{TapError, validate_name};
+use crate::{LinkMark, TapError, validate_name};
 
 /// The tun attributes carried by one `RTM_NEWLINK` message (from a dump
 /// made elsewhere, e.g. `blixard_route`'s), `None` for a link that is not a
@@ -24,6 +24,19 @@ pub fn list() -> Result<BTreeMap<String, TunInfo>, TapError> {
         .into_iter()
         .filter_map(|l| l.tun.map(|t| (l.name, t)))
         .collect())
+}
+
+/// Creates an `ifb` of ours named `name` (for a limit from a VM: the tap's
+/// ingress is redirected to it), marked with `mark`; down until brought up.
+pub fn create_ifb(name: &str, mark: LinkMark<'_>) -> Result<(), TapError> {
+    validate_name(name)?;
+    let mut nl = Rtnl::open()?;
+    nl.create_ifb(name, mark.group)?;
+    // The alias is set on an existing link only (`do_setlink`).
+    nl.set_marks(&[(name, mark, None)])?
+        .into_iter()
+        .next()
+        .expect("one answer per request")
 }
 
 /// Deletes interface `name` (`RTM_DELLINK` by name). The caller decides

@@ -4,7 +4,7 @@
 
 use blixard_addr::state::TunInfo;
 use blixard_netlink::{NetlinkSocket, Request, protocols::NETLINK_ROUTE};
-use netlink_packet_core::{NlaBuffer, NlasIterator};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NlaBuffer, NlasIterator};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
     InfoData, InfoKind, LinkAttribute, LinkExtentMask, LinkInfo, LinkMessage,
@@ -92,6 +92,20 @@ impl Rtnl {
             "setting the MAC of",
             name,
         ))?)
+    }
+
+    /// `RTM_NEWLINK` of an `ifb` named `name` in interface group `group`
+    /// (create-exclusive: an existing link of that name is an error).
+    pub fn create_ifb(&mut self, name: &str, group: u32) -> Result<(), TapError> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes.push(LinkAttribute::Group(group));
+        msg.attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Ifb)]));
+        Ok(self.0.request(
+            Request::new(RouteNetlinkMessage::NewLink(msg), "creating ifb", name)
+                .flags(NLM_F_CREATE | NLM_F_EXCL),
+        )?)
     }
 
     /// `RTM_DELLINK` by name.

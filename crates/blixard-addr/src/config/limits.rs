@@ -4,6 +4,7 @@
 //! ```toml
 //! [limits]
 //! ingress = { rate = "100mbit", burst = "256k" }   # towards the VM
+//! egress = { rate = "50mbit" }                     # from the VM
 //! [limits.vms.vm3]
 //! ingress = { rate = "1gbit" }                     # vm3's own
 //! ```
@@ -30,6 +31,10 @@ pub struct LimitsConfig {
     /// the tap). Absent: unlimited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingress: Option<LimitConfig>,
+    /// Every VM's limit from the VM (what it sends: redirected from the
+    /// tap to an `ifb` of ours and shaped there). Absent: unlimited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egress: Option<LimitConfig>,
     /// Per-VM overrides, by interface name (`[limits.vms.vm3]`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub vms: BTreeMap<String, VmLimitsConfig>,
@@ -43,6 +48,9 @@ pub struct VmLimitsConfig {
     /// This VM's limit towards it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingress: Option<LimitConfig>,
+    /// This VM's limit from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egress: Option<LimitConfig>,
 }
 
 /// One direction's limit.
@@ -89,20 +97,27 @@ pub enum LimitError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ResolvedLimits {
     ingress: Option<RateLimit>,
-    vms: BTreeMap<String, Option<RateLimit>>,
+    egress: Option<RateLimit>,
+    /// Each override: (towards, from) the VM.
+    vms: BTreeMap<String, (Option<RateLimit>, Option<RateLimit>)>,
 }
 
 impl ResolvedLimits {
     /// VM `interface`'s limit towards it.
     pub(crate) fn ingress_of(&self, interface: &str) -> Option<RateLimit> {
-        self.vms.get(interface).copied().unwrap_or(self.ingress)
+        self.vms.get(interface).map_or(self.ingress, |own| own.0)
+    }
+
+    /// VM `interface`'s limit from it.
+    pub(crate) fn egress_of(&self, interface: &str) -> Option<RateLimit> {
+        self.vms.get(interface).map_or(self.egress, |own| own.1)
     }
 }
 
 impl LimitsConfig {
     /// Whether no limit is set at all.
     pub fn is_empty(&self) -> bool {
-        self.ingress.is_none() && self.vms.is_empty()
+        self.ingress.is_none() && self.egress.is_none() && self.vms.is_empty()
     }
 
     /// Checks every rate and size, and that each override names an
@@ -116,19 +131,32 @@ impl LimitsConfig {
             .as_ref()
             .map(|l| l.resolve("limits.ingress"))
             .transpose()?;
+        let egress = self
+            .egress
+            .as_ref()
+            .map(|l| l.resolve("limits.egress"))
+            .transpose()?;
         let mut vms = BTreeMap::new();
         for (name, own) in &self.vms {
             let key = format!("limits.vms.{name}");
             if !wired(name) {
                 return Err(limit_error(&key, LimitError::UnknownVm(name.clone())));
             }
-            let limit = match &own.ingress {
+            let towards = match &own.ingress {
                 Some(l) => Some(l.resolve(&format!("{key}.ingress"))?),
                 None => ingress,
             };
-            vms.insert(name.clone(), limit);
+            let from = match &own.egress {
+                Some(l) => Some(l.resolve(&format!("{key}.egress"))?),
+                None => egress,
+            };
+            vms.insert(name.clone(), (towards, from));
         }
-        Ok(ResolvedLimits { ingress, vms })
+        Ok(ResolvedLimits {
+            ingress,
+            egress,
+            vms,
+        })
     }
 }
 

@@ -114,7 +114,13 @@ fn proxy_changes(lp: &LinkPlan, link: &ObservedLink, protocol: u8, out: &mut Out
     }
 }
 
-fn create_sequence(plan: &HostPlan, lp: &LinkPlan, out: &mut Out) {
+fn create_sequence(
+    plan: &HostPlan,
+    lp: &LinkPlan,
+    observed: &ObservedHost,
+    out: &mut Out,
+    conflicts: &mut Vec<Conflict>,
+) {
     let name = lp.vm.interface.clone();
     out.create_tap.push(Change::CreateTap {
         name: name.clone(),
@@ -126,7 +132,7 @@ fn create_sequence(plan: &HostPlan, lp: &LinkPlan, out: &mut Out) {
     if lp.noqueue {
         out.noqueue.push(Change::AddNoqueue { name: name.clone() });
     }
-    super::limits::created(lp, out);
+    super::limits::created(plan, lp, observed, out, conflicts);
     out.up.push(Change::LinkUp { name: name.clone() });
     for r in &lp.routes {
         out.add_route.push(Change::AddRoute {
@@ -154,7 +160,7 @@ pub(super) fn link_changes(
 ) -> LinkFate {
     let name = &lp.vm.interface;
     let Some(link) = observed.links.iter().find(|l| &l.name == name) else {
-        create_sequence(plan, lp, out);
+        create_sequence(plan, lp, observed, out, conflicts);
         return LinkFate::Created;
     };
     if !is_ours(link, &plan.ownership) {
@@ -172,7 +178,7 @@ pub(super) fn link_changes(
         if options.allow_recreate && held == 0 {
             out.delete_link
                 .push(Change::DeleteLink { name: name.clone() });
-            create_sequence(plan, lp, out);
+            create_sequence(plan, lp, observed, out, conflicts);
             return LinkFate::Created;
         }
         // The tap stays as it is; its addresses, routes and marks are
@@ -199,7 +205,7 @@ pub(super) fn link_changes(
     if lp.noqueue && !link.root_noqueue {
         out.noqueue.push(Change::AddNoqueue { name: name.clone() });
     }
-    super::limits::kept(lp, link, out, conflicts);
+    super::limits::kept(plan, lp, link, observed, out, conflicts);
     if !link.up {
         out.up.push(Change::LinkUp { name: name.clone() });
     }

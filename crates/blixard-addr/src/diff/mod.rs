@@ -194,6 +194,11 @@ pub fn reconcile(plan: &HostPlan, observed: &ObservedHost, options: &DiffOptions
         .iter()
         .map(|l| l.vm.interface.as_str())
         .chain([plan.gateway.name.as_str()])
+        .chain(
+            plan.links
+                .iter()
+                .filter_map(|l| Some(l.egress.as_ref()?.ifb.as_str())),
+        )
         .collect();
 
     // Ours but not planned: gone, with its addresses and routes, unless a

@@ -98,6 +98,14 @@ pub fn unwire_vm(plan: &HostPlan, index: VmIndex, observed: &ObservedHost) -> Ve
             name: vm.interface.clone(),
         });
     }
+    let ifb = crate::plan::ifb_name(index.get());
+    if observed
+        .links
+        .iter()
+        .any(|l| l.name == ifb && is_ours(l, &plan.ownership))
+    {
+        out.push(Change::DeleteLink { name: ifb });
+    }
     // Removing is idempotent: while the table exists, the remove goes out
     // whatever an observation says of the elements.
     if !matches!(observed.firewall, ObservedFirewall::Absent)

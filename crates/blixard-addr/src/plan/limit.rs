@@ -10,6 +10,24 @@ use serde::Serialize;
 /// notation): a root qdisc with another non-zero handle is someone else's.
 pub const LIMIT_QDISC_MAJOR: u16 = 0x0b1a;
 
+/// The `ifb` of ours that shapes what VM `index` sends: the tap's ingress
+/// is redirected to it, and our `tbf` is its root qdisc. One name per VM
+/// index, at most 15 bytes (`bxifb` and ten digits).
+pub fn ifb_name(index: u32) -> String {
+    format!("bxifb{index}")
+}
+
+/// A limit from the VM: the `ifb` it is shaped on, and the limit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+pub struct EgressPlan {
+    /// The ifb ([`ifb_name`]), marked as ours like the taps.
+    pub ifb: String,
+    /// Its alias mark.
+    pub alias: String,
+    /// The limit.
+    pub limit: RateLimit,
+}
+
 /// How long a full queue may hold packets at the rate: the queue is the
 /// burst plus this much traffic (what `tc ... tbf latency 50ms` sets).
 pub const LIMIT_QUEUE_MS: u64 = 50;

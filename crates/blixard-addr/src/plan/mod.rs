@@ -14,7 +14,7 @@ use crate::sysctl::{SysctlKey, SysctlKeyError};
 mod limit;
 mod table;
 
-pub use limit::{LIMIT_QDISC_MAJOR, LIMIT_QUEUE_MS, RateLimit};
+pub use limit::{EgressPlan, LIMIT_QDISC_MAJOR, LIMIT_QUEUE_MS, RateLimit, ifb_name};
 
 /// What the host must look like.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -184,6 +184,10 @@ pub struct LinkPlan {
     /// root qdisc. `None`: the kernel's default (or `noqueue`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingress_limit: Option<RateLimit>,
+    /// Shaping from the VM (`[limits] egress`): the tap's ingress
+    /// redirected to an `ifb` of ours with our `tbf` as its root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egress: Option<EgressPlan>,
     /// Routes to the guest through the tap (`10.0.0.N/32`, `fec0::N/128`).
     /// The tap itself carries no address. The routes name no source
     /// (`RTA_PREFSRC`): the kernel deletes every IPv4 route with source A

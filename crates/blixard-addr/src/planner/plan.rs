@@ -199,6 +199,14 @@ fn build(
             // its `mq` with it either.
             noqueue: config.tap.multi_queue && ingress_limit.is_none(),
             ingress_limit,
+            egress: resolved.limits.egress_of(&vm.interface).map(|limit| {
+                let ifb = crate::plan::ifb_name(index.get());
+                crate::plan::EgressPlan {
+                    alias: ownership.alias_for(&ifb),
+                    ifb,
+                    limit,
+                }
+            }),
             routes,
             proxy_neighbours,
             sysctls,
