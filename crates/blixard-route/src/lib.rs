@@ -25,7 +25,7 @@ mod requests;
 mod rows;
 mod session;
 mod sysctl;
-mod tbf;
+mod tc;
 
 pub use apply::ApplyReport;
 pub use error::RouteError;

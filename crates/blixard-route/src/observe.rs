@@ -156,15 +156,15 @@ impl Session {
                 let RouteNetlinkMessage::NewQueueDiscipline(q) = q else {
                     return None;
                 };
-                crate::tbf::root_of(&q)
+                crate::tc::root_of(&q)
             },
         )?;
         for (index, root) in roots {
             if let Some(&i) = u32::try_from(index).ok().and_then(|ix| position.get(&ix)) {
                 match root {
-                    crate::tbf::Root::Noqueue => observed[i].root_noqueue = true,
-                    crate::tbf::Root::Other(other) => observed[i].root_qdisc = Some(other),
-                    crate::tbf::Root::Ingress => observed[i].ingress_qdisc = true,
+                    crate::tc::Root::Noqueue => observed[i].root_noqueue = true,
+                    crate::tc::Root::Other(other) => observed[i].root_qdisc = Some(other),
+                    crate::tc::Root::Ingress => observed[i].ingress_qdisc = true,
                 }
             }
         }

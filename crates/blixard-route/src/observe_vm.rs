@@ -138,8 +138,8 @@ impl Session {
             "root qdisc",
         )?;
         Ok(match found {
-            Some(RouteNetlinkMessage::NewQueueDiscipline(q)) => match crate::tbf::root_of(&q) {
-                Some((_, crate::tbf::Root::Other(other))) => Some(other),
+            Some(RouteNetlinkMessage::NewQueueDiscipline(q)) => match crate::tc::root_of(&q) {
+                Some((_, crate::tc::Root::Other(other))) => Some(other),
                 _ => None,
             },
             _ => None,

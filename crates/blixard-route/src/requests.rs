@@ -134,25 +134,25 @@ pub(crate) fn request_for(
         }
         Change::SetLimit { name, limit } => {
             let op = "set limit (root tbf qdisc) on";
-            let m = crate::tbf::limit_message(resolve(index, name, op, name)?, limit);
+            let m = crate::tc::limit_message(resolve(index, name, op, name)?, limit);
             Request::new(RouteNetlinkMessage::NewQueueDiscipline(m), op, name.clone()).flags(upsert)
         }
         Change::DeleteLimit { name } => {
             let op = "delete limit (root tbf qdisc) on";
-            let m = crate::tbf::delete_message(resolve(index, name, op, name)?);
+            let m = crate::tc::delete_message(resolve(index, name, op, name)?);
             Request::new(RouteNetlinkMessage::DelQueueDiscipline(m), op, name.clone())
                 .already_done(&[ENOENT])
         }
         Change::AddIngressQdisc { name } => {
             let op = "add ingress qdisc on";
-            let m = crate::tbf::ingress_message(resolve(index, name, op, name)?);
+            let m = crate::tc::ingress_message(resolve(index, name, op, name)?);
             Request::new(RouteNetlinkMessage::NewQueueDiscipline(m), op, name.clone())
                 .flags(NLM_F_CREATE | NLM_F_EXCL)
                 .already_done(&[EEXIST])
         }
         Change::DeleteIngressQdisc { name } => {
             let op = "delete ingress qdisc on";
-            let m = crate::tbf::ingress_message(resolve(index, name, op, name)?);
+            let m = crate::tc::ingress_message(resolve(index, name, op, name)?);
             Request::new(RouteNetlinkMessage::DelQueueDiscipline(m), op, name.clone())
                 .already_done(&[ENOENT, EINVAL])
         }
@@ -160,7 +160,7 @@ pub(crate) fn request_for(
             let op = "redirect to its ifb";
             let tap = resolve(index, name, op, name)?;
             let to = resolve(index, ifb, op, ifb)?;
-            let m = crate::tbf::redirect_message(tap, to);
+            let m = crate::tc::redirect_message(tap, to);
             Request::new(RouteNetlinkMessage::NewTrafficFilter(m), op, name.clone())
                 .flags(NLM_F_CREATE | NLM_F_EXCL)
                 .already_done(&[EEXIST])

@@ -26,17 +26,21 @@ pub fn list() -> Result<BTreeMap<String, TunInfo>, TapError> {
         .collect())
 }
 
-/// Creates an `ifb` of ours named `name` (for a limit from a VM: the tap's
-/// ingress is redirected to it), marked with `mark`; down until brought up.
-pub fn create_ifb(name: &str, mark: LinkMark<'_>) -> Result<(), TapError> {
-    validate_name(name)?;
+/// Creates `ifb`s of ours (for limits from VMs: each tap's ingress is
+/// redirected to its ifb), each marked with its mark; down until brought
+/// up. All creations are in flight at once on one socket, then all marks.
+pub fn create_ifbs(ifbs: &[(&str, LinkMark<'_>)]) -> Result<(), TapError> {
+    for (name, _) in ifbs {
+        validate_name(name)?;
+    }
     let mut nl = Rtnl::open()?;
-    nl.create_ifb(name, mark.group)?;
+    nl.create_ifbs(ifbs)?.into_iter().try_for_each(|r| r)?;
     // The alias is set on an existing link only (`do_setlink`).
-    nl.set_marks(&[(name, mark, None)])?
-        .into_iter()
-        .next()
-        .expect("one answer per request")
+    let marks: Vec<_> = ifbs
+        .iter()
+        .map(|(name, mark)| (*name, *mark, None))
+        .collect();
+    nl.set_marks(&marks)?.into_iter().try_for_each(|r| r)
 }
 
 /// Deletes interface `name` (`RTM_DELLINK` by name). The caller decides

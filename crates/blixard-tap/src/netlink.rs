@@ -94,18 +94,31 @@ impl Rtnl {
         ))?)
     }
 
-    /// `RTM_NEWLINK` of an `ifb` named `name` in interface group `group`
-    /// (create-exclusive: an existing link of that name is an error).
-    pub fn create_ifb(&mut self, name: &str, group: u32) -> Result<(), TapError> {
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        msg.attributes.push(LinkAttribute::Group(group));
-        msg.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Ifb)]));
-        Ok(self.0.request(
-            Request::new(RouteNetlinkMessage::NewLink(msg), "creating ifb", name)
-                .flags(NLM_F_CREATE | NLM_F_EXCL),
-        )?)
+    /// `RTM_NEWLINK` of each `ifb`, in its mark's interface group
+    /// (create-exclusive: an existing link of that name is an error), all
+    /// in flight at once; the answer of each in the same order.
+    pub fn create_ifbs(
+        &mut self,
+        ifbs: &[(&str, LinkMark<'_>)],
+    ) -> Result<Vec<Result<(), TapError>>, TapError> {
+        let requests: Vec<Request<RouteNetlinkMessage>> = ifbs
+            .iter()
+            .map(|(name, mark)| {
+                let mut msg = LinkMessage::default();
+                msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+                msg.attributes.push(LinkAttribute::Group(mark.group));
+                msg.attributes
+                    .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Ifb)]));
+                Request::new(RouteNetlinkMessage::NewLink(msg), "creating ifb", *name)
+                    .flags(NLM_F_CREATE | NLM_F_EXCL)
+            })
+            .collect();
+        Ok(self
+            .0
+            .pipeline(requests, ifbs.len())?
+            .into_iter()
+            .map(|r| r.map_err(TapError::from))
+            .collect())
     }
 
     /// `RTM_DELLINK` by name.

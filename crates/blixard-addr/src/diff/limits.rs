@@ -101,7 +101,7 @@ fn egress(
     let ifb = &egress.ifb;
     match find(ifb) {
         None => {
-            out.create_tap.push(Change::CreateIfb {
+            out.create_ifb.push(Change::CreateIfb {
                 name: ifb.clone(),
                 group: plan.ownership.link_group,
                 alias: egress.alias.clone(),

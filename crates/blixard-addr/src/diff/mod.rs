@@ -74,6 +74,8 @@ struct Out {
     delete_proxy: Vec<Change>,
     delete_link: Vec<Change>,
     create_tap: Vec<Change>,
+    /// After the taps, so that each run of creations goes out together.
+    create_ifb: Vec<Change>,
     set_owner: Vec<Change>,
     set_link: Vec<Change>,
     noqueue: Vec<Change>,
@@ -105,6 +107,7 @@ impl Out {
             self.delete_proxy,
             self.delete_link,
             self.create_tap,
+            self.create_ifb,
             self.set_owner,
             self.set_link,
             self.noqueue,

@@ -65,8 +65,10 @@ impl RateLimit {
     }
 }
 
-impl std::fmt::Display for RateLimit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl RateLimit {
+    /// The rate as `tc` writes it, in the largest unit that keeps it whole
+    /// (`100mbit`).
+    pub fn rate_text(&self) -> String {
         let bits = self.rate.saturating_mul(8);
         let (value, unit) = [
             (1_000_000_000, "gbit"),
@@ -76,6 +78,12 @@ impl std::fmt::Display for RateLimit {
         .into_iter()
         .find(|(scale, _)| bits >= *scale && bits.is_multiple_of(*scale))
         .map_or((bits, "bit"), |(scale, unit)| (bits / scale, unit));
-        write!(f, "rate {value}{unit} burst {}b", self.burst)
+        format!("{value}{unit}")
+    }
+}
+
+impl std::fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rate {} burst {}b", self.rate_text(), self.burst)
     }
 }

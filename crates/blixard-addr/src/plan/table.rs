@@ -29,13 +29,18 @@ impl HostPlan {
             if l.noqueue {
                 flags.push("noqueue");
             }
-            // The rate only: the burst is in `plan --json`.
-            let limit = l.ingress_limit.map(|limit| {
-                let shown = limit.to_string();
-                let rate = shown.split_whitespace().nth(1).unwrap_or_default();
-                format!("limit={rate}")
-            });
-            flags.extend(limit.as_deref());
+            // The rates only: the bursts are in `plan --json`.
+            let limits: Vec<String> = [
+                l.ingress_limit
+                    .map(|i| format!("ingress={}", i.rate_text())),
+                l.egress
+                    .as_ref()
+                    .map(|e| format!("egress={}", e.limit.rate_text())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            flags.extend(limits.iter().map(String::as_str));
             let ipv6 = if self.ipv6_enabled() {
                 l.vm.ipv6.to_string()
             } else {

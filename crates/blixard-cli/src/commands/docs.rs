@@ -77,7 +77,8 @@ fn example_config() -> String {
          # default $SUDO_USER, else root), group = \"kvm\" (tap group),\n\
          # [[firewall.rules]] (from, to, action, protocol, port) and\n\
          # [limits] (unlimited by default): ingress = { rate = \"100mbit\",\n\
-         # burst = \"256k\" } towards every VM, [limits.vms.vm3] for one VM's own.\n\
+         # burst = \"256k\" } towards every VM, egress = { rate = \"50mbit\" }\n\
+         # from every VM, [limits.vms.vm3] for one VM's own.\n\
          #\n",
     );
     for line in Config::default().to_toml_string().lines() {

@@ -1,7 +1,9 @@
-//! Our limit towards a VM on the wire: the tap's root `tbf` qdisc with our
-//! handle, built with `linklayer` ethernet in its `tc_ratespec` and the
-//! rate and burst as `TCA_TBF_RATE64` / `TCA_TBF_BURST`, so the kernel needs
-//! no rate table; and any root qdisc read back from a dump.
+//! Our traffic control on the wire. A limit is our `tbf` qdisc with our
+//! handle, built with `linklayer` ethernet in its `tc_ratespec` and the rate
+//! and burst as `TCA_TBF_RATE64` / `TCA_TBF_BURST`, so the kernel needs no
+//! rate table: the root of a tap (towards its VM) or of the VM's ifb (from
+//! it, the tap's `ingress` qdisc redirecting there). And any root qdisc
+//! read back from a dump.
 
 use blixard_addr::plan::{LIMIT_QDISC_MAJOR, RateLimit};
 use blixard_addr::state::ObservedRootQdisc;
