@@ -20,19 +20,16 @@ use blixard_netns::Netns;
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
 use common::{Scratch, cli, exits, ok};
 
-fn config(rate: &str) -> String {
-    format!(
-        r#"
-vms = 2
-owner = "root"
-external_interface = "none"
+/// Two VMs with `limits` (the body of `[limits]` and what follows).
+fn with_limits(limits: &str) -> String {
+    format!("vms = 2\nowner = \"root\"\nexternal_interface = \"none\"\n\n[limits]\n{limits}")
+}
 
-[limits]
-ingress = {{ rate = "{rate}" }}
-[limits.vms.vm2]
-ingress = {{ rate = "200mbit", burst = "64k" }}
-"#
-    )
+/// `rate` towards every VM, vm2 an override of its own.
+fn config(rate: &str) -> String {
+    with_limits(&format!(
+        "ingress = {{ rate = \"{rate}\" }}\n[limits.vms.vm2]\ningress = {{ rate = \"200mbit\", burst = \"64k\" }}\n"
+    ))
 }
 
 /// How long each measurement sends, and how much of its start (the burst,
@@ -89,17 +86,7 @@ fn tcp_towards(guest: &Netns) -> f64 {
     let listener = blixard_netns::run_in(guest, || TcpListener::bind(("0.0.0.0", PORT)))
         .unwrap()
         .unwrap();
-    let receiver = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut meter = Meter::new();
-        let mut buf = vec![0u8; 64 << 10];
-        loop {
-            match stream.read(&mut buf).unwrap() {
-                0 => return meter.bits_per_second(),
-                n => meter.add(n),
-            }
-        }
-    });
+    let receiver = std::thread::spawn(move || receive_tcp(&listener));
     let mut stream = TcpStream::connect_timeout(
         &SocketAddr::from(([10, 0, 0, 1], PORT)),
         Duration::from_secs(5),
@@ -114,17 +101,7 @@ fn tcp_towards(guest: &Netns) -> f64 {
 /// the host received.
 fn tcp_from(guest: &Netns) -> f64 {
     let listener = TcpListener::bind(("10.0.0.0", PORT)).unwrap();
-    let receiver = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut meter = Meter::new();
-        let mut buf = vec![0u8; 64 << 10];
-        loop {
-            match stream.read(&mut buf).unwrap() {
-                0 => return meter.bits_per_second(),
-                n => meter.add(n),
-            }
-        }
-    });
+    let receiver = std::thread::spawn(move || receive_tcp(&listener));
     let mut stream = blixard_netns::run_in(guest, || {
         TcpStream::connect_timeout(
             &SocketAddr::from(([10, 0, 0, 0], PORT)),
@@ -136,6 +113,19 @@ fn tcp_from(guest: &Netns) -> f64 {
     send_tcp(&mut stream);
     drop(stream);
     receiver.join().unwrap()
+}
+
+/// The rate of the first connection to `listener`, until it closes.
+fn receive_tcp(listener: &TcpListener) -> f64 {
+    let (mut stream, _) = listener.accept().unwrap();
+    let mut meter = Meter::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match stream.read(&mut buf).unwrap() {
+            0 => return meter.bits_per_second(),
+            n => meter.add(n),
+        }
+    }
 }
 
 fn send_tcp(stream: &mut TcpStream) {
@@ -255,17 +245,9 @@ fn a_limit_towards_the_vm_holds_for_tcp_and_udp_and_changes_in_place() {
     });
 }
 
+/// `rate` from every VM.
 fn egress_config(rate: &str) -> String {
-    format!(
-        r#"
-vms = 2
-owner = "root"
-external_interface = "none"
-
-[limits]
-egress = {{ rate = "{rate}" }}
-"#
-    )
+    with_limits(&format!("egress = {{ rate = \"{rate}\" }}\n"))
 }
 
 #[test]
@@ -381,7 +363,7 @@ fn a_bad_limit_names_file_line_and_key_and_changes_nothing() {
         let out = exits(cli(&scratch, &path, &["apply"]), 2);
         assert!(
             out.contains(&format!(
-                "{}:7:13: limits.ingress.rate: \"lots\" is not a rate",
+                "{}:6:13: limits.ingress.rate: \"lots\" is not a rate",
                 path.display()
             )),
             "{out}"

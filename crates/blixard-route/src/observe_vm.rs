@@ -130,36 +130,42 @@ impl Session {
     /// `noqueue` (our limit, or someone else's), by `RTM_GETQDISC` for
     /// the root of that link alone.
     fn root_qdisc(&mut self, index: u32) -> Result<Option<ObservedRootQdisc>, RouteError> {
-        let mut request = TcMessage::default();
-        request.header.index = i32::try_from(index).expect("ifindex fits in i32");
-        request.header.parent = TcHandle::ROOT;
-        let found = self.get_echoed(
-            RouteNetlinkMessage::GetQueueDiscipline(request),
-            "root qdisc",
-        )?;
-        Ok(match found {
-            Some(RouteNetlinkMessage::NewQueueDiscipline(q)) => match crate::tc::root_of(&q) {
-                Some((_, crate::tc::Root::Other(other))) => Some(other),
-                _ => None,
+        Ok(
+            match self.qdisc(index, TcHandle::ROOT, "root qdisc")?.as_ref() {
+                Some(q) => match crate::tc::root_of(q) {
+                    Some((_, crate::tc::Root::Other(other))) => Some(other),
+                    _ => None,
+                },
+                None => None,
             },
-            _ => None,
-        })
+        )
     }
 
     /// Whether a link has an `ingress` qdisc (an echoed `RTM_GETQDISC` for
     /// that parent: `ENOENT` when there is none).
     fn has_ingress_qdisc(&mut self, index: u32) -> Result<bool, RouteError> {
+        Ok(self
+            .qdisc(index, TcHandle::INGRESS, "ingress qdisc")?
+            .is_some())
+    }
+
+    /// The qdisc of link `index` at `parent`, by an echoed `RTM_GETQDISC`
+    /// (traffic control answers a get only to those asking for an echo).
+    fn qdisc(
+        &mut self,
+        index: u32,
+        parent: TcHandle,
+        what: &str,
+    ) -> Result<Option<TcMessage>, RouteError> {
         let mut request = TcMessage::default();
         request.header.index = i32::try_from(index).expect("ifindex fits in i32");
-        request.header.parent = TcHandle::INGRESS;
-        let found = self.get_echoed(
-            RouteNetlinkMessage::GetQueueDiscipline(request),
-            "ingress qdisc",
-        )?;
-        Ok(matches!(
-            found,
-            Some(RouteNetlinkMessage::NewQueueDiscipline(_))
-        ))
+        request.header.parent = parent;
+        Ok(
+            match self.get_echoed(RouteNetlinkMessage::GetQueueDiscipline(request), what)? {
+                Some(RouteNetlinkMessage::NewQueueDiscipline(q)) => Some(q),
+                _ => None,
+            },
+        )
     }
 
     /// A link's addresses but the kernel's link-local ones, by a dump the
