@@ -80,6 +80,10 @@ const TOOLS: &[(&str, &str)] = &[
     // The bench's reference scripts set forwarding with `sysctl`.
     ("sysctl", "procps"),
     ("nsenter", "util-linux"),
+    // The watch test holds the host lock from outside with `flock`.
+    ("flock", "util-linux"),
+    // The limits tests read and tamper with qdiscs with `tc`.
+    ("tc", "iproute2"),
     // The coexistence scan reads legacy iptables rules; its test needs them.
     ("iptables-legacy", "iptables"),
     // The package's man pages are rendered with `man -l`.

@@ -19,6 +19,7 @@ const FILES: &[&str] = &[
     "/usr/share/fish/vendor_completions.d/blixard-net.fish",
     "/usr/share/doc/blixard-net/copyright",
     "/etc/blixard/network.toml",
+    "/lib/systemd/system/blixard-net-watch.service",
 ];
 
 /// The example config is a conffile: an operator's edits survive upgrades,
@@ -27,6 +28,8 @@ const FILES: &[&str] = &[
 const CONFFILE: &str = "/etc/blixard/network.toml";
 
 const UNIT: &str = "/lib/systemd/system/blixard-net.service";
+/// The units shipped, each from `contrib/systemd/` under its own name.
+const UNITS: &[&str] = &[UNIT, "/lib/systemd/system/blixard-net-watch.service"];
 const BIN: &str = "/usr/bin/blixard-net";
 
 fn target_dir() -> PathBuf {
@@ -129,27 +132,30 @@ pub fn package() -> Result<PathBuf> {
     let contrib = root().join("contrib");
 
     put(&staging, BIN, &std::fs::read(&binary)?, 0o755)?;
-    // The unit as written for a hand install runs /usr/local/bin; the
+    // The units as written for a hand install run /usr/local/bin; the
     // package's binary is in /usr/bin.
-    let unit = std::fs::read_to_string(contrib.join("systemd/blixard-net.service"))?;
-    let unit: String = unit
-        .lines()
-        .map(|l| {
-            if l.starts_with("Exec") {
-                l.replace("/usr/local/bin/blixard-net", BIN)
-            } else {
-                l.to_string()
-            }
-        })
-        .map(|l| l + "\n")
-        .collect();
-    ensure!(
-        !unit
+    for dest in UNITS {
+        let name = Path::new(dest).file_name().expect("a unit file");
+        let unit = std::fs::read_to_string(contrib.join("systemd").join(name))?;
+        let unit: String = unit
             .lines()
-            .any(|l| l.starts_with("Exec") && l.contains("/usr/local")),
-        "the unit still runs /usr/local"
-    );
-    put(&staging, UNIT, unit.as_bytes(), 0o644)?;
+            .map(|l| {
+                if l.starts_with("Exec") {
+                    l.replace("/usr/local/bin/blixard-net", BIN)
+                } else {
+                    l.to_string()
+                }
+            })
+            .map(|l| l + "\n")
+            .collect();
+        ensure!(
+            !unit
+                .lines()
+                .any(|l| l.starts_with("Exec") && l.contains("/usr/local")),
+            "{dest} still runs /usr/local"
+        );
+        put(&staging, dest, unit.as_bytes(), 0o644)?;
+    }
     for page in man_pages()? {
         let name = Path::new(&page).file_stem().expect("X.1.gz");
         let source = contrib.join("man").join(name);
@@ -196,9 +202,10 @@ Homepage: https://github.com/blixard/blixard-net
 Description: routed networking for microVM hosts
  One tap per VM, a /32 and /128 route per VM, forwarding between VMs, NAT
  to the internet, anti-spoofing and firewall rules in one nftables table of
- its own. Ships the blixard-net command, its systemd unit (enable it with
- `systemctl enable --now blixard-net.service`), man pages and bash, zsh and
- fish completions.
+ its own. Ships the blixard-net command, its systemd units (enable them with
+ `systemctl enable --now blixard-net.service`, and for self-repair
+ `blixard-net-watch.service`), man pages and bash, zsh and fish
+ completions.
 "
     );
     put(&staging, "/DEBIAN/control", control.as_bytes(), 0o644)?;
@@ -358,22 +365,27 @@ fn check_installed(prefix: &Path, expected: &[String]) -> Result<()> {
     );
     // The bash completion is valid bash.
     output(Command::new("bash").arg("-n").arg(at(FILES[2])))?;
-    // The unit verifies; its ExecStart binary must exist, so an extracted
-    // unit is pointed at the extracted binary.
-    let unit = if prefix == Path::new("/") {
-        PathBuf::from(UNIT)
+    // The units verify, together (the watch requires the apply unit); their
+    // ExecStart binary must exist, so extracted units are pointed at the
+    // extracted binary.
+    let units: Vec<PathBuf> = if prefix == Path::new("/") {
+        UNITS.iter().map(PathBuf::from).collect()
     } else {
-        let text = std::fs::read_to_string(at(UNIT))?;
         let dir = prefix.join("verify");
         std::fs::create_dir_all(&dir)?;
-        let copy = dir.join("blixard-net.service");
-        std::fs::write(&copy, text.replace(BIN, &at(BIN).to_string_lossy()))?;
-        copy
+        let mut copies = Vec::new();
+        for unit in UNITS {
+            let text = std::fs::read_to_string(at(unit))?;
+            let copy = dir.join(Path::new(unit).file_name().expect("a unit file"));
+            std::fs::write(&copy, text.replace(BIN, &at(BIN).to_string_lossy()))?;
+            copies.push(copy);
+        }
+        copies
     };
     if have("systemd-analyze") {
         let out = Command::new("systemd-analyze")
             .arg("verify")
-            .arg(&unit)
+            .args(&units)
             .output()?;
         let said = format!(
             "{}{}",
@@ -382,8 +394,7 @@ fn check_installed(prefix: &Path, expected: &[String]) -> Result<()> {
         );
         ensure!(
             out.status.success() && said.trim().is_empty(),
-            "systemd-analyze verify {}: {said}",
-            unit.display()
+            "systemd-analyze verify {units:?}: {said}"
         );
     } else {
         bail!("systemd-analyze is missing (apt-get install systemd)");

@@ -79,6 +79,46 @@ pub enum Change {
         /// Interface name.
         name: String,
     },
+    /// Shape what the host sends towards a VM: our `tbf` as the tap's
+    /// root qdisc, created or replaced in place (the tap stays).
+    SetLimit {
+        /// Interface name.
+        name: String,
+        /// The limit.
+        limit: crate::plan::RateLimit,
+    },
+    /// Remove our limit from a tap (the kernel's default root comes back).
+    DeleteLimit {
+        /// Interface name.
+        name: String,
+    },
+    /// Create an `ifb` of ours (marked, down) for a limit from a VM.
+    CreateIfb {
+        /// Its name.
+        name: String,
+        /// Our interface group.
+        group: u32,
+        /// Our alias mark.
+        alias: String,
+    },
+    /// Attach an `ingress` qdisc to a tap (for its redirect).
+    AddIngressQdisc {
+        /// The tap.
+        name: String,
+    },
+    /// Redirect everything the VM sends (the tap's ingress) to its ifb:
+    /// a match-all `u32` filter with a `mirred` redirect.
+    AddRedirect {
+        /// The tap.
+        name: String,
+        /// The ifb.
+        ifb: String,
+    },
+    /// Remove a tap's `ingress` qdisc, and its redirect with it.
+    DeleteIngressQdisc {
+        /// The tap.
+        name: String,
+    },
     /// Bring a link up.
     LinkUp {
         /// Interface name.
@@ -186,9 +226,15 @@ impl Change {
             Change::CreateTap { .. }
             | Change::SetTapOwnership { .. }
             | Change::DeleteLink { .. }
+            | Change::CreateIfb { .. }
             | Change::DeleteLinkGroup { .. } => Executor::Tap,
             Change::SetLink { .. }
             | Change::AddNoqueue { .. }
+            | Change::SetLimit { .. }
+            | Change::DeleteLimit { .. }
+            | Change::AddIngressQdisc { .. }
+            | Change::AddRedirect { .. }
+            | Change::DeleteIngressQdisc { .. }
             | Change::LinkUp { .. }
             | Change::AddAddress { .. }
             | Change::DeleteAddress { .. }

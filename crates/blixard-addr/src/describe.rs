@@ -53,6 +53,23 @@ impl fmt::Display for Change {
                 mtu,
             } => write!(f, "set link {name} group {group} alias {alias} mtu {mtu}"),
             Change::AddNoqueue { name } => write!(f, "add root qdisc noqueue dev {name}"),
+            Change::SetLimit { name, limit } => {
+                write!(f, "set limit on {name}: root qdisc tbf {limit}")
+            }
+            Change::DeleteLimit { name } => write!(f, "delete limit on {name}"),
+            Change::CreateIfb { name, group, alias } => {
+                write!(f, "create ifb {name} group {group} alias {alias}")
+            }
+            Change::AddIngressQdisc { name } => write!(f, "add ingress qdisc dev {name}"),
+            Change::AddRedirect { name, ifb } => {
+                write!(
+                    f,
+                    "redirect what {name}'s VM sends to {ifb} (u32 match-all, mirred)"
+                )
+            }
+            Change::DeleteIngressQdisc { name } => {
+                write!(f, "delete ingress qdisc dev {name} (and its redirect)")
+            }
             Change::LinkUp { name } => write!(f, "set link {name} up"),
             Change::AddAddress { interface, address } => {
                 write!(f, "add address {address} dev {interface}")

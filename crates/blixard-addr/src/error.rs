@@ -305,6 +305,9 @@ pub enum ConfigErrorKind {
         "a socket to reload BIRD needs bgp.bird_config, the file BIRD is to reload: set both, or neither"
     )]
     SocketWithoutConfig,
+    /// A bandwidth limit (`[limits]`) that cannot be used.
+    #[error(transparent)]
+    Limit(#[from] crate::config::LimitError),
     /// A value the host cannot satisfy (an unknown user, a missing
     /// interface, a foreign route inside a pool), found by the effect side;
     /// carried here so the error still points at the key's line.

@@ -15,7 +15,8 @@
 use crate::change::Change;
 use crate::plan::HostPlan;
 use crate::state::{
-    ObservedFirewall, ObservedHost, ObservedLink, ObservedProxy, ObservedRoute, RouteKind, TunInfo,
+    ObservedFirewall, ObservedHost, ObservedLink, ObservedProxy, ObservedRootQdisc, ObservedRoute,
+    RouteKind, TunInfo,
 };
 use crate::sysctl::SysctlKey;
 
@@ -93,6 +94,32 @@ fn remove_link(host: &mut ObservedHost, keep: impl Fn(&ObservedLink) -> bool) {
         .retain(|k, _| !sysctl_link(k).is_some_and(|d| removed.contains(&d)));
 }
 
+/// A new link of ours, down, with the next ifindex.
+fn add_link(
+    host: &mut ObservedHost,
+    name: &str,
+    group: u32,
+    alias: &str,
+    mtu: u32,
+    tun: Option<TunInfo>,
+) {
+    let ifindex = host.links.iter().map(|l| l.ifindex).max().unwrap_or(1) + 1;
+    host.links.push(ObservedLink {
+        ifindex,
+        name: name.to_string(),
+        group,
+        alias: Some(alias.to_string()),
+        up: false,
+        mtu,
+        tun,
+        root_noqueue: false,
+        root_qdisc: None,
+        ingress_qdisc: false,
+        addresses: Vec::new(),
+        proxy_neighbours: Vec::new(),
+    });
+}
+
 fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(), String> {
     match change {
         Change::DeleteLink { name } => {
@@ -160,31 +187,34 @@ fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(),
             // recorded for an earlier device of that name is gone.
             host.sysctls
                 .retain(|k, _| sysctl_link(k).as_deref() != Some(name.as_str()));
-            let ifindex = host.links.iter().map(|l| l.ifindex).max().unwrap_or(1) + 1;
             // The tap executor marks the tap and sets its MTU before making
             // it persistent, so it is ours from its first observable moment.
-            host.links.push(ObservedLink {
-                ifindex,
-                name: name.clone(),
-                group: *group,
-                alias: Some(alias.clone()),
-                up: false,
-                mtu: *mtu,
-                tun: Some(TunInfo {
-                    tap: true,
-                    pi: false,
-                    vnet_hdr: tap.vnet_hdr,
-                    multi_queue: tap.multi_queue,
-                    persist: true,
-                    owner: tap.owner,
-                    group: tap.group,
-                    queues: 0,
-                }),
-                root_noqueue: false,
-                addresses: Vec::new(),
-                proxy_neighbours: Vec::new(),
-            });
+            let tun = TunInfo {
+                tap: true,
+                pi: false,
+                vnet_hdr: tap.vnet_hdr,
+                multi_queue: tap.multi_queue,
+                persist: true,
+                owner: tap.owner,
+                group: tap.group,
+                queues: 0,
+            };
+            add_link(host, name, *group, alias, *mtu, Some(tun));
         }
+        Change::CreateIfb { name, group, alias } => {
+            if host.links.iter().any(|l| &l.name == name) {
+                return Err(format!("EEXIST: {name} exists"));
+            }
+            add_link(host, name, *group, alias, 1500, None);
+        }
+        Change::AddIngressQdisc { name } => link_mut(host, name)?.ingress_qdisc = true,
+        Change::AddRedirect { name, ifb } => {
+            link_mut(host, ifb)?;
+            if !link_mut(host, name)?.ingress_qdisc {
+                return Err(format!("EINVAL: no ingress qdisc on {name}"));
+            }
+        }
+        Change::DeleteIngressQdisc { name } => link_mut(host, name)?.ingress_qdisc = false,
         Change::SetTapOwnership { name, owner, group } => {
             let link = link_mut(host, name)?;
             let tun = link
@@ -205,7 +235,23 @@ fn step(host: &mut ObservedHost, change: &Change, plan: &HostPlan) -> Result<(),
             link.alias = Some(alias.clone());
             link.mtu = *mtu;
         }
-        Change::AddNoqueue { name } => link_mut(host, name)?.root_noqueue = true,
+        Change::AddNoqueue { name } => {
+            let link = link_mut(host, name)?;
+            link.root_noqueue = true;
+            link.root_qdisc = None;
+        }
+        Change::SetLimit { name, limit } => {
+            let link = link_mut(host, name)?;
+            link.root_noqueue = false;
+            link.root_qdisc = Some(ObservedRootQdisc::Limit(*limit));
+        }
+        Change::DeleteLimit { name } => {
+            let link = link_mut(host, name)?;
+            if !matches!(link.root_qdisc, Some(ObservedRootQdisc::Limit(_))) {
+                return Err(format!("ENOENT: no limit on {name}"));
+            }
+            link.root_qdisc = None;
+        }
         Change::LinkUp { name } => link_mut(host, name)?.up = true,
         Change::AddAddress { interface, address } => {
             let link = link_mut(host, interface)?;

@@ -57,11 +57,36 @@ pub struct ObservedLink {
     pub tun: Option<TunInfo>,
     /// A root qdisc other than the default is attached (e.g. `noqueue`).
     pub root_noqueue: bool,
+    /// The root qdisc when it is neither the kernel's default nor
+    /// `noqueue`: our limit, or someone else's qdisc.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_qdisc: Option<ObservedRootQdisc>,
+    /// An `ingress` qdisc is attached (where a limit from the VM is
+    /// redirected to its ifb).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ingress_qdisc: bool,
     /// Addresses on the link (only collected for our links), but the
     /// kernel's link-local ones.
     pub addresses: Vec<IpNet>,
     /// IPv6 proxy entries on the link (only collected for our links).
     pub proxy_neighbours: Vec<ObservedProxy>,
+}
+
+/// A link's root qdisc that is neither the kernel's default nor `noqueue`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ObservedRootQdisc {
+    /// Ours: a `tbf` with our handle ([`crate::plan::LIMIT_QDISC_MAJOR`]),
+    /// and the limit it holds.
+    Limit(crate::plan::RateLimit),
+    /// Anyone else's: its kind and the major number of its handle.
+    Foreign {
+        /// `htb`, `fq_codel`, ...
+        kind: String,
+        /// Its handle's major number.
+        major: u16,
+    },
 }
 
 /// An IPv6 proxy-NDP entry (`ip -6 neigh show proxy`) as observed.

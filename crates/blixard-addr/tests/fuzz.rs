@@ -714,6 +714,8 @@ fn wild_host(plan: &HostPlan) -> impl Strategy<Value = ObservedHost> + use<> {
                         queues,
                     }),
                     root_noqueue: false,
+                    root_qdisc: None,
+                    ingress_qdisc: false,
                     addresses,
                     proxy_neighbours: Vec::new(),
                 });
@@ -841,7 +843,7 @@ fn touches_only_ours(
     let created: BTreeSet<String> = changes
         .iter()
         .filter_map(|c| match c {
-            Change::CreateTap { name, .. } => Some(name.clone()),
+            Change::CreateTap { name, .. } | Change::CreateIfb { name, .. } => Some(name.clone()),
             _ => None,
         })
         .collect();
@@ -876,6 +878,12 @@ fn touches_only_ours(
             Change::SetTapOwnership { name, .. }
             | Change::SetLink { name, .. }
             | Change::AddNoqueue { name }
+            | Change::SetLimit { name, .. }
+            | Change::DeleteLimit { name }
+            | Change::CreateIfb { name, .. }
+            | Change::AddIngressQdisc { name }
+            | Change::AddRedirect { name, .. }
+            | Change::DeleteIngressQdisc { name }
             | Change::LinkUp { name } => {
                 prop_assert!(may_touch(host, plan, name, &created), "{:?}", c)
             }

@@ -441,6 +441,8 @@ fn observed_strategy(plan: HostPlan) -> impl Strategy<Value = (HostPlan, Observe
                             queues: 0,
                         }),
                         root_noqueue: false,
+                        root_qdisc: None,
+                        ingress_qdisc: false,
                         addresses: vec!["10.0.0.0/32".parse().unwrap()],
                         proxy_neighbours: Vec::new(),
                     });

@@ -93,6 +93,18 @@ pub enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9433")]
         listen: std::net::SocketAddr,
     },
+    /// Keep the host reconciled: repair drift of ours (a flushed ruleset,
+    /// a deleted route, a downed tap) as the kernel and nft announce it,
+    /// with `apply`'s reconcile under the lock, logging each repair on
+    /// stderr; until SIGTERM or SIGINT (exit 0).
+    Watch {
+        /// Quiet time after the last change before repairing.
+        #[arg(long, default_value_t = 150, value_name = "MS")]
+        debounce_ms: u64,
+        /// A full check this often even without changes (0: never).
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        interval: u64,
+    },
     /// Troubleshooting checks, each PASS/WARN/FAIL with the fix.
     Doctor,
     /// The desired state as a table (or --json).

@@ -1,6 +1,8 @@
-//! The shipped systemd unit: it passes `systemd-analyze verify`, never takes
-//! the network down, and its reload command puts our table back after a
-//! ruleset flush without touching a tap a VM is running on.
+//! The shipped systemd units: they pass `systemd-analyze verify`, the apply
+//! unit never takes the network down, and its reload command puts our
+//! table back after a ruleset flush without touching a tap a VM is running
+//! on; the watch unit runs `watch` after the apply unit and is restarted
+//! when it fails.
 
 mod common;
 
@@ -14,12 +16,18 @@ use common::{Scratch, command, ok, uplink};
 
 const INSTALLED_BINARY: &str = "/usr/local/bin/blixard-net";
 
-fn unit_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/systemd/blixard-net.service")
+const UNIT: &str = "blixard-net.service";
+const WATCH_UNIT: &str = "blixard-net-watch.service";
+
+fn unit_text(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contrib/systemd")
+        .join(name);
+    std::fs::read_to_string(path).unwrap()
 }
 
 fn unit() -> String {
-    std::fs::read_to_string(unit_path()).unwrap()
+    unit_text(UNIT)
 }
 
 /// The values of `key=` lines in the unit, in order.
@@ -41,29 +49,33 @@ fn command_args(unit: &str, key: &str) -> Vec<String> {
 }
 
 #[test]
-fn the_unit_passes_systemd_analyze_verify() {
+fn the_units_pass_systemd_analyze_verify() {
     let Some(analyze) = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"]
         .into_iter()
         .find(|p| Path::new(p).exists())
     else {
         blixard_netns::testing::skip(
-            "the_unit_passes_systemd_analyze_verify",
+            "the_units_pass_systemd_analyze_verify",
             "systemd-analyze (apt-get install systemd)",
         );
         return;
     };
     let dir = std::env::temp_dir().join(format!("blixard-unit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    // verify checks that the binary exists: point it at the one just built.
-    let unit_file = dir.join("blixard-net.service");
-    std::fs::write(
-        &unit_file,
-        unit().replace(INSTALLED_BINARY, env!("CARGO_BIN_EXE_blixard-net")),
-    )
-    .unwrap();
+    // verify checks that the binary exists: point them at the one just
+    // built. Together, since the watch requires the apply unit.
+    let files: Vec<PathBuf> = [UNIT, WATCH_UNIT]
+        .into_iter()
+        .map(|name| {
+            let file = dir.join(name);
+            let text = unit_text(name).replace(INSTALLED_BINARY, env!("CARGO_BIN_EXE_blixard-net"));
+            std::fs::write(&file, text).unwrap();
+            file
+        })
+        .collect();
     let out = Command::new(analyze)
         .arg("verify")
-        .arg(&unit_file)
+        .args(&files)
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
@@ -94,6 +106,17 @@ fn the_unit_never_takes_the_network_down() {
         "a reload of nftables (a flush) must re-apply"
     );
     assert_eq!(values(&unit, "SuccessExitStatus"), ["4"]);
+}
+
+#[test]
+fn the_watch_unit_runs_watch_after_the_apply_unit_and_restarts_on_failure() {
+    let unit = unit_text(WATCH_UNIT);
+    assert_eq!(command_args(&unit, "ExecStart"), ["watch"]);
+    assert_eq!(values(&unit, "Requires"), [UNIT]);
+    assert_eq!(values(&unit, "After"), [UNIT]);
+    assert_eq!(values(&unit, "Restart"), ["on-failure"]);
+    assert_eq!(values(&unit, "Type"), ["simple"]);
+    assert!(values(&unit, "ExecStop").is_empty(), "{unit}");
 }
 
 #[test]

@@ -74,11 +74,33 @@ pub(crate) fn execute_in_order(nft: &Nft, changes: &[Change]) -> Result<(), Host
 }
 
 /// Tap changes in order; consecutive creations go to
-/// [`blixard_tap::create_many`] together (one netlink socket, batched marks).
+/// [`blixard_tap::create_many`] (taps) or [`blixard_tap::create_ifbs`]
+/// together (one netlink socket, batched marks).
 fn execute_taps(run: &[Change]) -> Result<(), HostError> {
     for group in run.chunk_by(|a, b| {
-        matches!(a, Change::CreateTap { .. }) && matches!(b, Change::CreateTap { .. })
+        matches!(
+            (a, b),
+            (Change::CreateTap { .. }, Change::CreateTap { .. })
+                | (Change::CreateIfb { .. }, Change::CreateIfb { .. })
+        )
     }) {
+        if let [Change::CreateIfb { .. }, ..] = group {
+            let ifbs: Vec<(&str, blixard_tap::LinkMark<'_>)> = group
+                .iter()
+                .filter_map(|c| match c {
+                    Change::CreateIfb { name, group, alias } => Some((
+                        name.as_str(),
+                        blixard_tap::LinkMark {
+                            group: *group,
+                            alias,
+                        },
+                    )),
+                    _ => None,
+                })
+                .collect();
+            blixard_tap::create_ifbs(&ifbs)?;
+            continue;
+        }
         if let [Change::CreateTap { .. }, ..] = group {
             let taps: Vec<blixard_tap::NewTap<'_>> = group
                 .iter()

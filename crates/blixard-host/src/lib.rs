@@ -25,6 +25,7 @@
 mod apply;
 mod cluster;
 mod error;
+mod events;
 mod execute;
 mod facts;
 mod fault;
@@ -40,6 +41,7 @@ use blixard_nat::Nft;
 use blixard_netns::Netns;
 
 pub use error::HostError;
+pub use events::{HostEvent, Subscription};
 #[cfg(feature = "fault-injection")]
 pub use fault::FAULT_AFTER_ENV;
 pub use inspect::Listener;

@@ -54,6 +54,7 @@ impl Host {
             };
             let scope = VmObserveScope {
                 interface: vm.interface,
+                ifb: Some(blixard_addr::plan::ifb_name(index.get())),
                 ..VmObserveScope::default()
             };
             let observed = observe_vm_here(&self.nft, plan, index, &scope)?;

@@ -33,6 +33,7 @@
 pub mod canon;
 mod counters;
 mod listing;
+mod monitor;
 mod nfnl;
 mod per_vm;
 pub mod render;
@@ -49,6 +50,7 @@ use nftables::schema::{NfListObject, Nftables};
 use serde_json::Value;
 
 pub use counters::{Count, VmCounters, counters_of};
+pub use monitor::{NftMonitor, NftStopper};
 pub use scan::{Finding, FindingKind};
 
 /// Why an nft operation failed.
@@ -332,20 +334,23 @@ impl Nft {
         self.run(&["-j", "-f", "-"], Some(&json), what).map(|_| ())
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>, what: &str) -> Result<String, NatError> {
-        let spawn_err = |source: std::io::Error| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                NatError::NotInstalled {
-                    binary: self.binary.clone(),
-                }
-            } else {
-                NatError::Spawn {
-                    binary: self.binary.clone(),
-                    what: what.into(),
-                    source,
-                }
+    /// Why `nft` could not be started for `what`: not installed, or the OS said no.
+    fn spawn_error(&self, what: &str, source: std::io::Error) -> NatError {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            NatError::NotInstalled {
+                binary: self.binary.clone(),
             }
-        };
+        } else {
+            NatError::Spawn {
+                binary: self.binary.clone(),
+                what: what.into(),
+                source,
+            }
+        }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>, what: &str) -> Result<String, NatError> {
+        let spawn_err = |source| self.spawn_error(what, source);
         let mut child = Command::new(&self.binary)
             .args(args)
             .stdin(if stdin.is_some() {

@@ -3,8 +3,8 @@
 use std::io;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkDeserializable, NetlinkPayload,
-    NetlinkSerializable,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_ECHO, NLM_F_REQUEST, NetlinkDeserializable,
+    NetlinkPayload, NetlinkSerializable,
 };
 use nix::errno::Errno;
 
@@ -64,7 +64,14 @@ impl<M: NetlinkSerializable + NetlinkDeserializable> NetlinkSocket<M> {
     /// answers that there is no such object (`ENODEV`, `ENOENT`, `ESRCH`,
     /// `ENETUNREACH`). Retried on a fresh socket when replies were lost.
     pub fn get(&mut self, request: &M, object: &str) -> Result<Option<M>, NetlinkError> {
-        self.retrying("get", object, |socket| socket.get_once(request))
+        self.retrying("get", object, |socket| socket.get_once(request, 0))
+    }
+
+    /// [`Self::get`] for requests the kernel answers only when asked to
+    /// echo (`NLM_F_ECHO`): traffic control's `RTM_GETQDISC` and the like
+    /// otherwise announce their answer to the multicast group alone.
+    pub fn get_echoed(&mut self, request: &M, object: &str) -> Result<Option<M>, NetlinkError> {
+        self.retrying("get", object, |socket| socket.get_once(request, NLM_F_ECHO))
     }
 
     /// Runs `pass` under the retry policy of [`Self::dump`].
@@ -124,11 +131,11 @@ impl<M: NetlinkSerializable + NetlinkDeserializable> NetlinkSocket<M> {
         })
     }
 
-    fn get_once(&mut self, request: &M) -> Result<Option<M>, Failure> {
+    fn get_once(&mut self, request: &M, extra: u16) -> Result<Option<M>, Failure> {
         // With the ack, the answer always ends in an error message (code 0
         // after a reply), so the reading knows when it is complete.
         let seq = self
-            .send_one(request, NLM_F_REQUEST | NLM_F_ACK)
+            .send_one(request, NLM_F_REQUEST | NLM_F_ACK | extra)
             .map_err(io_failure)?;
         let mut answer = None;
         self.replies_to(seq, |flags, payload| match payload {

@@ -15,6 +15,8 @@
 //! * [`NetlinkSocket::get`]: one object, `None` when there is no such object.
 //! * [`NetlinkSocket::request`] and [`NetlinkSocket::pipeline`]: requests
 //!   answered by an ack, many in flight at once within a bounded window.
+//! * [`NetlinkSocket::join_groups`] and [`NetlinkSocket::next_notifications`]:
+//!   listening to what the kernel announces on multicast groups.
 //! * [`NetlinkError`]: op, object, and the kernel's errno with its
 //!   extended-ack text.
 //!
@@ -38,6 +40,7 @@
 
 mod dump;
 mod error;
+mod notify;
 mod request;
 mod socket;
 mod wire;

@@ -126,6 +126,11 @@ impl<M: NetlinkSerializable + NetlinkDeserializable> NetlinkSocket<M> {
         Ok(seq)
     }
 
+    /// The socket itself, for options this layer does not wrap.
+    pub(crate) fn raw(&self) -> &Socket {
+        &self.socket
+    }
+
     /// Sends one datagram holding one or more encoded messages.
     pub(crate) fn send(&self, datagram: &[u8]) -> io::Result<()> {
         self.socket.send(datagram, 0).map(|_| ())

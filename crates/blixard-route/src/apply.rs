@@ -38,7 +38,11 @@ impl Session {
             .iter()
             .filter(|c| c.executor() == Executor::Route)
             .collect();
-        let index = self.link_index(ours.iter().filter_map(|c| link_of(c)).collect())?;
+        let index = self.link_index(
+            ours.iter()
+                .flat_map(|c| link_of(c).into_iter().chain(redirect_target(c)))
+                .collect(),
+        )?;
         let mut applied = 0;
         for run in ours.chunk_by(|a, b| discriminant(*a) == discriminant(*b)) {
             let results = if matches!(run[0], Change::SetSysctl { .. }) {
@@ -145,12 +149,25 @@ impl Session {
     }
 }
 
+/// The second link a change names: the ifb a redirect sends to.
+fn redirect_target(change: &Change) -> Option<&str> {
+    match change {
+        Change::AddRedirect { ifb, .. } => Some(ifb),
+        _ => None,
+    }
+}
+
 /// The link a route-executor change acts on.
 fn link_of(change: &Change) -> Option<&str> {
     match change {
-        Change::SetLink { name, .. } | Change::AddNoqueue { name } | Change::LinkUp { name } => {
-            Some(name)
-        }
+        Change::SetLink { name, .. }
+        | Change::AddNoqueue { name }
+        | Change::SetLimit { name, .. }
+        | Change::DeleteLimit { name }
+        | Change::AddIngressQdisc { name }
+        | Change::AddRedirect { name, .. }
+        | Change::DeleteIngressQdisc { name }
+        | Change::LinkUp { name } => Some(name),
         Change::AddAddress { interface, .. }
         | Change::DeleteAddress { interface, .. }
         | Change::AddRoute { interface, .. }

@@ -10,7 +10,7 @@ use blixard_addr::route_policy;
 use blixard_addr::state::{ObservedProxy, ObservedRoute};
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressMessage, AddressScope};
-use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
+use netlink_packet_route::tc::TcMessage;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::observe::ObserveScope;
@@ -20,8 +20,8 @@ use crate::{RouteError, Session};
 /// What the dumps besides the link dump found, by ifindex.
 #[derive(Debug, Default)]
 pub(crate) struct ByIndex {
-    /// Links whose root qdisc is `noqueue`.
-    pub(crate) noqueue: Vec<i32>,
+    /// Root and ingress qdiscs other than the kernel's default.
+    pub(crate) roots: Vec<(i32, crate::tc::Root)>,
     /// Addresses other than link-local ones.
     pub(crate) addresses: Vec<(u32, IpNet)>,
     pub(crate) proxies: Vec<(u32, ObservedProxy)>,
@@ -45,18 +45,14 @@ impl Session {
         if scope.links_and_routes_only {
             return Ok(found);
         }
-        found.noqueue = self.dump(
+        found.roots = self.dump(
             RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()),
             "qdiscs",
             |q| {
                 let RouteNetlinkMessage::NewQueueDiscipline(q) = q else {
                     return None;
                 };
-                let root_noqueue = q.header.parent == TcHandle::ROOT
-                    && q.attributes
-                        .iter()
-                        .any(|a| matches!(a, TcAttribute::Kind(k) if k == "noqueue"));
-                root_noqueue.then_some(q.header.index)
+                crate::tc::root_of(&q)
             },
         )?;
         found.addresses = self.dump(

@@ -19,15 +19,18 @@ mod apply;
 mod by_index;
 mod default_route;
 mod error;
+mod events;
 mod observe;
 mod observe_vm;
 mod requests;
 mod rows;
 mod session;
 mod sysctl;
+mod tc;
 
 pub use apply::ApplyReport;
 pub use error::RouteError;
+pub use events::{KernelEvents, KernelNotice};
 pub use observe::{ObserveScope, VmObserveScope};
 pub use rows::TunParser;
 pub use session::Session;

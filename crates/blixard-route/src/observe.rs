@@ -26,6 +26,9 @@ pub struct VmObserveScope {
     pub destinations: Vec<IpNet>,
     /// Sysctl keys to read (global and the tap's); missing keys are left out.
     pub sysctls: Vec<String>,
+    /// The VM's ifb (`plan::ifb_name`), looked at whether the plan limits
+    /// the VM's sending or not (one it no longer does goes).
+    pub ifb: Option<String>,
 }
 
 impl VmObserveScope {
@@ -42,6 +45,7 @@ impl VmObserveScope {
                 .chain(&link.sysctls)
                 .map(|s| s.key.clone())
                 .collect(),
+            ifb: Some(blixard_addr::plan::ifb_name(link.vm.index.get())),
         }
     }
 }
@@ -153,9 +157,13 @@ impl Session {
             });
         }
 
-        for index in &by_index.noqueue {
-            if let Some(&i) = u32::try_from(*index).ok().and_then(|ix| position.get(&ix)) {
-                observed[i].root_noqueue = true;
+        for (index, root) in std::mem::take(&mut by_index.roots) {
+            if let Some(&i) = u32::try_from(index).ok().and_then(|ix| position.get(&ix)) {
+                match root {
+                    crate::tc::Root::Noqueue => observed[i].root_noqueue = true,
+                    crate::tc::Root::Other(other) => observed[i].root_qdisc = Some(other),
+                    crate::tc::Root::Ingress => observed[i].ingress_qdisc = true,
+                }
             }
         }
         for (ifindex, net) in by_index.addresses {

@@ -4,13 +4,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use blixard_addr::state::{ObservedFirewall, ObservedHost, ObservedRoute};
+use blixard_addr::state::{ObservedFirewall, ObservedHost, ObservedRootQdisc, ObservedRoute};
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressMessage, AddressScope};
 use netlink_packet_route::link::LinkAttribute;
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteType,
 };
+use netlink_packet_route::tc::{TcHandle, TcMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::requests::family_of;
@@ -44,6 +45,10 @@ impl Session {
             names.insert(row.index, row.name.clone());
             let addresses = self.addresses_of(row.index)?;
             let mut link = row.observed(root_noqueue, addresses);
+            if !root_noqueue {
+                link.root_qdisc = self.root_qdisc(row.index)?;
+            }
+            link.ingress_qdisc = self.has_ingress_qdisc(row.index)?;
             link.proxy_neighbours = self
                 .proxies(Some(row.index))?
                 .into_iter()
@@ -71,6 +76,13 @@ impl Session {
                     sysctls.insert(key.clone(), value.to_string());
                 }
             }
+        }
+        if let Some(ifb) = &scope.ifb
+            && let Some((row, _)) = self.link_by_name(ifb, &|_| None)?
+        {
+            let mut link = row.observed(false, Vec::new());
+            link.root_qdisc = self.root_qdisc(row.index)?;
+            links.push(link);
         }
         for destination in &scope.destinations {
             let Some(route) = self.route_to(destination, &mut names)? else {
@@ -112,6 +124,48 @@ impl Session {
         Ok(found
             .and_then(|m| link_row(m, tun))
             .map(|row| (row, root_noqueue)))
+    }
+
+    /// A link's root qdisc when it is neither the kernel's default nor
+    /// `noqueue` (our limit, or someone else's), by `RTM_GETQDISC` for
+    /// the root of that link alone.
+    fn root_qdisc(&mut self, index: u32) -> Result<Option<ObservedRootQdisc>, RouteError> {
+        Ok(
+            match self.qdisc(index, TcHandle::ROOT, "root qdisc")?.as_ref() {
+                Some(q) => match crate::tc::root_of(q) {
+                    Some((_, crate::tc::Root::Other(other))) => Some(other),
+                    _ => None,
+                },
+                None => None,
+            },
+        )
+    }
+
+    /// Whether a link has an `ingress` qdisc (an echoed `RTM_GETQDISC` for
+    /// that parent: `ENOENT` when there is none).
+    fn has_ingress_qdisc(&mut self, index: u32) -> Result<bool, RouteError> {
+        Ok(self
+            .qdisc(index, TcHandle::INGRESS, "ingress qdisc")?
+            .is_some())
+    }
+
+    /// The qdisc of link `index` at `parent`, by an echoed `RTM_GETQDISC`
+    /// (traffic control answers a get only to those asking for an echo).
+    fn qdisc(
+        &mut self,
+        index: u32,
+        parent: TcHandle,
+        what: &str,
+    ) -> Result<Option<TcMessage>, RouteError> {
+        let mut request = TcMessage::default();
+        request.header.index = i32::try_from(index).expect("ifindex fits in i32");
+        request.header.parent = parent;
+        Ok(
+            match self.get_echoed(RouteNetlinkMessage::GetQueueDiscipline(request), what)? {
+                Some(RouteNetlinkMessage::NewQueueDiscipline(q)) => Some(q),
+                _ => None,
+            },
+        )
     }
 
     /// A link's addresses but the kernel's link-local ones, by a dump the

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use blixard_addr::state::Change;
 use blixard_netlink::Request;
 use ipnet::IpNet;
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
@@ -91,6 +91,8 @@ fn proxy_message(ifindex: u32, address: &std::net::Ipv6Addr) -> NeighbourMessage
 const EADDRNOTAVAIL: i32 = Errno::EADDRNOTAVAIL as i32;
 const ESRCH: i32 = Errno::ESRCH as i32;
 const ENOENT: i32 = Errno::ENOENT as i32;
+const EEXIST: i32 = Errno::EEXIST as i32;
+const EINVAL: i32 = Errno::EINVAL as i32;
 
 pub(crate) fn request_for(
     change: &Change,
@@ -129,6 +131,39 @@ pub(crate) fn request_for(
             m.header.handle = TcHandle::UNSPEC;
             m.attributes.push(TcAttribute::Kind("noqueue".into()));
             Request::new(RouteNetlinkMessage::NewQueueDiscipline(m), op, name.clone()).flags(upsert)
+        }
+        Change::SetLimit { name, limit } => {
+            let op = "set limit (root tbf qdisc) on";
+            let m = crate::tc::limit_message(resolve(index, name, op, name)?, limit);
+            Request::new(RouteNetlinkMessage::NewQueueDiscipline(m), op, name.clone()).flags(upsert)
+        }
+        Change::DeleteLimit { name } => {
+            let op = "delete limit (root tbf qdisc) on";
+            let m = crate::tc::delete_message(resolve(index, name, op, name)?);
+            Request::new(RouteNetlinkMessage::DelQueueDiscipline(m), op, name.clone())
+                .already_done(&[ENOENT])
+        }
+        Change::AddIngressQdisc { name } => {
+            let op = "add ingress qdisc on";
+            let m = crate::tc::ingress_message(resolve(index, name, op, name)?);
+            Request::new(RouteNetlinkMessage::NewQueueDiscipline(m), op, name.clone())
+                .flags(NLM_F_CREATE | NLM_F_EXCL)
+                .already_done(&[EEXIST])
+        }
+        Change::DeleteIngressQdisc { name } => {
+            let op = "delete ingress qdisc on";
+            let m = crate::tc::ingress_message(resolve(index, name, op, name)?);
+            Request::new(RouteNetlinkMessage::DelQueueDiscipline(m), op, name.clone())
+                .already_done(&[ENOENT, EINVAL])
+        }
+        Change::AddRedirect { name, ifb } => {
+            let op = "redirect to its ifb";
+            let tap = resolve(index, name, op, name)?;
+            let to = resolve(index, ifb, op, ifb)?;
+            let m = crate::tc::redirect_message(tap, to);
+            Request::new(RouteNetlinkMessage::NewTrafficFilter(m), op, name.clone())
+                .flags(NLM_F_CREATE | NLM_F_EXCL)
+                .already_done(&[EEXIST])
         }
         Change::AddAddress { interface, address } => {
             let op = "add address";

@@ -56,6 +56,8 @@ impl LinkRow {
             mtu: self.mtu,
             tun: self.tun.clone(),
             root_noqueue,
+            root_qdisc: None,
+            ingress_qdisc: false,
             addresses,
             proxy_neighbours: Vec::new(),
         }

@@ -63,6 +63,16 @@ impl Session {
         Ok(self.socket.get(&request, what)?)
     }
 
+    /// [`Self::get`] for traffic control, which answers a get only when
+    /// asked to echo.
+    pub(crate) fn get_echoed(
+        &mut self,
+        request: RouteNetlinkMessage,
+        what: &str,
+    ) -> Result<Option<RouteNetlinkMessage>, RouteError> {
+        Ok(self.socket.get_echoed(&request, what)?)
+    }
+
     pub(crate) fn links(&mut self) -> Result<Vec<LinkRow>, RouteError> {
         self.links_with(&|_| None)
     }

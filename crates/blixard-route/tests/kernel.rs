@@ -39,6 +39,8 @@ fn plan(n: u32, multi_queue: bool) -> HostPlan {
                 },
                 mtu: 1500,
                 noqueue: multi_queue,
+                ingress_limit: None,
+                egress: None,
                 routes: vec![IpNet::V4(vm.ipv4_net()), IpNet::V6(vm.ipv6_net())],
                 proxy_neighbours: vec![vm.gateway_ipv6],
                 sysctls: vec![SysctlPlan {
@@ -1113,6 +1115,7 @@ fn observe_vm_sees_what_the_whole_host_observation_sees_of_that_vm_and_what_is_i
                 gateway: "vmgw".into(),
                 destinations: vec![IpNet::V4(vm.ipv4_net()), IpNet::V6(vm.ipv6_net())],
                 sysctls: vec![],
+                ifb: None,
             };
             let away = s.observe_vm(&scope, &|_| None).unwrap();
             assert!(
@@ -1143,6 +1146,7 @@ fn observe_vm_sees_what_the_whole_host_observation_sees_of_that_vm_and_what_is_i
                 gateway: "vmgw".into(),
                 destinations: vec![IpNet::V4(vm.ipv4_net())],
                 sysctls: vec![],
+                ifb: None,
             };
             let seen = s.observe_vm(&scope, &|_| None).unwrap();
             assert_eq!(seen.routes.len(), 1, "{:?}", seen.routes);
@@ -1177,6 +1181,7 @@ fn observe_vm_reports_the_blackhole_unreachable_or_prohibit_route_a_lookup_refus
                 gateway: "vmgw".into(),
                 destinations: vec![IpNet::V4(vm.ipv4_net()), IpNet::V6(vm.ipv6_net())],
                 sysctls: vec![],
+                ifb: None,
             };
             let mut found: Vec<(String, RouteKind)> = Session::new()
                 .unwrap()

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use blixard_addr::state::TunInfo;
 
 use crate::netlink::{self, Rtnl};
-use crate::{TapError, validate_name};
+use crate::{LinkMark, TapError, validate_name};
 
 /// The tun attributes carried by one `RTM_NEWLINK` message (from a dump
 /// made elsewhere, e.g. `blixard_route`'s), `None` for a link that is not a
@@ -24,6 +24,23 @@ pub fn list() -> Result<BTreeMap<String, TunInfo>, TapError> {
         .into_iter()
         .filter_map(|l| l.tun.map(|t| (l.name, t)))
         .collect())
+}
+
+/// Creates `ifb`s of ours (for limits from VMs: each tap's ingress is
+/// redirected to its ifb), each marked with its mark; down until brought
+/// up. All creations are in flight at once on one socket, then all marks.
+pub fn create_ifbs(ifbs: &[(&str, LinkMark<'_>)]) -> Result<(), TapError> {
+    for (name, _) in ifbs {
+        validate_name(name)?;
+    }
+    let mut nl = Rtnl::open()?;
+    nl.create_ifbs(ifbs)?.into_iter().try_for_each(|r| r)?;
+    // The alias is set on an existing link only (`do_setlink`).
+    let marks: Vec<_> = ifbs
+        .iter()
+        .map(|(name, mark)| (*name, *mark, None))
+        .collect();
+    nl.set_marks(&marks)?.into_iter().try_for_each(|r| r)
 }
 
 /// Deletes interface `name` (`RTM_DELLINK` by name). The caller decides

@@ -30,7 +30,9 @@ use std::os::unix::fs::OpenOptionsExt;
 
 pub use create::{NewTap, create, create_many, set_ownership, testing};
 pub use error::TapError;
-pub use existing::{delete, delete_group, list, resolve_group, resolve_user, tun_info};
+pub use existing::{
+    create_ifbs, delete, delete_group, list, resolve_group, resolve_user, tun_info,
+};
 pub use open::{OpenOptions, attached, open_queues, vnet_hdr_size};
 pub(crate) use open::{create_transient, set_mac};
 use sys::{IFF_MULTI_QUEUE, IFF_NO_PI, IFF_TAP, IFF_VNET_HDR};

@@ -4,7 +4,7 @@
 
 use blixard_addr::state::TunInfo;
 use blixard_netlink::{NetlinkSocket, Request, protocols::NETLINK_ROUTE};
-use netlink_packet_core::{NlaBuffer, NlasIterator};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NlaBuffer, NlasIterator};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
     InfoData, InfoKind, LinkAttribute, LinkExtentMask, LinkInfo, LinkMessage,
@@ -92,6 +92,33 @@ impl Rtnl {
             "setting the MAC of",
             name,
         ))?)
+    }
+
+    /// `RTM_NEWLINK` of each `ifb`, in its mark's interface group
+    /// (create-exclusive: an existing link of that name is an error), all
+    /// in flight at once; the answer of each in the same order.
+    pub fn create_ifbs(
+        &mut self,
+        ifbs: &[(&str, LinkMark<'_>)],
+    ) -> Result<Vec<Result<(), TapError>>, TapError> {
+        let requests: Vec<Request<RouteNetlinkMessage>> = ifbs
+            .iter()
+            .map(|(name, mark)| {
+                let mut msg = LinkMessage::default();
+                msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+                msg.attributes.push(LinkAttribute::Group(mark.group));
+                msg.attributes
+                    .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Ifb)]));
+                Request::new(RouteNetlinkMessage::NewLink(msg), "creating ifb", *name)
+                    .flags(NLM_F_CREATE | NLM_F_EXCL)
+            })
+            .collect();
+        Ok(self
+            .0
+            .pipeline(requests, ifbs.len())?
+            .into_iter()
+            .map(|r| r.map_err(TapError::from))
+            .collect())
     }
 
     /// `RTM_DELLINK` by name.

@@ -17,6 +17,7 @@ mod bgp;
 mod defaults;
 mod firewall;
 mod forwards;
+mod limits;
 mod location;
 mod queues;
 
@@ -29,6 +30,8 @@ pub use defaults::{
 };
 pub use firewall::{Action, FirewallConfig, Protocol, RuleConfig, Selector};
 pub use forwards::ForwardConfig;
+pub(crate) use limits::ResolvedLimits;
+pub use limits::{LimitConfig, LimitError, LimitsConfig, VmLimitsConfig, parse_rate, parse_size};
 pub(crate) use location::{key_offset, line_column};
 pub use queues::QueueError;
 
@@ -71,6 +74,9 @@ pub struct Config {
     pub forwards: Vec<ForwardConfig>,
     /// How our objects are marked on the host.
     pub ownership: OwnershipConfig,
+    /// Bandwidth limits per VM: a default and per-VM overrides.
+    #[serde(skip_serializing_if = "LimitsConfig::is_empty")]
+    pub limits: LimitsConfig,
     /// This host in a cluster routed by BGP; absent, a single host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bgp: Option<BgpConfig>,
@@ -99,6 +105,7 @@ impl Default for Config {
             firewall: FirewallConfig::default(),
             forwards: Vec::new(),
             ownership: OwnershipConfig::default(),
+            limits: LimitsConfig::default(),
             bgp: None,
         }
     }

@@ -94,6 +94,20 @@ pub enum Conflict {
         /// Queues the VMM has attached.
         queues: u32,
     },
+    /// A tap of ours has a root qdisc that is someone else's where the
+    /// plan puts a limit: it is never replaced.
+    #[error(
+        "tap {name} has a root qdisc {kind} {major:x}: that is not ours (ours is tbf {:x}:); remove it (`tc qdisc del dev {name} root`) or drop the VM's limit from [limits]",
+        crate::plan::LIMIT_QDISC_MAJOR
+    )]
+    ForeignQdisc {
+        /// The tap.
+        name: String,
+        /// The qdisc's kind.
+        kind: String,
+        /// Its handle's major number.
+        major: u16,
+    },
     /// A per-VM operation named a VM the plan does not wire.
     #[error("VM {index} is not in the plan (check `vms` in the config)")]
     VmNotPlanned {
@@ -133,6 +147,7 @@ impl Conflict {
             Conflict::TapFlags { field, .. } if field == "multi_queue" => "tap.multi_queue",
             Conflict::TapFlags { .. } => "tap",
             Conflict::TapOwnershipHeld { .. } => "owner",
+            Conflict::ForeignQdisc { .. } => "limits",
             Conflict::TapHeldUnplanned { .. } | Conflict::VmNotPlanned { .. } => "vms",
         }
     }

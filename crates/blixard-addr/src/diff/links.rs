@@ -4,7 +4,7 @@
 
 use ipnet::IpNet;
 
-use super::{DiffOptions, LinkFate, Out, is_ours};
+use super::{DiffOptions, LinkFate, LinksByName, Out, is_ours};
 use crate::change::Change;
 use crate::conflict::Conflict;
 use crate::plan::{GatewayPlan, HostPlan, LinkPlan};
@@ -114,7 +114,13 @@ fn proxy_changes(lp: &LinkPlan, link: &ObservedLink, protocol: u8, out: &mut Out
     }
 }
 
-fn create_sequence(plan: &HostPlan, lp: &LinkPlan, out: &mut Out) {
+fn create_sequence(
+    plan: &HostPlan,
+    lp: &LinkPlan,
+    links: &LinksByName<'_>,
+    out: &mut Out,
+    conflicts: &mut Vec<Conflict>,
+) {
     let name = lp.vm.interface.clone();
     out.create_tap.push(Change::CreateTap {
         name: name.clone(),
@@ -126,6 +132,7 @@ fn create_sequence(plan: &HostPlan, lp: &LinkPlan, out: &mut Out) {
     if lp.noqueue {
         out.noqueue.push(Change::AddNoqueue { name: name.clone() });
     }
+    super::limits::created(plan, lp, links, out, conflicts);
     out.up.push(Change::LinkUp { name: name.clone() });
     for r in &lp.routes {
         out.add_route.push(Change::AddRoute {
@@ -143,19 +150,20 @@ fn create_sequence(plan: &HostPlan, lp: &LinkPlan, out: &mut Out) {
     }
 }
 
-/// Changes for one planned link, given the observed link of its name
-/// (looked up by the caller, once per host rather than once per link).
+/// Changes for one planned link, from the observed links by name (indexed
+/// by the caller once per host: a scan per link would make a no-op apply
+/// quadratic in the number of VMs).
 pub(super) fn link_changes(
     plan: &HostPlan,
     lp: &LinkPlan,
-    observed_link: Option<&ObservedLink>,
+    links: &LinksByName<'_>,
     options: &DiffOptions,
     out: &mut Out,
     conflicts: &mut Vec<Conflict>,
 ) -> LinkFate {
     let name = &lp.vm.interface;
-    let Some(link) = observed_link else {
-        create_sequence(plan, lp, out);
+    let Some(link) = links.get(name.as_str()).copied() else {
+        create_sequence(plan, lp, links, out, conflicts);
         return LinkFate::Created;
     };
     if !is_ours(link, &plan.ownership) {
@@ -173,7 +181,7 @@ pub(super) fn link_changes(
         if options.allow_recreate && held == 0 {
             out.delete_link
                 .push(Change::DeleteLink { name: name.clone() });
-            create_sequence(plan, lp, out);
+            create_sequence(plan, lp, links, out, conflicts);
             return LinkFate::Created;
         }
         // The tap stays as it is; its addresses, routes and marks are
@@ -200,6 +208,7 @@ pub(super) fn link_changes(
     if lp.noqueue && !link.root_noqueue {
         out.noqueue.push(Change::AddNoqueue { name: name.clone() });
     }
+    super::limits::kept(plan, lp, link, links, out, conflicts);
     if !link.up {
         out.up.push(Change::LinkUp { name: name.clone() });
     }

@@ -36,6 +36,7 @@ use crate::plan::{ALIAS_PREFIX, HostPlan, Ownership};
 use crate::planner::{IPV4_FORWARDING, IPV6_FORWARDING};
 use crate::state::{ObservedFirewall, ObservedHost, ObservedLink};
 
+mod limits;
 mod links;
 mod per_vm;
 mod routes;
@@ -73,6 +74,8 @@ struct Out {
     delete_proxy: Vec<Change>,
     delete_link: Vec<Change>,
     create_tap: Vec<Change>,
+    /// After the taps, so that each run of creations goes out together.
+    create_ifb: Vec<Change>,
     set_owner: Vec<Change>,
     set_link: Vec<Change>,
     noqueue: Vec<Change>,
@@ -104,6 +107,7 @@ impl Out {
             self.delete_proxy,
             self.delete_link,
             self.create_tap,
+            self.create_ifb,
             self.set_owner,
             self.set_link,
             self.noqueue,
@@ -193,6 +197,11 @@ pub fn reconcile(plan: &HostPlan, observed: &ObservedHost, options: &DiffOptions
         .iter()
         .map(|l| l.vm.interface.as_str())
         .chain([plan.gateway.name.as_str()])
+        .chain(
+            plan.links
+                .iter()
+                .filter_map(|l| Some(l.egress.as_ref()?.ifb.as_str())),
+        )
         .collect();
 
     // Ours but not planned: gone, with its addresses and routes, unless a
@@ -220,16 +229,11 @@ pub fn reconcile(plan: &HostPlan, observed: &ObservedHost, options: &DiffOptions
     }
 
     gateway_changes(plan, observed, &mut out, &mut conflicts);
-    let by_name: BTreeMap<&str, &ObservedLink> = observed
-        .links
-        .iter()
-        .map(|l| (l.name.as_str(), l))
-        .collect();
+    let by_name = links_by_name(observed);
     let mut fates = Vec::with_capacity(plan.links.len());
     for lp in &plan.links {
-        let link = by_name.get(lp.vm.interface.as_str()).copied();
-        let fate = link_changes(plan, lp, link, options, &mut out, &mut conflicts);
-        if fate == LinkFate::Created && link.is_some() {
+        let fate = link_changes(plan, lp, &by_name, options, &mut out, &mut conflicts);
+        if fate == LinkFate::Created && by_name.contains_key(lp.vm.interface.as_str()) {
             routes_kept_or_gone.insert(lp.vm.interface.as_str());
         }
         fates.push(fate);
@@ -273,6 +277,17 @@ pub fn reconcile(plan: &HostPlan, observed: &ObservedHost, options: &DiffOptions
         left_as_is,
         in_the_way,
     }
+}
+
+/// The observed links by name.
+type LinksByName<'a> = BTreeMap<&'a str, &'a ObservedLink>;
+
+fn links_by_name(observed: &ObservedHost) -> LinksByName<'_> {
+    observed
+        .links
+        .iter()
+        .map(|l| (l.name.as_str(), l))
+        .collect()
 }
 
 /// Sort key of an interface: the VM index when the layout knows the name.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::links::{gateway_changes, link_changes};
 use super::routes::{foreign_routes, route_changes};
 use super::sysctls::{link_sysctls, set_sysctl, sysctl_needed};
-use super::{DiffOptions, LinkFate, Out, is_ours};
+use super::{DiffOptions, LinkFate, Out, is_ours, links_by_name};
 use crate::change::Change;
 use crate::conflict::{Conflict, Conflicts};
 use crate::layout::VmIndex;
@@ -34,10 +34,10 @@ pub fn wire_vm(
     // The host-wide gateway is checked (made only on a host where no VM
     // is wired yet), as the table and forwarding are.
     gateway_changes(plan, observed, &mut out, &mut conflicts);
-    let link = observed.links.iter().find(|l| l.name == lp.vm.interface);
-    let fate = link_changes(plan, lp, link, options, &mut out, &mut conflicts);
+    let links = links_by_name(observed);
+    let fate = link_changes(plan, lp, &links, options, &mut out, &mut conflicts);
     let mut dropped = BTreeSet::new();
-    if fate == LinkFate::Created && link.is_some() {
+    if fate == LinkFate::Created && links.contains_key(lp.vm.interface.as_str()) {
         dropped.insert(lp.vm.interface.as_str());
     }
     route_changes(
@@ -98,6 +98,14 @@ pub fn unwire_vm(plan: &HostPlan, index: VmIndex, observed: &ObservedHost) -> Ve
         out.push(Change::DeleteLink {
             name: vm.interface.clone(),
         });
+    }
+    let ifb = crate::plan::ifb_name(index.get());
+    if observed
+        .links
+        .iter()
+        .any(|l| l.name == ifb && is_ours(l, &plan.ownership))
+    {
+        out.push(Change::DeleteLink { name: ifb });
     }
     // Removing is idempotent: while the table exists, the remove goes out
     // whatever an observation says of the elements.

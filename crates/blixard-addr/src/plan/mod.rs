@@ -12,9 +12,11 @@ use crate::layout::{Layout, Vm, VmIndex};
 use crate::sysctl::{SysctlKey, SysctlKeyError};
 
 mod forward;
+mod limit;
 mod table;
 
 pub use forward::ForwardPlan;
+pub use limit::{EgressPlan, LIMIT_QDISC_MAJOR, LIMIT_QUEUE_MS, RateLimit, ifb_name};
 
 /// What the host must look like.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -177,8 +179,17 @@ pub struct LinkPlan {
     /// MTU of the host side.
     pub mtu: u32,
     /// Attach a root `noqueue` qdisc before `up` (multi-queue taps: avoids
-    /// building a 256-child `mq` qdisc).
+    /// building a 256-child `mq` qdisc). Never with a limit towards the VM,
+    /// whose qdisc is the root instead.
     pub noqueue: bool,
+    /// Shaping towards the VM (`[limits] ingress`): our `tbf` as the tap's
+    /// root qdisc. `None`: the kernel's default (or `noqueue`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress_limit: Option<RateLimit>,
+    /// Shaping from the VM (`[limits] egress`): the tap's ingress
+    /// redirected to an `ifb` of ours with our `tbf` as its root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egress: Option<EgressPlan>,
     /// Routes to the guest through the tap (`10.0.0.N/32`, `fec0::N/128`).
     /// The tap itself carries no address. The routes name no source
     /// (`RTA_PREFSRC`): the kernel deletes every IPv4 route with source A

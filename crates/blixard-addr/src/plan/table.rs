@@ -29,6 +29,18 @@ impl HostPlan {
             if l.noqueue {
                 flags.push("noqueue");
             }
+            // The rates only: the bursts are in `plan --json`.
+            let limits: Vec<String> = [
+                l.ingress_limit
+                    .map(|i| format!("ingress={}", i.rate_text())),
+                l.egress
+                    .as_ref()
+                    .map(|e| format!("egress={}", e.limit.rate_text())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            flags.extend(limits.iter().map(String::as_str));
             let ipv6 = if self.ipv6_enabled() {
                 l.vm.ipv6.to_string()
             } else {

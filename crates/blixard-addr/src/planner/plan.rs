@@ -190,11 +190,23 @@ fn build(
             ));
         }
         fw_vms.push(FirewallVm::new(&vm, ipv6));
+        let ingress_limit = resolved.limits.ingress_of(&vm.interface);
         links.push(LinkPlan {
             alias: ownership.alias_for(&vm.interface),
             tap: tap.clone(),
             mtu: config.tap.mtu,
-            noqueue: config.tap.multi_queue,
+            // A limit's qdisc is the root: a multi-queue tap never builds
+            // its `mq` with it either.
+            noqueue: config.tap.multi_queue && ingress_limit.is_none(),
+            ingress_limit,
+            egress: resolved.limits.egress_of(&vm.interface).map(|limit| {
+                let ifb = crate::plan::ifb_name(index.get());
+                crate::plan::EgressPlan {
+                    alias: ownership.alias_for(&ifb),
+                    ifb,
+                    limit,
+                }
+            }),
             routes,
             proxy_neighbours,
             sysctls,

@@ -11,7 +11,7 @@ use super::UNSET_ID;
 use super::placement;
 use super::selector::{Unplanned, parse_selector, resolve_vms};
 use crate::bgp::BgpPlan;
-use crate::config::{Config, Protocol, QueueError};
+use crate::config::{Config, Protocol, QueueError, ResolvedLimits};
 use crate::error::{ConfigError, ConfigErrorKind, LayoutError};
 use crate::layout::{Layout, MAX_INTERFACE_NAME_LEN, VmIndex, is_safe_name_char};
 use crate::plan::{FirewallRule, ForwardPlan};
@@ -34,6 +34,7 @@ pub(crate) struct Resolved {
     pub(crate) forwards: Vec<ForwardPlan>,
     pub(crate) allow_networks: Vec<IpNet>,
     pub(crate) bgp: Option<BgpPlan>,
+    pub(crate) limits: ResolvedLimits,
 }
 
 /// Validates everything that needs no host facts.
@@ -180,8 +181,14 @@ pub(super) fn resolve(config: &Config) -> Result<Resolved, ConfigError> {
         same.push(rules.len());
         rules.push(resolved);
     }
+    let limits = config.limits.resolve(|name| {
+        layout
+            .index_of_interface(name)
+            .is_some_and(|i| indices.contains(&i))
+    })?;
     Ok(Resolved {
         forwards: super::forwards::resolve_forwards(config, &layout, &indices)?,
+        limits,
         allow_networks: placement::allow_networks(config)?,
         bgp: crate::bgp::resolve(config, &layout, &indices)?,
         layout,

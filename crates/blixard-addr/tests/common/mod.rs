@@ -35,6 +35,10 @@ pub fn observed_equal_to(plan: &HostPlan) -> ObservedHost {
                 queues: 0,
             }),
             root_noqueue: l.noqueue,
+            root_qdisc: l
+                .ingress_limit
+                .map(blixard_addr::state::ObservedRootQdisc::Limit),
+            ingress_qdisc: l.egress.is_some(),
             addresses: Vec::new(),
             proxy_neighbours: l
                 .proxy_neighbours
@@ -45,6 +49,22 @@ pub fn observed_equal_to(plan: &HostPlan) -> ObservedHost {
                 })
                 .collect(),
         });
+        if let Some(egress) = &l.egress {
+            links.push(ObservedLink {
+                ifindex: 5000 + i as u32,
+                name: egress.ifb.clone(),
+                group: plan.ownership.link_group,
+                alias: Some(egress.alias.clone()),
+                up: true,
+                mtu: 1500,
+                tun: None,
+                root_noqueue: false,
+                root_qdisc: Some(blixard_addr::state::ObservedRootQdisc::Limit(egress.limit)),
+                ingress_qdisc: false,
+                addresses: Vec::new(),
+                proxy_neighbours: Vec::new(),
+            });
+        }
         for r in &l.routes {
             routes.push(ObservedRoute {
                 destination: *r,
@@ -80,6 +100,8 @@ pub fn observed_equal_to(plan: &HostPlan) -> ObservedHost {
             queues: 0,
         }),
         root_noqueue: false,
+        root_qdisc: None,
+        ingress_qdisc: false,
         addresses: plan.gateway.addresses.clone(),
         proxy_neighbours: Vec::new(),
     });
@@ -120,6 +142,8 @@ pub fn plain_link(name: &str) -> ObservedLink {
         mtu: 1500,
         tun: None,
         root_noqueue: false,
+        root_qdisc: None,
+        ingress_qdisc: false,
         addresses: vec![],
         proxy_neighbours: vec![],
     }

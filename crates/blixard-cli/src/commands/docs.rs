@@ -74,8 +74,11 @@ fn example_config() -> String {
          # change; `blixard-net plan` shows the\n\
          # result and `blixard-net schema` prints the JSON schema of every key.\n\
          # Not shown (no default): owner = \"alice\" (tap owner, user name or uid;\n\
-         # default $SUDO_USER, else root), group = \"kvm\" (tap group) and\n\
-         # [[firewall.rules]] (from, to, action, protocol, port).\n\
+         # default $SUDO_USER, else root), group = \"kvm\" (tap group),\n\
+         # [[firewall.rules]] (from, to, action, protocol, port) and\n\
+         # [limits] (unlimited by default): ingress = { rate = \"100mbit\",\n\
+         # burst = \"256k\" } towards every VM, egress = { rate = \"50mbit\" }\n\
+         # from every VM, [limits.vms.vm3] for one VM's own.\n\
          # Also not shown: [[forwards]], host ports forwarded to a VM, e.g.\n\
          #   [[forwards]]\n\
          #   host_port = 8080      # on the host\n\

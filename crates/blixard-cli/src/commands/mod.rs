@@ -22,6 +22,7 @@ mod plans;
 mod stats;
 mod status;
 mod vm;
+mod watch;
 mod wire;
 
 use std::process::ExitCode;
@@ -82,6 +83,15 @@ pub fn run(args: &Args) -> Result<ExitCode, Failure> {
         Command::Status => status::run(args, &host),
         Command::Stats => stats::run(args, &host),
         Command::Metrics { listen } => metrics::run(args, &host, *listen),
+        Command::Watch {
+            debounce_ms,
+            interval,
+        } => watch::run(
+            args,
+            &host,
+            std::time::Duration::from_millis(*debounce_ms),
+            std::time::Duration::from_secs(*interval),
+        ),
         Command::Doctor => doctor::run(args, &host, &load_config(args)?),
         Command::Plan => plan::run(args, &host),
         Command::Addr { query } => addr::run(args, &host, query),
