@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::{cargo, have, nix_is_root, root, run};
 
 mod datapath;
+mod features;
 mod measure;
 mod report;
 #[cfg(test)]
@@ -142,6 +143,10 @@ enum Contender {
     Ours,
     /// `blixard-net` with multi-queue taps: apply, down.
     MultiQueue,
+    /// `blixard-net` with a forward and a limit on every VM: apply, down.
+    Features,
+    /// [`Contender::Features`] with limits from every VM too.
+    FeaturesBothWays,
 }
 
 /// What was timed.
@@ -173,6 +178,8 @@ impl Contender {
             Contender::Floor => "ip-batch-floor",
             Contender::Ours => "blixard-net",
             Contender::MultiQueue => "blixard-net-multi-queue",
+            Contender::Features => "blixard-net-features",
+            Contender::FeaturesBothWays => "blixard-net-features-both-ways",
         }
     }
 }
@@ -301,9 +308,18 @@ fn run_case(env: &Env, count: u32, contender: Contender) -> Result<Vec<(Step, Sa
                     samples.push((Step::Down, s));
                 }
             }
-            Contender::Ours | Contender::MultiQueue => {
+            Contender::Ours
+            | Contender::MultiQueue
+            | Contender::Features
+            | Contender::FeaturesBothWays => {
                 let mq = contender == Contender::MultiQueue;
-                let config = env.config(count, mq)?;
+                let featured =
+                    matches!(contender, Contender::Features | Contender::FeaturesBothWays);
+                let config = if featured {
+                    env.config_with_features(count, contender == Contender::FeaturesBothWays)?
+                } else {
+                    env.config(count, mq)?
+                };
                 let config = config.to_str().context("utf-8 scratch path")?;
                 let cli = |cmd| ["--config", config, cmd];
                 let (s, out) = timed(env, &label(Step::Apply), &env.blixard, &cli("apply"))?;
@@ -313,11 +329,17 @@ fn run_case(env: &Env, count: u32, contender: Contender) -> Result<Vec<(Step, Sa
                     label(Step::Apply)
                 );
                 samples.push((Step::Apply, s));
-                // The VMs' taps and the gateway device.
+                // The VMs' taps and the gateway device (and an ifb per VM
+                // limited on its way out).
                 let links = count_lines(&format!("ip -o link show group {OUR_GROUP}"))?;
+                let ifbs = if contender == Contender::FeaturesBothWays {
+                    count as usize
+                } else {
+                    0
+                };
                 ensure!(
-                    links == count as usize + 1,
-                    "{}: {links} links of ours, expected {count} taps and the gateway device",
+                    links == count as usize + 1 + ifbs,
+                    "{}: {links} links of ours, expected {count} taps, {ifbs} ifbs and the gateway device",
                     label(Step::Apply)
                 );
                 let details = sh("ip -d link show vm1")?;
@@ -326,7 +348,20 @@ fn run_case(env: &Env, count: u32, contender: Contender) -> Result<Vec<(Step, Sa
                     "{}: vm1 multi_queue should be {mq}:\n{details}",
                     label(Step::Apply)
                 );
-                if !mq {
+                if featured {
+                    let forwards = sh("nft list table inet blixard")?.matches(" : ").count();
+                    ensure!(
+                        forwards >= count as usize,
+                        "{}: {forwards} forward map elements for {count} VMs",
+                        label(Step::Apply)
+                    );
+                    ensure!(
+                        sh("tc qdisc show dev vm1")?.contains("tbf"),
+                        "{}: vm1 has no limit",
+                        label(Step::Apply)
+                    );
+                }
+                if contender == Contender::Ours {
                     let (s, out) = timed(env, &label(Step::Noop), &env.blixard, &cli("apply"))?;
                     ensure!(
                         out.contains("no change"),
@@ -523,7 +558,15 @@ fn bench_runs(env: &Env, opts: &Options) -> Result<Samples> {
     let started = Instant::now();
     for run in 0..opts.runs {
         for &count in &opts.counts {
-            let mut contenders = vec![Contender::Floor, Contender::Ours, Contender::MultiQueue];
+            let mut contenders = vec![
+                Contender::Floor,
+                Contender::Ours,
+                Contender::MultiQueue,
+                Contender::Features,
+            ];
+            if count == features::BOTH_WAYS_AT {
+                contenders.push(Contender::FeaturesBothWays);
+            }
             if baseline_runs(count, run, opts.full_baseline) {
                 contenders.insert(0, Contender::Baseline);
             }

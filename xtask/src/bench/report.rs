@@ -56,11 +56,11 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
     let mut table = String::new();
     writeln!(
         table,
-        "| VMs | baseline script | ip -batch floor | apply | baseline/apply | apply/floor | no-op apply | no-op/apply | status | status/apply | down | down/apply | `ip link del group` | down/del-group | multi-queue apply | mq/apply | peak RSS |"
+        "| VMs | baseline script | ip -batch floor | apply | baseline/apply | apply/floor | no-op apply | no-op/apply | status | status/apply | down | down/apply | `ip link del group` | down/del-group | multi-queue apply | mq/apply | apply with forwards and limits | features/apply | peak RSS |"
     )?;
     writeln!(
         table,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )?;
     let mut verdicts = Vec::new();
     let mut json_counts = Vec::new();
@@ -74,6 +74,7 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
         let down = secs(med(count, Contender::Ours, Step::Down));
         let floor_down = secs(med(count, Contender::Floor, Step::Down));
         let mq = secs(med(count, Contender::MultiQueue, Step::Apply));
+        let featured = secs(med(count, Contender::Features, Step::Apply));
         let baseline_n = samples
             .get(&(count, Contender::Baseline, Step::Setup))
             .map_or(0, Vec::len);
@@ -101,7 +102,7 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
         };
         writeln!(
             table,
-            "| {count} | {baseline_cell} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {count} | {baseline_cell} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             fmt_s(floor),
             fmt_s(apply),
             fmt_x(baseline, apply),
@@ -116,6 +117,8 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
             fmt_x(down, floor_down),
             fmt_s(mq),
             fmt_x(mq, apply),
+            fmt_s(featured),
+            fmt_x(featured, apply),
             peak_kib.map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
         )?;
 
@@ -155,6 +158,15 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
             );
         }
         if count == 1024 {
+            // Issue 15: the features keep the apply within 10% of its
+            // ratio to the floor (the same floor: within 10% of the plain
+            // apply of the same run).
+            verdict(
+                "apply with a forward and a limit on every VM, 1024 VMs: <= 1.1x the plain apply's ratio to the floor".into(),
+                ratio(featured, apply),
+                "x",
+                |v| v <= 1.1,
+            );
             verdict(
                 "down, 1024 VMs: <= 0.5x the apply".into(),
                 ratio(down, apply),
@@ -242,10 +254,22 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
                 "down_over_apply": ratio(down, apply),
                 "down_over_kernel_floor": ratio(down, floor_down),
                 "multi_queue_over_apply": ratio(mq, apply),
+                "features_over_apply": ratio(featured, apply),
             },
             "peak_rss_kib": peak_kib,
             "steps": steps,
         }));
+    }
+
+    let both_ways = super::features::BOTH_WAYS_AT;
+    if let Some(apply_both) = secs(med(both_ways, Contender::FeaturesBothWays, Step::Apply)) {
+        let plain = secs(med(both_ways, Contender::Ours, Step::Apply));
+        writeln!(
+            table,
+            "\nWith a limit from every VM too (an ifb per VM), {both_ways} VMs: apply {}, {} the plain apply.",
+            fmt_s(Some(apply_both)),
+            fmt_x(Some(apply_both), plain)
+        )?;
     }
 
     per_vm_table(&sizes, &mut table, &mut verdicts)?;

@@ -77,7 +77,7 @@ pub fn render(plan: &FirewallPlan) -> serde_json::Value {
 /// [`crate::canon::CanonTable::from_batch`] reads it, without putting the
 /// elements through JSON: at 4096 VMs there are seven sets of 4096, and
 /// serialising them was most of a no-op apply's compare. Elements of a
-/// shape [`element_text`] does not know still go through JSON.
+/// shape the text conversion does not know still go through JSON.
 pub fn canonical(plan: &FirewallPlan) -> crate::canon::CanonTable {
     let mut texts: Vec<(String, Vec<String>)> = Vec::new();
     let mut rest = Vec::new();
