@@ -212,7 +212,7 @@ impl Nft {
     /// writes: whether the table needs it is the diff's decision, from
     /// [`Nft::observe`].
     pub fn apply(&self, plan: &FirewallPlan) -> Result<(), NatError> {
-        let json = Self::render(plan).to_string();
+        let json = render::render_text(plan);
         let what = format!("replace table inet {}", plan.table);
         self.run(&["-j", "-f", "-"], Some(&json), &what).map(|_| ())
     }

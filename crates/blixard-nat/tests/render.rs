@@ -283,3 +283,21 @@ fn the_canonical_form_is_the_rendered_batchs_read_without_json_elements() {
     assert!(all.iter().any(|e| e.contains(" : ")), "{all:?}");
     assert!(canonical.elements["vm_tx"].contains("vm7"));
 }
+
+#[test]
+fn the_batch_text_nft_is_sent_is_the_rendered_batch() {
+    use blixard_addr::config::ForwardConfig;
+    let mut p = common::planned(40, Vec::new(), |c| {
+        c.forwards = vec![ForwardConfig::new(8080, "vm3", 80, Protocol::Tcp)];
+    });
+    p.rules = seed_rules();
+    let text: Value = serde_json::from_str(&blixard_nat::render::render_text(&p)).unwrap();
+    assert_eq!(text, Nft::render(&p));
+    let counted = text["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c.pointer("/add/set/stmt").is_some())
+        .count();
+    assert_eq!(counted, 4, "the counter sets carry their counter statement");
+}

@@ -73,6 +73,32 @@ pub fn render(plan: &FirewallPlan) -> serde_json::Value {
     batch
 }
 
+/// [`render`] as the text `nft -j -f -` reads, written command by command:
+/// only the set declarations go through a JSON value (for their counter
+/// statement). The whole batch as one value held every element as a map
+/// of its own, 28 MiB more at 4096 VMs than the text.
+pub fn render_text(plan: &FirewallPlan) -> String {
+    let mut out = String::from("{\"nftables\":[");
+    for (i, object) in typed(plan).objects.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let declares_a_set = matches!(
+            object,
+            NfObject::CmdObject(NfCmd::Add(NfListObject::Set(_)))
+        );
+        if declares_a_set {
+            let mut one = serde_json::json!({ "nftables": [object] });
+            add_counter_statements(&mut one);
+            out.push_str(&one["nftables"][0].to_string());
+        } else {
+            out.push_str(&serde_json::to_string(object).expect("nftables JSON serializes"));
+        }
+    }
+    out.push_str("]}");
+    out
+}
+
 /// The canonical form of [`render`]'s batch, as
 /// [`crate::canon::CanonTable::from_batch`] reads it, without putting the
 /// elements through JSON: at 4096 VMs there are seven sets of 4096, and
