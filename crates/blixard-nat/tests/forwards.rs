@@ -176,7 +176,13 @@ fn counters_move_with_traffic_spoofing_and_drops() {
         nft.apply(&plan(2, Some("ext0"))).unwrap();
         let before = nft.counters(TABLE).unwrap();
         assert_eq!(before.len(), 2);
-        assert_eq!(of(&before, "vm1").transmit.packets, 0);
+        // Counting starts when the table is written; a guest's own IPv6
+        // chatter (a router or neighbour solicitation) may already be in.
+        assert!(
+            of(&before, "vm1").transmit.packets <= 5,
+            "{:?}",
+            of(&before, "vm1")
+        );
 
         // 10 pings of 100 bytes of payload (128-byte IP packets).
         let vm1 = topo.guest(1);
