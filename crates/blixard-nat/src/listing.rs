@@ -15,10 +15,10 @@ use serde_json::Value;
 
 use crate::canon::CanonTable;
 use crate::nfnl::{
-    IFNAMSIZ, NFPROTO_INET, NFT_MSG_GETSETELEM, NFT_MSG_GETTABLE, NFTA_DATA_VALUE, NFTA_LIST_ELEM,
+    IFNAMSIZ, NFPROTO_INET, NFT_MSG_GETSETELEM, NFTA_DATA_VALUE, NFTA_LIST_ELEM,
     NFTA_SET_ELEM_DATA, NFTA_SET_ELEM_FLAGS, NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_KEY_END,
-    NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_TABLE, NFTA_TABLE_NAME,
-    NfTablesMessage, attr, attributes, generation, nul_terminated,
+    NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_TABLE, NfTablesMessage,
+    attr, attributes, generation, nul_terminated, table_exists,
 };
 use crate::{NatError, Nft};
 
@@ -35,17 +35,7 @@ impl Nft {
             source: source.into(),
         };
         let mut nl = NetlinkSocket::<NfTablesMessage>::open(NETLINK_NETFILTER).map_err(io)?;
-        let mut request = Vec::new();
-        attr(&mut request, NFTA_TABLE_NAME, &nul_terminated(table));
-        let request = NfTablesMessage {
-            kind: NFT_MSG_GETTABLE,
-            family: NFPROTO_INET,
-            attributes: request,
-        };
-        Ok(nl
-            .get(&request, &format!("table inet {table}"))
-            .map_err(io)?
-            .is_some())
+        table_exists(&mut nl, table).map_err(io)
     }
 
     /// The terse listing of the ruleset and our table `inet TABLE` out of

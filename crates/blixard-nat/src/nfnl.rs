@@ -135,6 +135,21 @@ pub(crate) fn octets(ip: IpAddr) -> Vec<u8> {
     }
 }
 
+/// Whether table `inet TABLE` exists: one `GETTABLE`.
+pub(crate) fn table_exists(
+    nl: &mut NetlinkSocket<NfTablesMessage>,
+    table: &str,
+) -> Result<bool, blixard_netlink::NetlinkError> {
+    let mut attributes = Vec::new();
+    attr(&mut attributes, NFTA_TABLE_NAME, &nul_terminated(table));
+    let request = NfTablesMessage {
+        kind: NFT_MSG_GETTABLE,
+        family: NFPROTO_INET,
+        attributes,
+    };
+    Ok(nl.get(&request, &format!("table inet {table}"))?.is_some())
+}
+
 /// The ruleset's generation: the kernel counts every committed nf_tables
 /// transaction, so two reads that see the same generation saw the same
 /// ruleset.

@@ -8,10 +8,9 @@ use blixard_addr::state::ObservedFirewall;
 use blixard_netlink::{NetlinkSocket, protocols::NETLINK_NETFILTER};
 
 use crate::nfnl::{
-    NFPROTO_INET, NFT_MSG_GETSETELEM, NFT_MSG_GETTABLE, NFTA_DATA_VALUE, NFTA_LIST_ELEM,
-    NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET,
-    NFTA_SET_ELEM_LIST_TABLE, NFTA_TABLE_NAME, NLA_F_NESTED, NfTablesMessage, attr, ifname,
-    nul_terminated, octets,
+    NFPROTO_INET, NFT_MSG_GETSETELEM, NFTA_DATA_VALUE, NFTA_LIST_ELEM, NFTA_SET_ELEM_KEY,
+    NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_TABLE, NLA_F_NESTED,
+    NfTablesMessage, attr, ifname, nul_terminated, octets, table_exists,
 };
 use crate::render::counters::COUNTER_SETS;
 use crate::render::{SET_IFACES, SET_V4, SET_V6};
@@ -32,6 +31,9 @@ impl Nft {
             source: source.into(),
         };
         let mut nl = NetlinkSocket::<NfTablesMessage>::open(NETLINK_NETFILTER).map_err(io)?;
+        if !table_exists(&mut nl, table).map_err(io)? {
+            return Ok(ObservedFirewall::Absent);
+        }
         let mut exists = |kind: u16, attributes: Vec<u8>, object: &str| {
             let request = NfTablesMessage {
                 kind,
@@ -40,11 +42,6 @@ impl Nft {
             };
             nl.get(&request, object).map(|answer| answer.is_some())
         };
-        let mut request = Vec::new();
-        attr(&mut request, NFTA_TABLE_NAME, &nul_terminated(table));
-        if !exists(NFT_MSG_GETTABLE, request, &format!("table inet {table}")).map_err(io)? {
-            return Ok(ObservedFirewall::Absent);
-        }
         let mut keys = vec![
             (SET_IFACES, ifname(&vm.interface)),
             (
