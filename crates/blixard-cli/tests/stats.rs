@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use blixard_host::testbed::{self, Upstream};
 use blixard_netns::testing::in_fresh_netns;
@@ -176,11 +176,9 @@ fn stats_and_metrics_count_real_traffic_spoofing_and_drops() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(listen).is_err() {
-            assert!(Instant::now() < deadline, "metrics never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        blixard_netns::testing::wait_until("metrics to listen", || {
+            TcpStream::connect(listen).is_ok()
+        });
         let low = stats(&scratch, &config);
         let (status, body) = http_get(listen, "/metrics");
         let high = stats(&scratch, &config);
