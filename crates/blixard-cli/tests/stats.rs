@@ -13,37 +13,13 @@ use std::time::Duration;
 
 use blixard_host::testbed::{self, Upstream};
 use blixard_netns::testing::in_fresh_netns;
-use common::{Scratch, cli, command, ok, start_guests};
-use serde_json::Value;
+use common::{Scratch, cli, command, counter, ok, start_guests, stats};
 
 const BASE: &str = r#"
 vms = 2
 owner = "root"
 external_interface = "bx-up0"
 "#;
-
-/// `stats --json` as (vm, counter, field) -> value.
-fn stats(scratch: &Scratch, config: &std::path::Path) -> BTreeMap<(String, String), u64> {
-    let out = cli(scratch, config, &["--json", "stats"]);
-    assert!(out.status.success(), "{}", common::text(&out));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["table"], "blixard");
-    let mut m = BTreeMap::new();
-    for vm in v["vms"].as_array().unwrap() {
-        let name = vm["vm"].as_str().unwrap().to_string();
-        for counter in ["receive", "transmit", "spoofed_drops", "firewall_drops"] {
-            for field in ["packets", "bytes"] {
-                let n = vm[counter][field].as_u64().unwrap();
-                m.insert((name.clone(), format!("{counter}.{field}")), n);
-            }
-        }
-    }
-    m
-}
-
-fn get(stats: &BTreeMap<(String, String), u64>, vm: &str, what: &str) -> u64 {
-    stats[&(vm.to_string(), what.to_string())]
-}
 
 /// One HTTP/1.1 request; (status line, body).
 fn http_get(addr: &str, path: &str) -> (String, String) {
@@ -115,7 +91,7 @@ fn stats_and_metrics_count_real_traffic_spoofing_and_drops() {
         // 20 pings of 100 bytes: 128-byte IP packets each way.
         vm1.sh_ok("ping -n -q -c20 -i0.02 -s100 -W1 10.0.0.2");
         let after = stats(&scratch, &config);
-        let grew = |vm: &str, what: &str| get(&after, vm, what) - get(&before, vm, what);
+        let grew = |vm: &str, what: &str| counter(&after, vm, what) - counter(&before, vm, what);
         for (vm, way) in [
             ("vm1", "transmit"),
             ("vm1", "receive"),
@@ -142,8 +118,8 @@ fn stats_and_metrics_count_real_traffic_spoofing_and_drops() {
         // `::` (duplicate address detection, MLD), dropped but no spoofing.
         let spoofs = |s: &BTreeMap<_, _>| {
             (
-                get(s, "vm1", "spoofed_drops.packets"),
-                get(s, "vm2", "spoofed_drops.packets"),
+                counter(s, "vm1", "spoofed_drops.packets"),
+                counter(s, "vm2", "spoofed_drops.packets"),
             )
         };
         let clean = stats(&scratch, &config);
@@ -166,8 +142,8 @@ fn stats_and_metrics_count_real_traffic_spoofing_and_drops() {
         .unwrap();
         assert_eq!(refused, None);
         let dropped = stats(&scratch, &config);
-        assert!(get(&dropped, "vm2", "firewall_drops.packets") >= 1);
-        assert_eq!(get(&dropped, "vm1", "firewall_drops.packets"), 0);
+        assert!(counter(&dropped, "vm2", "firewall_drops.packets") >= 1);
+        assert_eq!(counter(&dropped, "vm1", "firewall_drops.packets"), 0);
 
         // The endpoint, in this namespace, stopped at the end.
         let listen = "127.0.0.1:19433";
@@ -196,10 +172,10 @@ fn stats_and_metrics_count_real_traffic_spoofing_and_drops() {
                 let scraped = samples[&(metric.to_string(), vm.to_string())];
                 // The guests may send a packet of their own between reads.
                 assert!(
-                    get(&low, vm, field) <= scraped && scraped <= get(&high, vm, field),
+                    counter(&low, vm, field) <= scraped && scraped <= counter(&high, vm, field),
                     "{metric}{{vm={vm}}} = {scraped}, stats said {} then {}",
-                    get(&low, vm, field),
-                    get(&high, vm, field)
+                    counter(&low, vm, field),
+                    counter(&high, vm, field)
                 );
             }
         }

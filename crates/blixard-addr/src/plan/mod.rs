@@ -352,6 +352,13 @@ impl FirewallPlan {
     pub fn pools(&self) -> Vec<IpNet> {
         vm_pools(self.ipv4_pool, self.ipv6_pool)
     }
+
+    /// The guests' gateway addresses, the host's own on every tap: each
+    /// pool's first address, as [`crate::Layout::gateway_ipv4`] and
+    /// [`crate::Layout::gateway_ipv6`] give them.
+    pub fn gateways(&self) -> Vec<IpAddr> {
+        self.pools().iter().map(IpNet::network).collect()
+    }
 }
 
 /// The one list of VM pools, for a plan ([`FirewallPlan::pools`]) and for

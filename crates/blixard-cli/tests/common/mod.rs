@@ -3,6 +3,7 @@
 //! read back with `ip -j`, `nft` and `/proc/sys`.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -590,4 +591,29 @@ pub fn start_guests(config_toml: &str) -> Vec<Guest> {
             Guest::start(&link.vm, 1, &render::ip_commands(&network).join(" && ")).unwrap()
         })
         .collect()
+}
+
+/// `blixard-net --json stats` as (vm, `counter.field`) -> value, e.g.
+/// (`vm1`, `receive.bytes`).
+pub fn stats(scratch: &Scratch, config: &Path) -> BTreeMap<(String, String), u64> {
+    let out = cli(scratch, config, &["--json", "stats"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["table"], "blixard");
+    let mut m = BTreeMap::new();
+    for vm in v["vms"].as_array().unwrap() {
+        let name = vm["vm"].as_str().unwrap().to_string();
+        for counter in ["receive", "transmit", "spoofed_drops", "firewall_drops"] {
+            for field in ["packets", "bytes"] {
+                let n = vm[counter][field].as_u64().unwrap();
+                m.insert((name.clone(), format!("{counter}.{field}")), n);
+            }
+        }
+    }
+    m
+}
+
+/// One value of [`stats`]: `counter(&s, "vm1", "spoofed_drops.packets")`.
+pub fn counter(stats: &BTreeMap<(String, String), u64>, vm: &str, what: &str) -> u64 {
+    stats[&(vm.to_string(), what.to_string())]
 }

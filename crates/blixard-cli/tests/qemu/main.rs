@@ -16,6 +16,7 @@
 mod common;
 mod cpio;
 mod harness;
+mod operator;
 
 use std::net::IpAddr;
 use std::path::Path;

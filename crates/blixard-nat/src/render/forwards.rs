@@ -6,6 +6,12 @@
 //! and the same two in the nat output chain (the host connecting to itself):
 //! the number of rules never depends on the number of forwards.
 //!
+//! A VM reaching its own forward (through the host's address) would get
+//! its packet back with its own address as the source, and drop it; such
+//! a connection leaves the host with the guests' gateway as its source
+//! instead (one rule per family in the nat postrouting chain, matching the
+//! anti-spoofing set's `tap . address` pairs against the destination).
+//!
 //! Two maps where one would do: nft 1.0.6 cannot create a map whose data is
 //! a concatenation (`ipv4_addr . inet_service`) from JSON.
 
@@ -19,7 +25,7 @@ use nftables::stmt::{NAT, NATFamily, Statement};
 use nftables::types::NfFamily;
 
 use super::element;
-use super::expr::{m_eq, m_neq, meta, payload, prefix, s, set_ref};
+use super::expr::{ct_dnat, m_eq, m_neq, meta, payload, prefix, s, set_ref};
 
 /// Chain at hook prerouting (nat, dstnat): forwards of what arrives.
 pub const CHAIN_DSTNAT: &str = "dstnat";
@@ -36,6 +42,8 @@ struct Maps {
     /// Its loopback, never forwarded (a host connection to 127.0.0.1 would
     /// leave with a loopback source).
     loopback: (&'static str, u32),
+    /// The anti-spoofing set of `tap . address` pairs.
+    vm_addrs: &'static str,
     bound_addr: &'static str,
     bound_port: &'static str,
     any_addr: &'static str,
@@ -47,6 +55,7 @@ const V4: Maps = Maps {
     nat: NATFamily::IP,
     addr_type: SetType::Ipv4Addr,
     loopback: ("127.0.0.0", 8),
+    vm_addrs: super::SET_V4,
     bound_addr: "fwd4_addr",
     bound_port: "fwd4_port",
     any_addr: "fwd4_any_addr",
@@ -58,6 +67,7 @@ const V6: Maps = Maps {
     nat: NATFamily::IP6,
     addr_type: SetType::Ipv6Addr,
     loopback: ("::1", 128),
+    vm_addrs: super::SET_V6,
     bound_addr: "fwd6_addr",
     bound_port: "fwd6_port",
     any_addr: "fwd6_any_addr",
@@ -209,6 +219,28 @@ pub(super) fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'st
                 ],
             ));
         }
+    }
+    let gateways = plan.gateways();
+    for (f, gateway) in families(plan).into_iter().zip(gateways) {
+        out.push((
+            super::CHAIN_POSTROUTING,
+            vec![
+                ct_dnat(),
+                m_eq(
+                    Expression::Named(NamedExpression::Concat(vec![
+                        meta(MetaKey::Iifname),
+                        payload(f.family, "daddr"),
+                    ])),
+                    set_ref(f.vm_addrs),
+                ),
+                Statement::SNAT(Some(NAT {
+                    addr: Some(s(gateway.to_string())),
+                    family: Some(f.nat),
+                    port: None,
+                    flags: None,
+                })),
+            ],
+        ));
     }
     out
 }
