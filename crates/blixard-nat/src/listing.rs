@@ -109,6 +109,19 @@ fn dump_elements(
     set: &str,
     types: &ElementType,
 ) -> Result<Option<BTreeSet<String>>, NetlinkError> {
+    Ok(dump_set(nl, table, set, |e| element_text(e, types))?
+        .map(|elements| elements.into_iter().collect()))
+}
+
+/// Every element of `set` in table `inet TABLE` (one `GETSETELEM` dump),
+/// each element's attributes read by `decode`; `None` when one of them
+/// could not be.
+pub(crate) fn dump_set<T>(
+    nl: &mut NetlinkSocket<NfTablesMessage>,
+    table: &str,
+    set: &str,
+    decode: impl Fn(&[u8]) -> Option<T>,
+) -> Result<Option<Vec<T>>, NetlinkError> {
     let mut attributes_of_request = Vec::new();
     attr(
         &mut attributes_of_request,
@@ -126,9 +139,9 @@ fn dump_elements(
         attributes: attributes_of_request,
     };
     let messages = nl.dump(&request, &format!("elements of set {set}"), |m| {
-        Some(elements_of_message(&m.attributes, types))
+        Some(elements_of_message(&m.attributes, &decode))
     })?;
-    let mut out = BTreeSet::new();
+    let mut out = Vec::new();
     for message in messages {
         let Some(elements) = message else {
             return Ok(None);
@@ -140,7 +153,7 @@ fn dump_elements(
 
 /// The elements one `NEWSETELEM` message carries; `None` when one is not
 /// decodable.
-fn elements_of_message(message: &[u8], types: &ElementType) -> Option<Vec<String>> {
+fn elements_of_message<T>(message: &[u8], decode: impl Fn(&[u8]) -> Option<T>) -> Option<Vec<T>> {
     let mut out = Vec::new();
     for item in attributes(message) {
         let (kind, list) = item.ok()?;
@@ -152,7 +165,7 @@ fn elements_of_message(message: &[u8], types: &ElementType) -> Option<Vec<String
             if kind != NFTA_LIST_ELEM {
                 continue;
             }
-            out.push(element_text(element, types)?);
+            out.push(decode(element)?);
         }
     }
     Some(out)
@@ -186,11 +199,16 @@ fn element_text(element: &[u8], types: &ElementType) -> Option<String> {
 
 /// The `NFTA_DATA_VALUE` bytes inside a key or data attribute (a verdict
 /// has none).
-fn data_value(nested: &[u8]) -> Option<&[u8]> {
+pub(crate) fn data_value(nested: &[u8]) -> Option<&[u8]> {
     attributes(nested)
         .filter_map(Result::ok)
         .find(|(k, _)| *k == NFTA_DATA_VALUE)
         .map(|(_, v)| v)
+}
+
+/// An `ifname` key as nft prints it: the name before its zero padding.
+pub(crate) fn ifname_text(bytes: &[u8]) -> Option<String> {
+    Part::Ifname.text(bytes)
 }
 
 /// A set's key type and, for a map, its data type.

@@ -29,7 +29,13 @@ pub(crate) const NFTA_LIST_ELEM: u16 = 1;
 pub(crate) const NFTA_SET_ELEM_KEY: u16 = 1;
 pub(crate) const NFTA_SET_ELEM_DATA: u16 = 2;
 pub(crate) const NFTA_SET_ELEM_FLAGS: u16 = 3;
+pub(crate) const NFTA_SET_ELEM_EXPR: u16 = 7;
 pub(crate) const NFTA_SET_ELEM_KEY_END: u16 = 10;
+pub(crate) const NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
+pub(crate) const NFTA_EXPR_NAME: u16 = 1;
+pub(crate) const NFTA_EXPR_DATA: u16 = 2;
+pub(crate) const NFTA_COUNTER_BYTES: u16 = 1;
+pub(crate) const NFTA_COUNTER_PACKETS: u16 = 2;
 pub(crate) const NFTA_DATA_VALUE: u16 = 1;
 /// An `ifname` set key is `IFNAMSIZ` bytes, zero-padded.
 pub(crate) const IFNAMSIZ: usize = 16;
