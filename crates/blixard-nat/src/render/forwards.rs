@@ -13,7 +13,10 @@
 //! anti-spoofing set's `tap . address` pairs against the destination).
 //!
 //! Two maps where one would do: nft 1.0.6 cannot create a map whose data is
-//! a concatenation (`ipv4_addr . inet_service`) from JSON.
+//! a concatenation (`ipv4_addr . inet_service`) from JSON. The port map of
+//! forwards on every address is keyed by `l4proto . dport` alone, so both
+//! families share it: three elements per such forward, not four (a map
+//! element is most of what a forward costs an apply).
 
 use std::borrow::Cow;
 
@@ -33,7 +36,7 @@ pub const CHAIN_DSTNAT: &str = "dstnat";
 /// connections to its addresses.
 pub const CHAIN_DSTNAT_OUTPUT: &str = "dstnat_output";
 
-/// One family's four maps.
+/// One family's maps (the last shared by both families).
 struct Maps {
     /// `ip` or `ip6`.
     family: &'static str,
@@ -50,6 +53,9 @@ struct Maps {
     any_port: &'static str,
 }
 
+/// The target port of forwards on every address, whatever the family.
+const ANY_PORT: &str = "fwd_any_port";
+
 const V4: Maps = Maps {
     family: "ip",
     nat: NATFamily::IP,
@@ -59,7 +65,7 @@ const V4: Maps = Maps {
     bound_addr: "fwd4_addr",
     bound_port: "fwd4_port",
     any_addr: "fwd4_any_addr",
-    any_port: "fwd4_any_port",
+    any_port: ANY_PORT,
 };
 
 const V6: Maps = Maps {
@@ -71,7 +77,7 @@ const V6: Maps = Maps {
     bound_addr: "fwd6_addr",
     bound_port: "fwd6_port",
     any_addr: "fwd6_any_addr",
-    any_port: "fwd6_any_port",
+    any_port: ANY_PORT,
 };
 
 /// The families forwards are rendered for: IPv6 only where VMs have it.
@@ -122,49 +128,65 @@ pub(super) fn maps(t: &str, plan: &FirewallPlan) -> Vec<schema::Map<'static>> {
         out.push(map(f.bound_addr, bound.clone(), f.addr_type));
         out.push(map(f.bound_port, bound, SetType::InetService));
         out.push(map(f.any_addr, any.clone(), f.addr_type));
-        out.push(map(f.any_port, any, SetType::InetService));
+        if f.family == V4.family {
+            out.push(map(f.any_port, any, SetType::InetService));
+        }
     }
     out
 }
 
 /// The `add element` commands of every forward.
 pub(super) fn elements(t: &str, plan: &FirewallPlan) -> Vec<Element<'static>> {
-    let mut out = Vec::new();
+    let mut lists: Vec<(&str, Vec<Expression<'static>>)> = Vec::new();
     for f in families(plan) {
-        let mut lists: [(&str, Vec<Expression<'static>>); 4] = [
-            (f.bound_addr, Vec::new()),
-            (f.bound_port, Vec::new()),
-            (f.any_addr, Vec::new()),
-            (f.any_port, Vec::new()),
-        ];
+        let (mut bound_addr, mut bound_port, mut any_addr) = (Vec::new(), Vec::new(), Vec::new());
         for fw in &plan.forwards {
             let Some(target) = target(fw, f) else {
                 continue;
             };
-            let mut key = vec![proto(fw.protocol), Expression::Number(fw.host_port.into())];
-            let (addr_map, port_map) = match fw.address {
+            let pair = |key, data| Expression::List(vec![key, data]);
+            let port = Expression::Number(fw.port.into());
+            match fw.address {
                 Some(a) => {
-                    key.insert(0, s(a.to_string()));
-                    (0, 1)
+                    let key = key(Some(a), fw);
+                    bound_addr.push(pair(key.clone(), s(target)));
+                    bound_port.push(pair(key, port));
                 }
-                None => (2, 3),
-            };
-            let key = Expression::Named(NamedExpression::Concat(key));
-            lists[addr_map]
-                .1
-                .push(Expression::List(vec![key.clone(), s(target)]));
-            lists[port_map].1.push(Expression::List(vec![
-                key,
-                Expression::Number(fw.port.into()),
-            ]));
-        }
-        for (name, elems) in lists {
-            for chunk in elems.chunks(super::ELEMENT_CHUNK) {
-                out.push(element(t, name, chunk.to_vec()));
+                None => any_addr.push(pair(key(None, fw), s(target))),
             }
+        }
+        lists.extend([
+            (f.bound_addr, bound_addr),
+            (f.bound_port, bound_port),
+            (f.any_addr, any_addr),
+        ]);
+    }
+    if !plan.forwards.is_empty() {
+        let any_port = plan
+            .forwards
+            .iter()
+            .filter(|fw| fw.address.is_none())
+            .map(|fw| Expression::List(vec![key(None, fw), Expression::Number(fw.port.into())]))
+            .collect();
+        lists.push((ANY_PORT, any_port));
+    }
+    let mut out = Vec::new();
+    for (name, elems) in lists {
+        for chunk in elems.chunks(super::ELEMENT_CHUNK) {
+            out.push(element(t, name, chunk.to_vec()));
         }
     }
     out
+}
+
+/// A forward's map key: `address . l4proto . port` when it is bound to an
+/// address, `l4proto . port` otherwise.
+fn key(address: Option<std::net::IpAddr>, fw: &ForwardPlan) -> Expression<'static> {
+    let mut key = vec![proto(fw.protocol), Expression::Number(fw.host_port.into())];
+    if let Some(a) = address {
+        key.insert(0, s(a.to_string()));
+    }
+    Expression::Named(NamedExpression::Concat(key))
 }
 
 /// The VM address `fw` goes to in `f`'s family, if it is forwarded there.
