@@ -105,6 +105,9 @@ fn forwards_reach_the_vm_from_upstream_the_host_and_other_vms() {
         let vm1 = guests[0].ns.netns();
         assert_eq!(probe(&vm1, "192.0.2.1", PATIENCE), Some(ip("10.0.0.1")));
         assert_eq!(probe(&vm1, "2001:db8::1", PATIENCE), Some(ip("fec0::1")));
+        // Every address of the host is the guests' gateway too.
+        assert_eq!(probe(&vm1, "10.0.0.0", PATIENCE), Some(ip("10.0.0.1")));
+        assert_eq!(probe(&vm1, "fec0::", PATIENCE), Some(ip("fec0::1")));
         // vm3 to its own forward: seen from the gateway, not from itself
         // (which its kernel would drop).
         assert_eq!(probe(&vm3, "192.0.2.1", PATIENCE), Some(ip("10.0.0.0")));
