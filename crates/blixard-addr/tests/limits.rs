@@ -211,6 +211,7 @@ fn bad_limits_name_their_key() {
 const EGRESS: &str = r#"
 vms = 2
 [limits]
+egress_method = "ifb"
 egress = { rate = "50mbit" }
 [limits.vms.vm2]
 egress = { rate = "10mbit", burst = "64k" }

@@ -22,7 +22,7 @@
 //! #     inbound_default: blixard_addr::config::Action::Drop,
 //! #     host_input_default: blixard_addr::config::Action::Accept,
 //! #     host_ports: vec![53], allow_networks: vec![], vms: vec![], rules: vec![],
-//! #     cluster: false, forwards: vec![] };
+//! #     cluster: false, forwards: vec![], police: vec![] };
 //! let batch = Nft::render(&plan);
 //! let json = serde_json::to_string(&batch).unwrap();
 //! assert!(json.contains("masquerade"));
