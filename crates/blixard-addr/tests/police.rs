@@ -9,8 +9,8 @@ mod common;
 
 use blixard_addr::diff::{DiffOptions, reconcile};
 use blixard_addr::plan::RateLimit;
-use blixard_addr::state::Change;
 use blixard_addr::planner::build_vm_plan;
+use blixard_addr::state::Change;
 use blixard_addr::{Config, HostFacts, HostPlan, build_plan};
 use common::observed_equal_to;
 
@@ -43,7 +43,11 @@ fn a_policed_limit_is_a_set_named_by_the_limit_with_the_tap_in_it() {
     assert_eq!(own.police_set(), "police_1250000_65536");
     let longest = RateLimit::new(u64::MAX, u32::MAX).police_set();
     assert!(longest.len() <= 38, "{longest}");
-    assert!(plan.to_table().contains("egress=10mbit"), "{}", plan.to_table());
+    assert!(
+        plan.to_table().contains("egress=10mbit"),
+        "{}",
+        plan.to_table()
+    );
 }
 
 #[test]

@@ -290,6 +290,9 @@ pub fn normalize(v: &Value) -> Value {
                 if o.contains_key("counter") {
                     return serde_json::json!({ "counter": null });
                 }
+                if let Some(Value::Object(limit)) = o.get("limit") {
+                    return serde_json::json!({ "limit": limit_in_bytes(limit) });
+                }
                 // The crate keeps fib's flags in a hash set: their order
                 // is not what was meant, nor what nft prints.
                 if let Some(Value::Object(fib)) = o.get("fib") {
@@ -313,6 +316,27 @@ pub fn normalize(v: &Value) -> Value {
         Value::Array(a) => Value::Array(a.iter().map(normalize).collect()),
         other => other.clone(),
     }
+}
+
+/// A byte limit with its rate and burst in bytes: nft lists them back in
+/// the largest unit of 1024 that keeps them whole (`1 mbytes`, `16
+/// kbytes`), whatever they were written in. A packet limit has no unit.
+fn limit_in_bytes(limit: &serde_json::Map<String, Value>) -> Value {
+    let mut out = limit.clone();
+    for (value, unit) in [("rate", "rate_unit"), ("burst", "burst_unit")] {
+        let scale: u64 = match limit.get(unit).and_then(Value::as_str) {
+            Some("bytes") => 1,
+            Some("kbytes") => 1 << 10,
+            Some("mbytes") => 1 << 20,
+            Some("gbytes") => 1 << 30,
+            _ => continue,
+        };
+        if let Some(n) = limit.get(value).and_then(Value::as_u64) {
+            out.insert(value.into(), n.saturating_mul(scale).into());
+            out.insert(unit.into(), "bytes".into());
+        }
+    }
+    Value::Object(out)
 }
 
 fn sorted(v: Value) -> Value {
@@ -359,5 +383,23 @@ mod tests {
             normalize(&fib(["iif", "saddr"])),
             normalize(&fib(["saddr", "iif"]))
         );
+    }
+
+    #[test]
+    fn a_byte_limit_compares_in_bytes_whatever_unit_nft_lists() {
+        let limit = |rate: u64, rate_unit: &str, burst: u64, burst_unit: &str| {
+            serde_json::json!([{"limit": {"rate": rate, "burst": burst, "per": "second",
+                "inv": true, "rate_unit": rate_unit, "burst_unit": burst_unit}}])
+        };
+        assert_eq!(
+            normalize(&limit(1, "mbytes", 16, "kbytes")),
+            normalize(&limit(1 << 20, "bytes", 16 << 10, "bytes"))
+        );
+        assert_ne!(
+            normalize(&limit(1, "mbytes", 16, "kbytes")),
+            normalize(&limit(1 << 20, "bytes", 16 << 11, "bytes"))
+        );
+        let packets = serde_json::json!({"limit": {"rate": 10, "burst": 5, "per": "second"}});
+        assert_eq!(normalize(&packets), packets);
     }
 }

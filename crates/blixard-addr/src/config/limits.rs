@@ -60,9 +60,7 @@ pub struct VmLimitsConfig {
 }
 
 /// How a limit from the VM is held.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EgressMethod {
     /// Policed in our nft table: the tap is an element of a set whose
