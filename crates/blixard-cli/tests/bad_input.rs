@@ -124,6 +124,12 @@ fn file_cases() -> Vec<Case> {
             "unknown variant `reject`",
         ),
         f(
+            "unknown_egress_method",
+            "vms = 2\n[limits]\negress_method = \"tc\"\n",
+            Line(3, "limits.egress_method"),
+            "unknown variant `tc`",
+        ),
+        f(
             "rule_without_to",
             "vms = 2\n[[firewall.rules]]\nfrom = \"vm1\"\naction = \"drop\"\n",
             Line(2, "firewall.rules[0]"),
