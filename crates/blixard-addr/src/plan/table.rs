@@ -158,6 +158,14 @@ impl HostPlan {
         for f in &fw.forwards {
             let _ = writeln!(out, "  {}", f.describe());
         }
+        if !fw.police.is_empty() {
+            let sets: Vec<String> = fw
+                .police
+                .iter()
+                .map(|l| format!("{} ({l})", l.police_set()))
+                .collect();
+            let _ = writeln!(out, "  limits from VMs policed by set: {}", sets.join(", "));
+        }
         let _ = writeln!(out, "  rules: {}", fw.rules.len());
         for (i, r) in fw.rules.iter().enumerate() {
             let proto = r.protocol.map(|p| format!(" {p:?}")).unwrap_or_default();
