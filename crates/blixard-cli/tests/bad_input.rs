@@ -124,12 +124,6 @@ fn file_cases() -> Vec<Case> {
             "unknown variant `reject`",
         ),
         f(
-            "unknown_egress_method",
-            "vms = 2\n[limits]\negress_method = \"tc\"\n",
-            Line(3, "limits.egress_method"),
-            "unknown variant `tc`",
-        ),
-        f(
             "rule_without_to",
             "vms = 2\n[[firewall.rules]]\nfrom = \"vm1\"\naction = \"drop\"\n",
             Line(2, "firewall.rules[0]"),
@@ -407,6 +401,13 @@ fn file_cases() -> Vec<Case> {
             "vms = 2\n[ownership]\nroute_protocol = 4\n",
             Line(3, "ownership.route_protocol"),
             "reserved by the kernel",
+        ),
+        // Limits (issue 15).
+        f(
+            "unknown_egress_method",
+            "vms = 2\n[limits]\negress_method = \"tc\"\n",
+            Line(3, "limits.egress_method"),
+            "unknown variant `tc`",
         ),
     ]
 }
