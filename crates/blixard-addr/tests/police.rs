@@ -11,8 +11,8 @@ use blixard_addr::diff::{DiffOptions, reconcile};
 use blixard_addr::plan::RateLimit;
 use blixard_addr::planner::build_vm_plan;
 use blixard_addr::state::Change;
-use blixard_addr::{Config, HostFacts, HostPlan, build_plan};
-use common::observed_equal_to;
+use blixard_addr::{Config, HostFacts};
+use common::{observed_equal_to, plan_of};
 
 const POLICED: &str = r#"
 vms = 3
@@ -23,11 +23,6 @@ egress = { rate = "10mbit", burst = "64k" }
 [limits.vms.vm3]
 ingress = { rate = "1gbit" }
 "#;
-
-fn plan_of(toml: &str) -> HostPlan {
-    let config = Config::from_toml_str(toml, "test").unwrap();
-    build_plan(&config, &HostFacts::default()).unwrap()
-}
 
 #[test]
 fn a_policed_limit_is_a_set_named_by_the_limit_with_the_tap_in_it() {

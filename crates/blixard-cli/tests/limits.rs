@@ -11,7 +11,9 @@ mod rate;
 
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
 use common::{Scratch, cli, exits, ok};
-use rate::{SHAPED, assert_near, start_guest, tcp_from, tcp_towards, udp_from, udp_towards};
+use rate::{
+    SHAPED, assert_near, ifindex, start_guest, tcp_from, tcp_towards, udp_from, udp_towards,
+};
 
 /// Two VMs with `limits` (the body of `[limits]` and what follows).
 fn with_limits(limits: &str) -> String {
@@ -23,10 +25,6 @@ fn config(rate: &str) -> String {
     with_limits(&format!(
         "ingress = {{ rate = \"{rate}\" }}\n[limits.vms.vm2]\ningress = {{ rate = \"200mbit\", burst = \"64k\" }}\n"
     ))
-}
-
-fn ifindex(name: &str) -> String {
-    sh_ok(&format!("ip -o link show {name} | cut -d: -f1"))
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
 use common::{Scratch, cli, exits, ok};
-use rate::{Window, assert_near, start_guest, tcp_from, udp_from};
+use rate::{Window, assert_near, ifindex, start_guest, tcp_from, udp_from};
 
 /// A policer's: nft's bucket holds one second at the rate beyond the
 /// burst (the kernel's `nft_limit` sizes it `rate + burst` per unit, and
@@ -54,10 +54,6 @@ fn set_members(set: &str) -> Vec<String> {
         .collect();
     taps.sort();
     taps
-}
-
-fn ifindex(name: &str) -> String {
-    sh_ok(&format!("ip -o link show {name} | cut -d: -f1"))
 }
 
 #[test]
@@ -115,6 +111,14 @@ fn a_policed_limit_from_the_vm_holds_for_tcp_and_udp_and_changes_in_place() {
     });
 }
 
+/// `status` names `drift` (exit 3), `apply` repairs it, `status` is clean.
+fn named_and_repaired(scratch: &Scratch, path: &std::path::Path, drift: &str) {
+    let status = exits(cli(scratch, path, &["status"]), 3);
+    assert!(status.contains(drift), "{status}");
+    ok(cli(scratch, path, &["apply"]));
+    exits(cli(scratch, path, &["status"]), 0);
+}
+
 #[test]
 fn police_drift_wire_unwire_and_down() {
     in_fresh_netns("police_drift_wire_unwire_and_down", || {
@@ -126,13 +130,7 @@ fn police_drift_wire_unwire_and_down() {
         sh_ok(&format!(
             "nft delete element inet blixard {SET_20} '{{ \"vm1\" }}'"
         ));
-        let status = exits(cli(&scratch, &path, &["status"]), 3);
-        assert!(
-            status.contains(&format!("set {SET_20} lacks vm1")),
-            "{status}"
-        );
-        ok(cli(&scratch, &path, &["apply"]));
-        exits(cli(&scratch, &path, &["status"]), 0);
+        named_and_repaired(&scratch, &path, &format!("set {SET_20} lacks vm1"));
         assert_eq!(set_members(SET_20), ["vm1"]);
 
         // The set deleted by hand (with its rule, which holds it): the same.
@@ -147,13 +145,7 @@ fn police_drift_wire_unwire_and_down() {
             "nft delete rule inet blixard prerouting handle {handle} && \
              nft delete set inet blixard {SET_VM2}"
         ));
-        let status = exits(cli(&scratch, &path, &["status"]), 3);
-        assert!(
-            status.contains(&format!("set {SET_VM2} is missing")),
-            "{status}"
-        );
-        ok(cli(&scratch, &path, &["apply"]));
-        exits(cli(&scratch, &path, &["status"]), 0);
+        named_and_repaired(&scratch, &path, &format!("set {SET_VM2} is missing"));
 
         // wire and unwire add and take the element, nothing else.
         ok(cli(&scratch, &path, &["unwire", "2"]));

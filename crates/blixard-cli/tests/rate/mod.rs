@@ -193,6 +193,12 @@ fn udp(socket: UdpSocket, sender: UdpSocket, to: &str, limit: f64, window: Windo
     receiver.join().unwrap()
 }
 
+/// The ifindex of link `name`: the same after a change means the link
+/// was kept.
+pub fn ifindex(name: &str) -> String {
+    blixard_netns::testing::sh_ok(&format!("ip -o link show {name} | cut -d: -f1"))
+}
+
 /// That `measured` is `limit` within 15%.
 pub fn assert_near(what: &str, measured: f64, limit: f64) {
     let ratio = measured / limit;
