@@ -2,12 +2,13 @@
 //! with the limit as its statement, the taps with that limit its
 //! elements, one drop rule per set right after the `vm_tx` count; what nft
 //! lists back (in its own units) compares equal, so a no-op stays a no-op;
-//! a set or element deleted by hand is drift; wiring a VM adds its element.
+//! a set or element deleted by hand is drift; wiring a VM adds its element,
+//! and says so when the table has no set for its limit.
 
 mod common;
 
 use blixard_addr::config::Config;
-use blixard_addr::plan::FirewallPlan;
+use blixard_addr::plan::{FirewallPlan, RateLimit};
 use blixard_addr::state::ObservedFirewall;
 use blixard_nat::Nft;
 use blixard_nat::canon::CanonTable;
@@ -148,5 +149,15 @@ fn what_nft_lists_back_is_in_sync_and_a_set_or_element_deleted_by_hand_is_drift(
         );
         nft.add_vm(TABLE, vm2).unwrap();
         assert_eq!(nft.observe(&p).unwrap(), ObservedFirewall::InSync);
+
+        // A limit the table has no set for (the config changed, no apply
+        // since): wiring says so.
+        let changed = vm2.clone().policed(Some(RateLimit::new(3_000_000, 30_000)));
+        let err = nft.add_vm(TABLE, &changed).unwrap_err();
+        assert!(
+            matches!(&err, blixard_nat::NatError::NoPoliceSet { set, .. } if set == "police_3000000_30000"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("blixard-net apply"), "{err}");
     });
 }
