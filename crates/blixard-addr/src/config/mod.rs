@@ -32,8 +32,8 @@ pub use firewall::{Action, FirewallConfig, Protocol, RuleConfig, Selector};
 pub use forwards::ForwardConfig;
 pub(crate) use limits::ResolvedLimits;
 pub use limits::{
-    EgressMethod, LimitConfig, LimitError, LimitsConfig, VmLimitsConfig, default_burst, parse_rate,
-    parse_size,
+    DEFAULT_BURST_MS, EgressMethod, LimitConfig, LimitError, LimitsConfig, MIN_DEFAULT_BURST,
+    VmLimitsConfig, default_burst, parse_rate, parse_size,
 };
 pub(crate) use location::{key_offset, line_column};
 pub use queues::QueueError;
