@@ -10,8 +10,8 @@ use blixard_addr::config::LimitError;
 use blixard_addr::diff::{DiffOptions, reconcile, wire_vm};
 use blixard_addr::plan::RateLimit;
 use blixard_addr::state::{Change, Conflict, ObservedRootQdisc};
-use blixard_addr::{Config, ConfigErrorKind, HostFacts, HostPlan, build_plan, model};
-use common::{empty_host, observed_equal_to};
+use blixard_addr::{Config, ConfigErrorKind, HostPlan, model};
+use common::{empty_host, observed_equal_to, plan_of};
 
 const LIMITS: &str = r#"
 vms = 3
@@ -23,11 +23,6 @@ ingress = { rate = "100mbit", burst = "256k" }
 [limits.vms.vm3]
 ingress = { rate = "1gbit" }
 "#;
-
-fn plan_of(toml: &str) -> HostPlan {
-    let config = Config::from_toml_str(toml, "test").unwrap();
-    build_plan(&config, &HostFacts::default()).unwrap()
-}
 
 fn limit_changes(plan: &HostPlan, observed: &blixard_addr::ObservedHost) -> Vec<Change> {
     let found = reconcile(plan, observed, &DiffOptions::default());
@@ -211,6 +206,7 @@ fn bad_limits_name_their_key() {
 const EGRESS: &str = r#"
 vms = 2
 [limits]
+egress_method = "ifb"
 egress = { rate = "50mbit" }
 [limits.vms.vm2]
 egress = { rate = "10mbit", burst = "64k" }

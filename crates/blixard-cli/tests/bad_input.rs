@@ -402,6 +402,13 @@ fn file_cases() -> Vec<Case> {
             Line(3, "ownership.route_protocol"),
             "reserved by the kernel",
         ),
+        // Limits (issue 15).
+        f(
+            "unknown_egress_method",
+            "vms = 2\n[limits]\negress_method = \"tc\"\n",
+            Line(3, "limits.egress_method"),
+            "unknown variant `tc`",
+        ),
     ]
 }
 

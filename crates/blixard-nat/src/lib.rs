@@ -22,7 +22,7 @@
 //! #     inbound_default: blixard_addr::config::Action::Drop,
 //! #     host_input_default: blixard_addr::config::Action::Accept,
 //! #     host_ports: vec![53], allow_networks: vec![], vms: vec![], rules: vec![],
-//! #     cluster: false, forwards: vec![] };
+//! #     cluster: false, forwards: vec![], police: vec![] };
 //! let batch = Nft::render(&plan);
 //! let json = serde_json::to_string(&batch).unwrap();
 //! assert!(json.contains("masquerade"));
@@ -32,6 +32,7 @@
 
 pub mod canon;
 mod counters;
+mod error;
 mod listing;
 mod monitor;
 mod nfnl;
@@ -41,7 +42,7 @@ mod scan;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 
 use blixard_addr::plan::{FirewallPlan, FirewallVm};
 use blixard_addr::state::ObservedFirewall;
@@ -50,90 +51,10 @@ use nftables::schema::{NfListObject, Nftables};
 use serde_json::Value;
 
 pub use counters::{Count, VmCounters, counters_of};
+pub use error::NatError;
+use error::errno_from_text;
 pub use monitor::{NftMonitor, NftStopper};
 pub use scan::{Finding, FindingKind};
-
-/// Why an nft operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum NatError {
-    /// A netfilter netlink request (per-VM reads) failed.
-    #[error("{what}: {source}")]
-    Netlink {
-        /// What was being read.
-        what: String,
-        /// The socket's or the kernel's error.
-        source: std::io::Error,
-    },
-    /// The `nft` binary is not installed (or not at the configured path).
-    #[error("`{binary}` not found: install the `nftables` package (apt-get install nftables)")]
-    NotInstalled {
-        /// The binary we tried to run.
-        binary: PathBuf,
-    },
-    /// `nft` could not be started or talked to.
-    #[error("running `{binary}` to {what}: {source}")]
-    Spawn {
-        /// The binary.
-        binary: PathBuf,
-        /// What we were doing (`replace table inet blixard`).
-        what: String,
-        /// The OS error (errno kept).
-        source: std::io::Error,
-    },
-    /// `nft` ran and failed; `stderr` is what nft said (it names the kernel
-    /// error, e.g. "Operation not permitted", "No such file or directory").
-    #[error("nft failed to {what} ({status}): {}", stderr.trim())]
-    Nft {
-        /// What we were doing.
-        what: String,
-        /// nft's exit status.
-        status: ExitStatus,
-        /// nft's standard error.
-        stderr: String,
-    },
-    /// nft printed something that is not the JSON we asked for.
-    #[error("cannot parse nft's JSON output for {what}: {source}")]
-    Parse {
-        /// What we were reading.
-        what: String,
-        /// The parse error.
-        source: serde_json::Error,
-    },
-    /// A per-VM operation needs our table, which does not exist.
-    #[error("table inet {table} does not exist; apply the whole plan before {what}")]
-    NoTable {
-        /// The table.
-        table: String,
-        /// The operation (`adding vm7`).
-        what: String,
-    },
-}
-
-impl NatError {
-    /// The errno nft reported, when its message names one of the common ones.
-    pub fn errno(&self) -> Option<i32> {
-        match self {
-            NatError::Spawn { source, .. } => source.raw_os_error(),
-            NatError::Nft { stderr, .. } => errno_from_text(stderr),
-            _ => None,
-        }
-    }
-}
-
-fn errno_from_text(text: &str) -> Option<i32> {
-    const KNOWN: [(&str, i32); 6] = [
-        ("Operation not permitted", 1),
-        ("No such file or directory", 2),
-        ("File exists", 17),
-        ("Invalid argument", 22),
-        ("Device or resource busy", 16),
-        ("Operation not supported", 95),
-    ];
-    KNOWN
-        .iter()
-        .find(|(m, _)| text.contains(m))
-        .map(|(_, e)| *e)
-}
 
 /// Drives the `nft` binary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,15 +156,23 @@ impl Nft {
         for e in render::vm_elements(table, vm) {
             batch.add(NfListObject::Element(e));
         }
-        match self.run_batch(&batch.to_nftables(), &what) {
-            Err(e) if self.list_table(table)?.is_none() => {
-                let _ = e;
-                Err(NatError::NoTable {
-                    table: table.into(),
-                    what: format!("adding {}", vm.interface),
-                })
-            }
-            other => other,
+        let Err(e) = self.run_batch(&batch.to_nftables(), &what) else {
+            return Ok(());
+        };
+        let Some(listing) = self.list_table(table)? else {
+            return Err(NatError::NoTable {
+                table: table.into(),
+                what: format!("adding {}", vm.interface),
+            });
+        };
+        let sets = canon::CanonTable::from_listing(&listing).sets;
+        match vm.police.map(|limit| limit.police_set()) {
+            Some(set) if !sets.contains_key(&set) => Err(NatError::NoPoliceSet {
+                table: table.into(),
+                set,
+                vm: vm.interface.clone(),
+            }),
+            _ => Err(e),
         }
     }
 

@@ -43,16 +43,22 @@ impl Nft {
             nl.get(&request, object).map(|answer| answer.is_some())
         };
         let mut keys = vec![
-            (SET_IFACES, ifname(&vm.interface)),
+            (SET_IFACES.to_string(), ifname(&vm.interface)),
             (
-                SET_V4,
+                SET_V4.to_string(),
                 [ifname(&vm.interface), octets(vm.ipv4.into())].concat(),
             ),
         ];
         if let Some(v6) = vm.ipv6 {
-            keys.push((SET_V6, [ifname(&vm.interface), octets(v6.into())].concat()));
+            keys.push((
+                SET_V6.to_string(),
+                [ifname(&vm.interface), octets(v6.into())].concat(),
+            ));
         }
-        keys.extend(COUNTER_SETS.map(|set| (set, ifname(&vm.interface))));
+        keys.extend(COUNTER_SETS.map(|set| (set.to_string(), ifname(&vm.interface))));
+        if let Some(limit) = &vm.police {
+            keys.push((limit.police_set(), ifname(&vm.interface)));
+        }
         for (set, key) in keys {
             let mut value = Vec::new();
             attr(&mut value, NFTA_DATA_VALUE, &key);
@@ -66,7 +72,7 @@ impl Nft {
                 NFTA_SET_ELEM_LIST_TABLE,
                 &nul_terminated(table),
             );
-            attr(&mut request, NFTA_SET_ELEM_LIST_SET, &nul_terminated(set));
+            attr(&mut request, NFTA_SET_ELEM_LIST_SET, &nul_terminated(&set));
             attr(
                 &mut request,
                 NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED,

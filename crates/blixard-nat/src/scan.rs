@@ -347,6 +347,7 @@ mod tests {
             rules: vec![],
             cluster: false,
             forwards: Vec::new(),
+            police: Vec::new(),
         }
     }
 

@@ -69,6 +69,7 @@ fn plan(n: u32, multi_queue: bool) -> HostPlan {
             rules: vec![],
             cluster: false,
             forwards: Vec::new(),
+            police: Vec::new(),
         },
         gateway: GatewayPlan::new(
             "vmgw",

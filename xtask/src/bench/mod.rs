@@ -329,19 +329,23 @@ fn run_case(env: &Env, count: u32, contender: Contender) -> Result<Vec<(Step, Sa
                     label(Step::Apply)
                 );
                 samples.push((Step::Apply, s));
-                // The VMs' taps and the gateway device (and an ifb per VM
-                // limited on its way out).
+                // The VMs' taps and the gateway device: a limit from a VM is
+                // policed in our table, with no device of its own.
                 let links = count_lines(&format!("ip -o link show group {OUR_GROUP}"))?;
-                let ifbs = if contender == Contender::FeaturesBothWays {
-                    count as usize
-                } else {
-                    0
-                };
                 ensure!(
-                    links == count as usize + 1 + ifbs,
-                    "{}: {links} links of ours, expected {count} taps, {ifbs} ifbs and the gateway device",
+                    links == count as usize + 1,
+                    "{}: {links} links of ours, expected {count} taps and the gateway device",
                     label(Step::Apply)
                 );
+                if contender == Contender::FeaturesBothWays {
+                    let set = features::police_set_of_every_vm()?;
+                    let policed = sh(&format!("nft list set inet blixard {set}"))?;
+                    ensure!(
+                        policed.contains(&format!("\"vm{count}\"")),
+                        "{}: vm{count} is not policed:\n{policed}",
+                        label(Step::Apply)
+                    );
+                }
                 let details = sh("ip -d link show vm1")?;
                 ensure!(
                     details.contains("multi_queue") == mq,

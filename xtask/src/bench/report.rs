@@ -266,7 +266,7 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
         let plain = secs(med(both_ways, Contender::Ours, Step::Apply));
         writeln!(
             table,
-            "\nWith a limit from every VM too (an ifb per VM), {both_ways} VMs: apply {}, {} the plain apply.",
+            "\nWith a limit from every VM too (policed in our table: a set element per VM), {both_ways} VMs: apply {}, {} the plain apply.",
             fmt_s(Some(apply_both)),
             fmt_x(Some(apply_both), plain)
         )?;

@@ -5,6 +5,7 @@
 //! [limits]
 //! ingress = { rate = "100mbit", burst = "256k" }   # towards the VM
 //! egress = { rate = "50mbit" }                     # from the VM
+//! egress_method = "police"                         # or "ifb"
 //! [limits.vms.vm3]
 //! ingress = { rate = "1gbit" }                     # vm3's own
 //! ```
@@ -31,10 +32,15 @@ pub struct LimitsConfig {
     /// the tap). Absent: unlimited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingress: Option<LimitConfig>,
-    /// Every VM's limit from the VM (what it sends: redirected from the
-    /// tap to an `ifb` of ours and shaped there). Absent: unlimited.
+    /// Every VM's limit from the VM (what it sends: policed in our nft
+    /// table, or shaped on an `ifb` of ours, by `egress_method`). Absent:
+    /// unlimited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub egress: Option<LimitConfig>,
+    /// How every limit from a VM is held, host-wide: `"police"` (the
+    /// default) or `"ifb"`.
+    #[serde(skip_serializing_if = "EgressMethod::is_default")]
+    pub egress_method: EgressMethod,
     /// Per-VM overrides, by interface name (`[limits.vms.vm3]`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub vms: BTreeMap<String, VmLimitsConfig>,
@@ -51,6 +57,28 @@ pub struct VmLimitsConfig {
     /// This VM's limit from it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub egress: Option<LimitConfig>,
+}
+
+/// How a limit from the VM is held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EgressMethod {
+    /// Policed in our nft table: the tap is an element of a set whose
+    /// elements each get their own token bucket, and what is over the
+    /// rate is dropped. One set element per VM, no device; nft's bucket
+    /// holds one second at the rate beyond the burst.
+    #[default]
+    Police,
+    /// Shaped: the tap's ingress redirected to an `ifb` of ours whose
+    /// root is our `tbf`, which queues what is over the rate. A second
+    /// device per VM.
+    Ifb,
+}
+
+impl EgressMethod {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// One direction's limit.
@@ -98,6 +126,7 @@ pub enum LimitError {
 pub(crate) struct ResolvedLimits {
     ingress: Option<RateLimit>,
     egress: Option<RateLimit>,
+    egress_method: EgressMethod,
     /// Each override: (towards, from) the VM.
     vms: BTreeMap<String, (Option<RateLimit>, Option<RateLimit>)>,
 }
@@ -112,12 +141,34 @@ impl ResolvedLimits {
     pub(crate) fn egress_of(&self, interface: &str) -> Option<RateLimit> {
         self.vms.get(interface).map_or(self.egress, |own| own.1)
     }
+
+    /// How the limits from the VMs are held.
+    pub(crate) fn egress_method(&self) -> EgressMethod {
+        self.egress_method
+    }
+
+    /// Every distinct limit from a VM the config can give (the default
+    /// and each override), sorted: with policing, one set each, whether or
+    /// not a VM with it is wired.
+    pub(crate) fn egress_limits(&self) -> Vec<RateLimit> {
+        let mut all: Vec<RateLimit> = self
+            .egress
+            .into_iter()
+            .chain(self.vms.values().filter_map(|own| own.1))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
 }
 
 impl LimitsConfig {
-    /// Whether no limit is set at all.
+    /// Whether the section says nothing: no limit, the default method.
     pub fn is_empty(&self) -> bool {
-        self.ingress.is_none() && self.egress.is_none() && self.vms.is_empty()
+        self.ingress.is_none()
+            && self.egress.is_none()
+            && self.vms.is_empty()
+            && self.egress_method.is_default()
     }
 
     /// Checks every rate and size, and that each override names an
@@ -155,6 +206,7 @@ impl LimitsConfig {
         Ok(ResolvedLimits {
             ingress,
             egress,
+            egress_method: self.egress_method,
             vms,
         })
     }

@@ -31,7 +31,10 @@ pub use defaults::{
 pub use firewall::{Action, FirewallConfig, Protocol, RuleConfig, Selector};
 pub use forwards::ForwardConfig;
 pub(crate) use limits::ResolvedLimits;
-pub use limits::{LimitConfig, LimitError, LimitsConfig, VmLimitsConfig, parse_rate, parse_size};
+pub use limits::{
+    DEFAULT_BURST_MS, EgressMethod, LimitConfig, LimitError, LimitsConfig, MIN_DEFAULT_BURST,
+    VmLimitsConfig, default_burst, parse_rate, parse_size,
+};
 pub(crate) use location::{key_offset, line_column};
 pub use queues::QueueError;
 

@@ -1,7 +1,8 @@
 //! A VM's bandwidth limit as the host holds it: a token bucket (`tbf`) as
 //! the root qdisc of its tap, which shapes what the host sends towards the
 //! VM. Our qdisc carries our handle, [`LIMIT_QDISC_MAJOR`], so that it is
-//! told apart from anyone else's.
+//! told apart from anyone else's. What the VM sends is policed in our nft
+//! table ([`RateLimit::police_set`]) or shaped on an `ifb` ([`EgressPlan`]).
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -16,6 +17,9 @@ pub const LIMIT_QDISC_MAJOR: u16 = 0x0b1a;
 pub fn ifb_name(index: u32) -> String {
     format!("bxifb{index}")
 }
+
+/// How every police set's name starts ([`RateLimit::police_set`]).
+pub const POLICE_SET_PREFIX: &str = "police_";
 
 /// A limit from the VM: the `ifb` it is shaped on, and the limit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, JsonSchema)]
@@ -34,7 +38,7 @@ pub const LIMIT_QUEUE_MS: u64 = 50;
 
 /// A shaped direction: the rate, the burst the bucket holds, and the
 /// queue in front of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
 pub struct RateLimit {
     /// Bytes per second.
     pub rate: u64,
@@ -66,6 +70,14 @@ impl RateLimit {
 }
 
 impl RateLimit {
+    /// The nft set of ours whose taps are policed at this limit, named by
+    /// the limit alone so that wiring a VM needs nothing but its own
+    /// limit: `police_<rate>_<burst>`, rate in bytes per second, burst in
+    /// bytes (at most 38 bytes, well within nft's set names).
+    pub fn police_set(&self) -> String {
+        format!("{POLICE_SET_PREFIX}{}_{}", self.rate, self.burst)
+    }
+
     /// The rate as `tc` writes it, in the largest unit that keeps it whole
     /// (`100mbit`).
     pub fn rate_text(&self) -> String {

@@ -16,7 +16,9 @@ mod limit;
 mod table;
 
 pub use forward::ForwardPlan;
-pub use limit::{EgressPlan, LIMIT_QDISC_MAJOR, LIMIT_QUEUE_MS, RateLimit, ifb_name};
+pub use limit::{
+    EgressPlan, LIMIT_QDISC_MAJOR, LIMIT_QUEUE_MS, POLICE_SET_PREFIX, RateLimit, ifb_name,
+};
 
 /// What the host must look like.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -186,8 +188,10 @@ pub struct LinkPlan {
     /// root qdisc. `None`: the kernel's default (or `noqueue`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingress_limit: Option<RateLimit>,
-    /// Shaping from the VM (`[limits] egress`): the tap's ingress
-    /// redirected to an `ifb` of ours with our `tbf` as its root.
+    /// Shaping from the VM (`[limits] egress` with `egress_method =
+    /// "ifb"`): the tap's ingress redirected to an `ifb` of ours with our
+    /// `tbf` as its root. Policing is the firewall's
+    /// ([`FirewallVm::police`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub egress: Option<EgressPlan>,
     /// Routes to the guest through the tap (`10.0.0.N/32`, `fec0::N/128`).
@@ -248,17 +252,32 @@ pub struct FirewallVm {
     pub ipv4: Ipv4Addr,
     /// Its IPv6 address, when IPv6 is enabled.
     pub ipv6: Option<Ipv6Addr>,
+    /// Its limit from the VM when it is policed (`egress_method =
+    /// "police"`): its tap is an element of that limit's set
+    /// ([`RateLimit::police_set`]), one of [`FirewallPlan::police`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub police: Option<RateLimit>,
 }
 
 impl FirewallVm {
-    /// VM `vm` as the firewall sees it: its IPv6 address only with IPv6.
-    /// The one place a `FirewallVm` is built from a VM's mapping.
+    /// VM `vm` as the firewall sees it: its IPv6 address only with IPv6,
+    /// not policed. The one place a `FirewallVm` is built from a VM's
+    /// mapping.
     pub fn new(vm: &Vm, ipv6: bool) -> Self {
         Self {
             index: vm.index,
             interface: vm.interface.clone(),
             ipv4: vm.ipv4,
             ipv6: ipv6.then_some(vm.ipv6),
+            police: None,
+        }
+    }
+
+    /// The same VM, what it sends policed at `limit` (or not).
+    pub fn policed(self, limit: Option<RateLimit>) -> Self {
+        Self {
+            police: limit,
+            ..self
         }
     }
 }
@@ -340,6 +359,12 @@ pub struct FirewallPlan {
     /// order: map elements, rendered whether or not the VM is wired.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwards: Vec<ForwardPlan>,
+    /// Every limit from a VM the config can give when they are policed
+    /// (the default and each override), sorted: one set of ours each
+    /// ([`RateLimit::police_set`]), whether or not a VM with it is wired,
+    /// so that wiring a VM only adds an element.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub police: Vec<RateLimit>,
     /// Whether the pools are a cluster's (`[bgp]`): a pool address no VM of
     /// this host holds is another host's VM, forwarded to and from without
     /// masquerade over the interface its route points to, and believed as a

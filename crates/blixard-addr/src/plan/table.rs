@@ -18,6 +18,12 @@ impl HostPlan {
             "TAP".into(),
             "OWNER:GROUP".into(),
         ]];
+        let policed: std::collections::BTreeMap<_, _> = self
+            .firewall
+            .vms
+            .iter()
+            .filter_map(|v| Some((v.index, v.police?)))
+            .collect();
         for l in &self.links {
             let mut flags = Vec::new();
             if l.tap.multi_queue {
@@ -35,7 +41,9 @@ impl HostPlan {
                     .map(|i| format!("ingress={}", i.rate_text())),
                 l.egress
                     .as_ref()
-                    .map(|e| format!("egress={}", e.limit.rate_text())),
+                    .map(|e| e.limit)
+                    .or_else(|| policed.get(&l.vm.index).copied())
+                    .map(|limit| format!("egress={}", limit.rate_text())),
             ]
             .into_iter()
             .flatten()
@@ -149,6 +157,14 @@ impl HostPlan {
         }
         for f in &fw.forwards {
             let _ = writeln!(out, "  {}", f.describe());
+        }
+        if !fw.police.is_empty() {
+            let sets: Vec<String> = fw
+                .police
+                .iter()
+                .map(|l| format!("{} ({l})", l.police_set()))
+                .collect();
+            let _ = writeln!(out, "  limits from VMs policed by set: {}", sets.join(", "));
         }
         let _ = writeln!(out, "  rules: {}", fw.rules.len());
         for (i, r) in fw.rules.iter().enumerate() {

@@ -8,11 +8,11 @@ use super::validate::{
 };
 use super::{HostFacts, UNSET_ID};
 use crate::bgp::BgpPlan;
-use crate::config::Config;
+use crate::config::{Config, EgressMethod};
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::layout::{Layout, VmIndex};
 use crate::plan::{
-    FirewallPlan, FirewallVm, GatewayPlan, GuestPlan, HostPlan, LinkPlan, Ownership,
+    EgressPlan, FirewallPlan, FirewallVm, GatewayPlan, GuestPlan, HostPlan, LinkPlan, Ownership,
     SysctlCondition, SysctlPlan, TapPlan,
 };
 use crate::sysctl::{Family, SysctlKey};
@@ -189,8 +189,23 @@ fn build(
                 "0",
             ));
         }
-        fw_vms.push(FirewallVm::new(&vm, ipv6));
         let ingress_limit = resolved.limits.ingress_of(&vm.interface);
+        let egress_limit = resolved.limits.egress_of(&vm.interface);
+        let (egress, police) = match resolved.limits.egress_method() {
+            EgressMethod::Police => (None, egress_limit),
+            EgressMethod::Ifb => (
+                egress_limit.map(|limit| {
+                    let ifb = crate::plan::ifb_name(index.get());
+                    EgressPlan {
+                        alias: ownership.alias_for(&ifb),
+                        ifb,
+                        limit,
+                    }
+                }),
+                None,
+            ),
+        };
+        fw_vms.push(FirewallVm::new(&vm, ipv6).policed(police));
         links.push(LinkPlan {
             alias: ownership.alias_for(&vm.interface),
             tap: tap.clone(),
@@ -199,14 +214,7 @@ fn build(
             // its `mq` with it either.
             noqueue: config.tap.multi_queue && ingress_limit.is_none(),
             ingress_limit,
-            egress: resolved.limits.egress_of(&vm.interface).map(|limit| {
-                let ifb = crate::plan::ifb_name(index.get());
-                crate::plan::EgressPlan {
-                    alias: ownership.alias_for(&ifb),
-                    ifb,
-                    limit,
-                }
-            }),
+            egress,
             routes,
             proxy_neighbours,
             sysctls,
@@ -241,6 +249,10 @@ fn build(
         vms: fw_vms,
         rules: resolved.rules,
         forwards: resolved.forwards,
+        police: match resolved.limits.egress_method() {
+            EgressMethod::Police => resolved.limits.egress_limits(),
+            EgressMethod::Ifb => Vec::new(),
+        },
         cluster: resolved.bgp.is_some(),
     };
     let guest = GuestPlan {

@@ -10,6 +10,12 @@ use blixard_addr::state::{
     ObservedFirewall, ObservedHost, ObservedLink, ObservedProxy, ObservedRoute, RouteKind, TunInfo,
 };
 
+/// The plan of config `toml` on a host with no facts.
+pub fn plan_of(toml: &str) -> HostPlan {
+    let config = blixard_addr::Config::from_toml_str(toml, "test").unwrap();
+    blixard_addr::build_plan(&config, &blixard_addr::HostFacts::default()).unwrap()
+}
+
 /// The observed state of a host that holds exactly `plan`, built by hand
 /// (not through the model) so the tests do not trust the model twice.
 pub fn observed_equal_to(plan: &HostPlan) -> ObservedHost {

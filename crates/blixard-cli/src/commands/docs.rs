@@ -78,7 +78,9 @@ fn example_config() -> String {
          # [[firewall.rules]] (from, to, action, protocol, port) and\n\
          # [limits] (unlimited by default): ingress = { rate = \"100mbit\",\n\
          # burst = \"256k\" } towards every VM, egress = { rate = \"50mbit\" }\n\
-         # from every VM, [limits.vms.vm3] for one VM's own.\n\
+         # from every VM (egress_method = \"police\", the default, drops what\n\
+         # is over the rate in our nft table; \"ifb\" queues it on an ifb per\n\
+         # VM), [limits.vms.vm3] for one VM's own.\n\
          # Also not shown: [[forwards]], host ports forwarded to a VM, e.g.\n\
          #   [[forwards]]\n\
          #   host_port = 8080      # on the host\n\

@@ -140,6 +140,12 @@ mod kernel {
             assert!(!nft.table_exists(TABLE).unwrap());
             let mut p = plan(300, Some("lo"));
             p.rules = seed_rules();
+            // A police set: its declaration and each element carry a limit.
+            let limit = blixard_addr::plan::RateLimit::new(2_500_000, 25_000);
+            p.police = vec![limit];
+            for vm in p.vms.iter_mut().step_by(2) {
+                vm.police = Some(limit);
+            }
             nft.apply(&p).unwrap();
             assert!(nft.table_exists(TABLE).unwrap());
             assert!(!nft.table_exists("blixard2").unwrap());
@@ -148,6 +154,8 @@ mod kernel {
             assert_eq!(read.elements["vm_v4"].len(), 300);
             assert!(read.elements["vm_v6"].contains("vm300 . fec0::12c"));
             assert!(read.elements["vm_ifaces"].contains("vm17"));
+            assert_eq!(read.elements[&limit.police_set()].len(), 150);
+            assert_eq!(nft.observe(&p).unwrap(), ObservedFirewall::InSync);
 
             sh_ok(r#"nft delete element inet blixard vm_v6 '{ "vm7" . fec0::7 }'"#);
             let read = fast(&nft).expect("our table");

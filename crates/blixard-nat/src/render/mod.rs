@@ -21,6 +21,7 @@ use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 pub mod counters;
 mod expr;
 pub mod forwards;
+pub mod police;
 mod rules;
 mod user;
 
@@ -66,16 +67,17 @@ pub const ELEMENT_CHUNK: usize = 1024;
 ///
 /// JSON rather than the crate's typed batch: the counter sets need a
 /// `counter` statement in their declaration (every element then gets its
-/// own counter), which the crate's `Set` cannot carry.
+/// own counter), the police sets a `limit` (every element its own bucket),
+/// which the crate's `Set` cannot carry.
 pub fn render(plan: &FirewallPlan) -> serde_json::Value {
     let mut batch = serde_json::to_value(typed(plan)).expect("nftables JSON serializes");
-    add_counter_statements(&mut batch);
+    add_set_statements(&mut batch, plan);
     batch
 }
 
 /// [`render`] as the text `nft -j -f -` reads, written command by command:
-/// only the set declarations go through a JSON value (for their counter
-/// statement). The whole batch as one value held every element as a map
+/// only the set declarations go through a JSON value (for their
+/// statements). The whole batch as one value held every element as a map
 /// of its own, 28 MiB more at 4096 VMs than the text.
 pub fn render_text(plan: &FirewallPlan) -> String {
     let mut out = String::from("{\"nftables\":[");
@@ -89,7 +91,7 @@ pub fn render_text(plan: &FirewallPlan) -> String {
         );
         if declares_a_set {
             let mut one = serde_json::json!({ "nftables": [object] });
-            add_counter_statements(&mut one);
+            add_set_statements(&mut one, plan);
             out.push_str(&one["nftables"][0].to_string());
         } else {
             out.push_str(&serde_json::to_string(object).expect("nftables JSON serializes"));
@@ -120,7 +122,7 @@ pub fn canonical(plan: &FirewallPlan) -> crate::canon::CanonTable {
         objects: Cow::Owned(rest),
     })
     .expect("nftables JSON serializes");
-    add_counter_statements(&mut batch);
+    add_set_statements(&mut batch, plan);
     let mut canon = crate::canon::CanonTable::from_batch(&batch);
     for (set, elements) in texts {
         canon.elements.entry(set).or_default().extend(elements);
@@ -154,26 +156,30 @@ fn element_text(e: &Expression<'_>) -> Option<String> {
     }
 }
 
-/// The counter sets need a `counter` statement in their declaration, which
-/// the crate's `Set` cannot carry.
-fn add_counter_statements(batch: &mut serde_json::Value) {
+/// The counter sets need a `counter` statement in their declaration, the
+/// police sets their `limit`, which the crate's `Set` cannot carry.
+fn add_set_statements(batch: &mut serde_json::Value, plan: &FirewallPlan) {
     let commands = batch
         .get_mut("nftables")
         .and_then(serde_json::Value::as_array_mut)
         .into_iter()
         .flatten();
     for set in commands.filter_map(|c| c.pointer_mut("/add/set")) {
-        let counted = set
-            .get("name")
-            .and_then(serde_json::Value::as_str)
-            .is_some_and(|n| counters::COUNTER_SETS.contains(&n));
-        if counted {
-            set["stmt"] = serde_json::json!([{ "counter": null }]);
+        let Some(name) = set.get("name").and_then(serde_json::Value::as_str) else {
+            continue;
+        };
+        let stmt = if counters::COUNTER_SETS.contains(&name) {
+            Some(serde_json::json!([{ "counter": null }]))
+        } else {
+            police::limit_of(plan, name).map(police::statement)
+        };
+        if let Some(stmt) = stmt {
+            set["stmt"] = stmt;
         }
     }
 }
 
-/// [`render`] in the crate's types, without the counter statements.
+/// [`render`] in the crate's types, without the sets' statements.
 fn typed(plan: &FirewallPlan) -> Nftables<'static> {
     let t = plan.table.clone();
     let mut batch = Batch::new();
@@ -183,7 +189,7 @@ fn typed(plan: &FirewallPlan) -> Nftables<'static> {
     for chain in chains(&t, plan) {
         batch.add(NfListObject::Chain(chain));
     }
-    for set in sets(&t) {
+    for set in sets(&t, plan) {
         batch.add(NfListObject::Set(Box::new(set)));
     }
     for map in forwards::maps(&t, plan) {
@@ -198,13 +204,19 @@ fn typed(plan: &FirewallPlan) -> Nftables<'static> {
         (SET_V6, plan.vms.iter().filter_map(v6_elem).collect()),
     ]
     .into_iter()
-    .chain(
-        counters::COUNTER_SETS.map(|set| (set, plan.vms.iter().map(counters::counted).collect())),
-    ) {
+    .map(|(name, elems)| (name.to_string(), elems))
+    .chain(counters::COUNTER_SETS.map(|set| {
+        (
+            set.to_string(),
+            plan.vms.iter().map(counters::counted).collect(),
+        )
+    }))
+    .chain(police::members(plan))
+    {
         let mut elems = elems.into_iter().peekable();
         while elems.peek().is_some() {
             let chunk = elems.by_ref().take(ELEMENT_CHUNK).collect();
-            batch.add(NfListObject::Element(element(&t, name, chunk)));
+            batch.add(NfListObject::Element(element(&t, &name, chunk)));
         }
     }
     for e in forwards::elements(&t, plan) {
@@ -227,6 +239,9 @@ pub fn vm_elements(table: &str, vm: &FirewallVm) -> Vec<Element<'static>> {
     }
     for set in counters::COUNTER_SETS {
         out.push(element(table, set, vec![counters::counted(vm)]));
+    }
+    if let Some((set, elem)) = police::element_of(vm) {
+        out.push(element(table, &set, vec![elem]));
     }
     out
 }
@@ -289,7 +304,7 @@ fn chains(t: &str, plan: &FirewallPlan) -> Vec<Chain<'static>> {
     out
 }
 
-fn sets(t: &str) -> Vec<schema::Set<'static>> {
+fn sets(t: &str, plan: &FirewallPlan) -> Vec<schema::Set<'static>> {
     use schema::{SetType, SetTypeValue};
     let set = |name: &str, ty| schema::Set {
         family: NfFamily::INet,
@@ -311,6 +326,11 @@ fn sets(t: &str) -> Vec<schema::Set<'static>> {
     ]
     .into_iter()
     .chain(counters::COUNTER_SETS.map(|name| set(name, SetTypeValue::Single(SetType::Ifname))))
+    .chain(
+        plan.police
+            .iter()
+            .map(|limit| set(&limit.police_set(), SetTypeValue::Single(SetType::Ifname))),
+    )
     .collect()
 }
 

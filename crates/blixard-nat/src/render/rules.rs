@@ -36,6 +36,9 @@ pub fn rules(plan: &FirewallPlan) -> Vec<(&'static str, Vec<Statement<'static>>)
 
     // Counted before anything can drop it: what the VM sent.
     out.push((CHAIN_PREROUTING, vec![count_from(SET_TX)]));
+    // Policed before the anti-spoofing accepts end the chain (see
+    // `police`): every packet the VM sends is held to its limit.
+    out.extend(super::police::rules(plan));
 
     // Anti-spoofing runs at priority raw, before conntrack and before any
     // chain (ours or foreign) can accept, and covers traffic to the host as

@@ -22,6 +22,7 @@ pub fn vm(i: u32) -> FirewallVm {
         ipv6: Some(Ipv6Addr::from(
             u128::from("fec0::".parse::<Ipv6Addr>().unwrap()) + u128::from(i),
         )),
+        police: None,
     }
 }
 
@@ -47,6 +48,7 @@ pub fn plan(n: u32, ext: Option<&str>) -> FirewallPlan {
         rules: Vec::new(),
         cluster: false,
         forwards: Vec::new(),
+        police: Vec::new(),
     }
 }
 
