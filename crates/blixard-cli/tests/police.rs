@@ -10,22 +10,9 @@
 mod common;
 mod rate;
 
-use std::time::Duration;
-
 use blixard_netns::testing::{in_fresh_netns, sh_ok};
 use common::{Scratch, cli, exits, ok};
-use rate::{Window, assert_near, ifindex, start_guest, tcp_from, udp_from};
-
-/// A policer's: nft's bucket holds one second at the rate beyond the
-/// burst (the kernel's `nft_limit` sizes it `rate + burst` per unit, and
-/// the unit is at least a second), so a sender that starts after a pause
-/// gets up to a second's worth through at once. UDP at twice the rate
-/// drains it in about a second: the first 1.5 s are left out, and the
-/// steady rate is what is measured.
-const POLICED: Window = Window {
-    send: Duration::from_millis(4000),
-    warm_up: Duration::from_millis(1500),
-};
+use rate::{POLICED, assert_near, ifindex, start_guest, tcp_from, udp_from};
 
 /// Two VMs, `rate` from every VM, vm2 at 8mbit with a 64 KiB burst.
 fn config(rate: &str) -> String {

@@ -17,6 +17,8 @@ mod common;
 mod cpio;
 mod harness;
 mod operator;
+#[path = "../rate/mod.rs"]
+mod rate;
 
 use std::net::IpAddr;
 use std::path::Path;

@@ -2,9 +2,10 @@
 //! VMM tests cannot speak for a VMM: port forwards reaching a guest's own
 //! listener (from upstream, from the host itself, hairpin from another
 //! guest; IPv4 and IPv6; one bound to an address), the per-VM counters
-//! moved by a guest's own traffic and forged source, and a limit towards
-//! a guest holding on QEMU's virtio-net tap, whose `vnet_hdr` lets the host
-//! hand it 64 KiB segments.
+//! moved by a guest's own traffic and forged source, and limits both ways
+//! holding on QEMU's virtio-net tap, whose `vnet_hdr` lets the host and the
+//! guest hand each other 64 KiB segments: shaped towards the guest, policed
+//! from it.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
@@ -15,6 +16,7 @@ use blixard_host::testbed::{self, Upstream};
 use blixard_netns::Netns;
 use blixard_netns::testing::in_fresh_netns;
 
+use super::rate::{POLICED, receive_tcp};
 use super::{At, BASE, PATIENCE, REFUSAL, boot, harness, probed, v4, v6, vms};
 
 /// vm1 serves [`VM1_PORT`], vm2 [`VM2_PORT`]: a forward that reached the
@@ -23,10 +25,13 @@ const VM1_PORT: u16 = 7101;
 const VM2_PORT: u16 = 7102;
 /// vm1's sink for the limit: reads until the host closes.
 const SINK_PORT: u16 = 7103;
+/// The host's sink for what vm1 sends through its limit.
+const HOST_SINK_PORT: u16 = 7104;
 /// Every address's forward to vm1, and vm2's bound to the uplink's IPv4.
 const ANY_PORT: u16 = 2201;
 const BOUND_PORT: u16 = 2202;
-/// The limit towards vm1, in bits per second, and what is sent through it.
+/// The limits of vm1 each way, in bits per second, and what is sent
+/// towards it.
 const LIMIT_BITS: f64 = 4e6;
 const SENT: usize = 1_500_000;
 
@@ -35,6 +40,7 @@ fn config() -> String {
         r#"{BASE}
 [limits.vms.vm1]
 ingress = {{ rate = "4mbit" }}
+egress = {{ rate = "4mbit" }}
 
 [[forwards]]
 host_port = {ANY_PORT}
@@ -143,6 +149,7 @@ fn qemu_forwards_counters_and_a_limit_hold_for_real_guests() {
 
         counters_follow_a_guest(&scratch, &config, &guests, &vms);
         the_limit_holds_towards_a_guest(&guests[0], v4(&vms[0]));
+        the_policed_limit_holds_from_a_guest(&guests[0], vms[0].gateway_ipv4);
     });
 }
 
@@ -236,6 +243,31 @@ fn the_limit_holds_towards_a_guest(guest: &harness::Guest, address: IpAddr) {
     assert!(
         (LIMIT_BITS * 0.75..=LIMIT_BITS * 1.15).contains(&rate),
         "{:.2} Mbit/s through a {:.0} Mbit/s limit",
+        rate / 1e6,
+        LIMIT_BITS / 1e6
+    );
+}
+
+/// vm1 sends to the host as fast as it can for [`POLICED`]'s time: the
+/// host receives the limit, counted once the policer's bucket (a second
+/// at the rate) is spent.
+fn the_policed_limit_holds_from_a_guest(guest: &harness::Guest, gateway: std::net::Ipv4Addr) {
+    let listener = std::net::TcpListener::bind((gateway, HOST_SINK_PORT)).expect("host sink");
+    let receiver = std::thread::spawn(move || receive_tcp(&listener, POLICED));
+    let seconds = POLICED.send.as_secs();
+    // `timeout` ends nc (status 143); what matters is what the host got.
+    probed(guest.run(
+        &format!("timeout {seconds} nc {gateway} {HOST_SINK_PORT} </dev/zero"),
+        POLICED.send + Duration::from_secs(20),
+    ));
+    let rate = receiver.join().expect("the host's sink");
+    eprintln!(
+        "from vm1 through a policed 4 Mbit/s limit: {:.2} Mbit/s",
+        rate / 1e6
+    );
+    assert!(
+        (LIMIT_BITS * 0.75..=LIMIT_BITS * 1.15).contains(&rate),
+        "{:.2} Mbit/s from vm1 through a {:.0} Mbit/s limit",
         rate / 1e6,
         LIMIT_BITS / 1e6
     );

@@ -14,6 +14,8 @@
 //! packet the VM sends, as the ifb's redirect does; `vm_tx` still counts
 //! all the VM sent, what the policer dropped included.
 
+use std::collections::BTreeMap;
+
 use blixard_addr::plan::{FirewallPlan, FirewallVm, RateLimit};
 use nftables::expr::{Expression, MetaKey};
 use nftables::stmt::Statement;
@@ -41,19 +43,22 @@ pub(super) fn limit_of<'a>(plan: &'a FirewallPlan, name: &str) -> Option<&'a Rat
     plan.police.iter().find(|l| l.police_set() == name)
 }
 
-/// Each set's name and the taps in it (possibly none).
+/// Each set's name and the taps in it (possibly none), in one pass over
+/// the VMs: a config may give every VM a limit of its own.
 pub(super) fn members(plan: &FirewallPlan) -> Vec<(String, Vec<Expression<'static>>)> {
+    let mut taps: BTreeMap<&RateLimit, Vec<Expression<'static>>> = plan
+        .police
+        .iter()
+        .map(|limit| (limit, Vec::new()))
+        .collect();
+    for vm in &plan.vms {
+        if let Some(set) = vm.police.as_ref().and_then(|limit| taps.get_mut(limit)) {
+            set.push(s(&vm.interface));
+        }
+    }
     plan.police
         .iter()
-        .map(|limit| {
-            let taps = plan
-                .vms
-                .iter()
-                .filter(|vm| vm.police.as_ref() == Some(limit))
-                .map(|vm| s(&vm.interface))
-                .collect();
-            (limit.police_set(), taps)
-        })
+        .map(|limit| (limit.police_set(), taps.remove(limit).unwrap_or_default()))
         .collect()
 }
 
