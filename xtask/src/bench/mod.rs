@@ -143,10 +143,11 @@ enum Contender {
     Ours,
     /// `blixard-net` with multi-queue taps: apply, down.
     MultiQueue,
-    /// `blixard-net` with a forward and a limit on every VM: apply, down.
+    /// `blixard-net` with a forward and limits both ways on every VM:
+    /// apply, down.
     Features,
-    /// [`Contender::Features`] with limits from every VM too.
-    FeaturesBothWays,
+    /// [`Contender::Features`] with the limits from the VMs on ifbs.
+    FeaturesIfb,
 }
 
 /// What was timed.
@@ -179,7 +180,7 @@ impl Contender {
             Contender::Ours => "blixard-net",
             Contender::MultiQueue => "blixard-net-multi-queue",
             Contender::Features => "blixard-net-features",
-            Contender::FeaturesBothWays => "blixard-net-features-both-ways",
+            Contender::FeaturesIfb => "blixard-net-features-ifb",
         }
     }
 }
@@ -311,12 +312,12 @@ fn run_case(env: &Env, count: u32, contender: Contender) -> Result<Vec<(Step, Sa
             Contender::Ours
             | Contender::MultiQueue
             | Contender::Features
-            | Contender::FeaturesBothWays => {
+            | Contender::FeaturesIfb => {
                 let mq = contender == Contender::MultiQueue;
-                let featured =
-                    matches!(contender, Contender::Features | Contender::FeaturesBothWays);
+                let featured = matches!(contender, Contender::Features | Contender::FeaturesIfb);
+                let ifb = contender == Contender::FeaturesIfb;
                 let config = if featured {
-                    env.config_with_features(count, contender == Contender::FeaturesBothWays)?
+                    env.config_with_features(count, ifb)?
                 } else {
                     env.config(count, mq)?
                 };
@@ -329,15 +330,16 @@ fn run_case(env: &Env, count: u32, contender: Contender) -> Result<Vec<(Step, Sa
                     label(Step::Apply)
                 );
                 samples.push((Step::Apply, s));
-                // The VMs' taps and the gateway device: a limit from a VM is
-                // policed in our table, with no device of its own.
+                // The VMs' taps and the gateway device; an ifb per VM with
+                // that method, none when a limit from a VM is policed.
                 let links = count_lines(&format!("ip -o link show group {OUR_GROUP}"))?;
+                let ifbs = if ifb { count as usize } else { 0 };
                 ensure!(
-                    links == count as usize + 1,
-                    "{}: {links} links of ours, expected {count} taps and the gateway device",
+                    links == count as usize + 1 + ifbs,
+                    "{}: {links} links of ours, expected {count} taps, {ifbs} ifbs and the gateway device",
                     label(Step::Apply)
                 );
-                if contender == Contender::FeaturesBothWays {
+                if contender == Contender::Features {
                     let set = features::police_set_of_every_vm()?;
                     let policed = sh(&format!("nft list set inet blixard {set}"))?;
                     ensure!(
@@ -568,8 +570,8 @@ fn bench_runs(env: &Env, opts: &Options) -> Result<Samples> {
                 Contender::MultiQueue,
                 Contender::Features,
             ];
-            if count == features::BOTH_WAYS_AT {
-                contenders.push(Contender::FeaturesBothWays);
+            if count == features::IFB_AT {
+                contenders.push(Contender::FeaturesIfb);
             }
             if baseline_runs(count, run, opts.full_baseline) {
                 contenders.insert(0, Contender::Baseline);

@@ -56,7 +56,7 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
     let mut table = String::new();
     writeln!(
         table,
-        "| VMs | baseline script | ip -batch floor | apply | baseline/apply | apply/floor | no-op apply | no-op/apply | status | status/apply | down | down/apply | `ip link del group` | down/del-group | multi-queue apply | mq/apply | apply with forwards and limits | features/apply | peak RSS |"
+        "| VMs | baseline script | ip -batch floor | apply | baseline/apply | apply/floor | no-op apply | no-op/apply | status | status/apply | down | down/apply | `ip link del group` | down/del-group | multi-queue apply | mq/apply | apply with forwards and limits both ways | features/apply | peak RSS |"
     )?;
     writeln!(
         table,
@@ -162,7 +162,7 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
             // ratio to the floor (the same floor: within 10% of the plain
             // apply of the same run).
             verdict(
-                "apply with a forward and a limit on every VM, 1024 VMs: <= 1.1x the plain apply's ratio to the floor".into(),
+                "apply with a forward and limits both ways on every VM, 1024 VMs: <= 1.1x the plain apply's ratio to the floor".into(),
                 ratio(featured, apply),
                 "x",
                 |v| v <= 1.1,
@@ -261,14 +261,14 @@ pub(super) fn report(opts: &Options, samples: &Samples) -> Result<Vec<Verdict>> 
         }));
     }
 
-    let both_ways = super::features::BOTH_WAYS_AT;
-    if let Some(apply_both) = secs(med(both_ways, Contender::FeaturesBothWays, Step::Apply)) {
-        let plain = secs(med(both_ways, Contender::Ours, Step::Apply));
+    let at = super::features::IFB_AT;
+    if let Some(apply_ifb) = secs(med(at, Contender::FeaturesIfb, Step::Apply)) {
+        let plain = secs(med(at, Contender::Ours, Step::Apply));
         writeln!(
             table,
-            "\nWith a limit from every VM too (policed in our table: a set element per VM), {both_ways} VMs: apply {}, {} the plain apply.",
-            fmt_s(Some(apply_both)),
-            fmt_x(Some(apply_both), plain)
+            "\nWith the limits from the VMs on ifbs instead (`egress_method = \"ifb\"`: a device per VM), {at} VMs: apply {}, {} the plain apply.",
+            fmt_s(Some(apply_ifb)),
+            fmt_x(Some(apply_ifb), plain)
         )?;
     }
 
