@@ -16,7 +16,7 @@ use blixard_host::testbed::{self, Upstream};
 use blixard_netns::Netns;
 use blixard_netns::testing::in_fresh_netns;
 
-use super::rate::{POLICED, receive_tcp};
+use super::rate::{POLICED, assert_near, receive_tcp};
 use super::{At, BASE, PATIENCE, REFUSAL, boot, harness, probed, v4, v6, vms};
 
 /// vm1 serves [`VM1_PORT`], vm2 [`VM2_PORT`]: a forward that reached the
@@ -200,10 +200,10 @@ fn counters_follow_a_guest(
     probed(guests[0].run_ok(&format!("ip addr del {forged}/32 dev eth0")));
 }
 
-/// [`SENT`] bytes from the host to `guest` through its limit take at least
-/// what the rate allows (the bucket's burst aside): the limit is enforced
-/// on QEMU's tap, and not far below it (a TCG guest takes 40 Mbit/s through
-/// a 40 Mbit/s limit here, so the slack is for a loaded machine).
+/// [`SENT`] bytes from the host to `guest` through its limit arrive at the
+/// limit within 15% (the bucket's burst is 1% of them): the limit holds on
+/// QEMU's tap, and a TCG guest keeps up with it (it takes 40 Mbit/s
+/// through a 40 Mbit/s limit here).
 fn the_limit_holds_towards_a_guest(guest: &harness::Guest, address: IpAddr) {
     probed(guest.run_ok(&format!(
         "printf '#!/bin/sh\\ncat >/dev/null\\n' >/bin/sink && chmod +x /bin/sink && \
@@ -236,16 +236,7 @@ fn the_limit_holds_towards_a_guest(guest: &harness::Guest, address: IpAddr) {
     stream.read_to_end(&mut rest).expect("the sink's close");
     let elapsed = started.elapsed().as_secs_f64();
     let rate = SENT as f64 * 8.0 / elapsed;
-    eprintln!(
-        "towards vm1 through a 4 Mbit/s limit: {:.2} Mbit/s ({elapsed:.2} s)",
-        rate / 1e6
-    );
-    assert!(
-        (LIMIT_BITS * 0.75..=LIMIT_BITS * 1.15).contains(&rate),
-        "{:.2} Mbit/s through a {:.0} Mbit/s limit",
-        rate / 1e6,
-        LIMIT_BITS / 1e6
-    );
+    assert_near("TCP towards vm1 (QEMU), shaped", rate, LIMIT_BITS);
 }
 
 /// vm1 sends to the host as fast as it can for [`POLICED`]'s time: the
@@ -261,14 +252,5 @@ fn the_policed_limit_holds_from_a_guest(guest: &harness::Guest, gateway: std::ne
         POLICED.send + Duration::from_secs(20),
     ));
     let rate = receiver.join().expect("the host's sink");
-    eprintln!(
-        "from vm1 through a policed 4 Mbit/s limit: {:.2} Mbit/s",
-        rate / 1e6
-    );
-    assert!(
-        (LIMIT_BITS * 0.75..=LIMIT_BITS * 1.15).contains(&rate),
-        "{:.2} Mbit/s from vm1 through a {:.0} Mbit/s limit",
-        rate / 1e6,
-        LIMIT_BITS / 1e6
-    );
+    assert_near("TCP from vm1 (QEMU), policed", rate, LIMIT_BITS);
 }
