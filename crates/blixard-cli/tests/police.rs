@@ -147,6 +147,31 @@ fn police_drift_wire_unwire_and_down() {
         exits(cli(&scratch, &path, &["status"]), 0);
         assert_eq!(sh_ok("ip -o link show type ifb").trim(), "", "no ifb");
 
+        // vm2's override dropped, and only `wire` run: it moves to the
+        // default's set and leaves its old one (never policed twice).
+        let moved = scratch.config(&config("20mbit").replace(
+            "[limits.vms.vm2]\negress = { rate = \"8mbit\", burst = \"64k\" }\n",
+            "",
+        ));
+        ok(cli(&scratch, &moved, &["wire", "2"]));
+        assert_eq!(set_members(SET_20), ["vm1", "vm2"]);
+        assert!(set_members(SET_VM2).is_empty(), "vm2 stayed in {SET_VM2}");
+        // Put back in the old set by hand: `wire` sees it and takes it out.
+        sh_ok(&format!(
+            "nft add element inet blixard {SET_VM2} '{{ \"vm2\" }}'"
+        ));
+        let rewired = ok(cli(&scratch, &moved, &["wire", "2"]));
+        assert!(!rewired.contains("no change"), "{rewired}");
+        assert!(set_members(SET_VM2).is_empty(), "vm2 stayed in {SET_VM2}");
+        // And `unwire` takes it out of every police set.
+        sh_ok(&format!(
+            "nft add element inet blixard {SET_VM2} '{{ \"vm2\" }}'"
+        ));
+        ok(cli(&scratch, &moved, &["unwire", "2"]));
+        assert_eq!(set_members(SET_20), ["vm1"]);
+        assert!(set_members(SET_VM2).is_empty(), "vm2 stayed in {SET_VM2}");
+        ok(cli(&scratch, &path, &["apply"]));
+
         ok(cli(&scratch, &path, &["down"]));
         assert_eq!(sh_ok("nft list tables").trim(), "");
     });

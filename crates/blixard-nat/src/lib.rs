@@ -156,6 +156,7 @@ impl Nft {
         for e in render::vm_elements(table, vm) {
             batch.add(NfListObject::Element(e));
         }
+        self.leave_other_police_sets(&mut batch, table, vm)?;
         let Err(e) = self.run_batch(&batch.to_nftables(), &what) else {
             return Ok(());
         };
@@ -176,6 +177,25 @@ impl Nft {
         }
     }
 
+    /// Takes `vm` out of the police sets of other limits in the same
+    /// transaction (a limit changed since it was wired), each element
+    /// added first so that its delete cannot fail where it is not.
+    fn leave_other_police_sets(
+        &self,
+        batch: &mut Batch<'static>,
+        table: &str,
+        vm: &FirewallVm,
+    ) -> Result<(), NatError> {
+        let stale = render::police_elements(table, vm, &self.police_sets_besides(table, vm)?);
+        for e in stale.clone() {
+            batch.add(NfListObject::Element(e));
+        }
+        for e in stale {
+            batch.delete(NfListObject::Element(e));
+        }
+        Ok(())
+    }
+
     /// Unwires one VM: removes its set elements. Idempotent: absent elements
     /// or an absent table are not an error.
     pub fn remove_vm(&self, table: &str, vm: &FirewallVm) -> Result<(), NatError> {
@@ -192,6 +212,7 @@ impl Nft {
         for e in render::vm_elements(table, vm) {
             batch.delete(NfListObject::Element(e));
         }
+        self.leave_other_police_sets(&mut batch, table, vm)?;
         match self.run_batch(&batch.to_nftables(), &what) {
             Err(_) if self.list_table(table)?.is_none() => Ok(()),
             other => other,

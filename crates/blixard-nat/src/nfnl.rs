@@ -10,6 +10,7 @@ use netlink_packet_core::{DecodeError, NetlinkDeserializable, NetlinkHeader, Net
 
 pub(crate) const NFNL_SUBSYS_NFTABLES: u16 = 10;
 pub(crate) const NFT_MSG_GETTABLE: u16 = 1;
+pub(crate) const NFT_MSG_GETSET: u16 = 10;
 pub(crate) const NFT_MSG_GETSETELEM: u16 = 13;
 pub(crate) const NFT_MSG_GETGEN: u16 = 16;
 pub(crate) const NFPROTO_UNSPEC: u8 = 0;
@@ -22,6 +23,8 @@ pub(crate) const NLA_F_NESTED: u16 = 0x8000;
 const NLA_TYPE_MASK: u16 = 0x3fff;
 pub(crate) const NFTA_TABLE_NAME: u16 = 1;
 pub(crate) const NFTA_GEN_ID: u16 = 1;
+pub(crate) const NFTA_SET_TABLE: u16 = 1;
+pub(crate) const NFTA_SET_NAME: u16 = 2;
 pub(crate) const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 pub(crate) const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 pub(crate) const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
@@ -154,6 +157,32 @@ pub(crate) fn table_exists(
         attributes,
     };
     Ok(nl.get(&request, &format!("table inet {table}"))?.is_some())
+}
+
+/// The names of table `inet TABLE`'s sets and maps: one `GETSET` dump,
+/// no elements.
+pub(crate) fn set_names(
+    nl: &mut NetlinkSocket<NfTablesMessage>,
+    table: &str,
+) -> Result<Vec<String>, blixard_netlink::NetlinkError> {
+    let mut attributes_of_request = Vec::new();
+    attr(
+        &mut attributes_of_request,
+        NFTA_SET_TABLE,
+        &nul_terminated(table),
+    );
+    let request = NfTablesMessage {
+        kind: NFT_MSG_GETSET,
+        family: NFPROTO_INET,
+        attributes: attributes_of_request,
+    };
+    nl.dump(&request, &format!("the sets of table inet {table}"), |m| {
+        attributes(&m.attributes)
+            .filter_map(Result::ok)
+            .find(|(kind, _)| *kind == NFTA_SET_NAME)
+            .and_then(|(_, name)| std::str::from_utf8(name.strip_suffix(&[0])?).ok())
+            .map(str::to_string)
+    })
 }
 
 /// The ruleset's generation: the kernel counts every committed nf_tables

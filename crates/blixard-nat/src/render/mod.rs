@@ -246,6 +246,14 @@ pub fn vm_elements(table: &str, vm: &FirewallVm) -> Vec<Element<'static>> {
     out
 }
 
+/// `vm`'s element in each of `sets` (police sets of other limits, which
+/// it must not be in).
+pub fn police_elements(table: &str, vm: &FirewallVm, sets: &[String]) -> Vec<Element<'static>> {
+    sets.iter()
+        .map(|set| element(table, set, vec![iface_elem(vm)]))
+        .collect()
+}
+
 /// Our table object (family `inet`).
 pub fn table(name: &str) -> NfListObject<'static> {
     NfListObject::Table(Table {
