@@ -17,8 +17,8 @@ use crate::canon::CanonTable;
 use crate::nfnl::{
     IFNAMSIZ, NFPROTO_INET, NFT_MSG_GETSETELEM, NFTA_DATA_VALUE, NFTA_LIST_ELEM,
     NFTA_SET_ELEM_DATA, NFTA_SET_ELEM_FLAGS, NFTA_SET_ELEM_KEY, NFTA_SET_ELEM_KEY_END,
-    NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_TABLE, NfTablesMessage,
-    attr, attributes, generation, nul_terminated, table_exists,
+    NFTA_SET_ELEM_LIST_ELEMENTS, NfTablesMessage, attributes, generation, set_elements_request,
+    table_exists,
 };
 use crate::{NatError, Nft};
 
@@ -122,21 +122,10 @@ pub(crate) fn dump_set<T>(
     set: &str,
     decode: impl Fn(&[u8]) -> Option<T>,
 ) -> Result<Option<Vec<T>>, NetlinkError> {
-    let mut attributes_of_request = Vec::new();
-    attr(
-        &mut attributes_of_request,
-        NFTA_SET_ELEM_LIST_TABLE,
-        &nul_terminated(table),
-    );
-    attr(
-        &mut attributes_of_request,
-        NFTA_SET_ELEM_LIST_SET,
-        &nul_terminated(set),
-    );
     let request = NfTablesMessage {
         kind: NFT_MSG_GETSETELEM,
         family: NFPROTO_INET,
-        attributes: attributes_of_request,
+        attributes: set_elements_request(table, set),
     };
     let messages = nl.dump(&request, &format!("elements of set {set}"), |m| {
         Some(elements_of_message(&m.attributes, &decode))

@@ -159,6 +159,16 @@ pub(crate) fn table_exists(
     Ok(nl.get(&request, &format!("table inet {table}"))?.is_some())
 }
 
+/// The attributes naming set `SET` of table `inet TABLE`, which every
+/// `GETSETELEM` request starts with (a dump of the set, or a lookup when
+/// elements follow).
+pub(crate) fn set_elements_request(table: &str, set: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    attr(&mut out, NFTA_SET_ELEM_LIST_TABLE, &nul_terminated(table));
+    attr(&mut out, NFTA_SET_ELEM_LIST_SET, &nul_terminated(set));
+    out
+}
+
 /// The names of table `inet TABLE`'s sets and maps: one `GETSET` dump,
 /// no elements.
 pub(crate) fn set_names(

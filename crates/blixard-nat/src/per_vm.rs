@@ -9,8 +9,8 @@ use blixard_netlink::{NetlinkSocket, protocols::NETLINK_NETFILTER};
 
 use crate::nfnl::{
     NFPROTO_INET, NFT_MSG_GETSETELEM, NFTA_DATA_VALUE, NFTA_LIST_ELEM, NFTA_SET_ELEM_KEY,
-    NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_TABLE, NLA_F_NESTED,
-    NfTablesMessage, attr, ifname, nul_terminated, octets, set_names, table_exists,
+    NFTA_SET_ELEM_LIST_ELEMENTS, NLA_F_NESTED, NfTablesMessage, attr, ifname, octets,
+    set_elements_request, set_names, table_exists,
 };
 use crate::render::counters::COUNTER_SETS;
 use crate::render::{SET_IFACES, SET_V4, SET_V6};
@@ -75,13 +75,7 @@ impl Nft {
             attr(&mut elem_key, NFTA_SET_ELEM_KEY | NLA_F_NESTED, &value);
             let mut elem = Vec::new();
             attr(&mut elem, NFTA_LIST_ELEM | NLA_F_NESTED, &elem_key);
-            let mut request = Vec::new();
-            attr(
-                &mut request,
-                NFTA_SET_ELEM_LIST_TABLE,
-                &nul_terminated(table),
-            );
-            attr(&mut request, NFTA_SET_ELEM_LIST_SET, &nul_terminated(&set));
+            let mut request = set_elements_request(table, &set);
             attr(
                 &mut request,
                 NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED,

@@ -1,4 +1,5 @@
 use super::*;
+use crate::nfnl::attr;
 
 fn types(props: Value) -> ElementType {
     ElementType::of(&props).expect("decodable")
